@@ -1,0 +1,23 @@
+// Maps caller-supplied 32-bit words to Gumbel noise with the library's mapping: lets a caller
+// (and the tests) check the tails at chosen words, such as 0 and 2^32 - 1.
+#import gumbel
+
+struct MapParams {
+    count: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: MapParams;
+@group(0) @binding(1) var<storage, read> words: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+override WORKGROUP_SIZE: u32 = 256u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < params.count {
+        out[gid.x] = gumbel_of_word(words[gid.x]);
+    }
+}

@@ -1,0 +1,47 @@
+// Fills `out` with `count` consecutive elements of the noise stream, starting at flat index
+// `offset`: the raw Philox words, or the Gumbel noise made from them (SPEC section 2). One
+// invocation per noise block, so one Philox call feeds four outputs.
+#import philox
+#import gumbel
+
+struct NoiseParams {
+    seed: vec2<u32>,
+    offset: vec2<u32>,
+    count: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: NoiseParams;
+@group(0) @binding(1) var<storage, read_write> out: array<u32>;
+
+const OUTPUT_WORDS: u32 = 0u;
+const OUTPUT_GUMBEL: u32 = 1u;
+override OUTPUT: u32 = OUTPUT_GUMBEL;
+override WORKGROUP_SIZE: u32 = 256u;
+
+fn emit(t: u32, lead: u32, word: u32) {
+    let i = t - lead;
+    if t >= lead && i < params.count {
+        if OUTPUT == OUTPUT_WORDS {
+            out[i] = word;
+        } else {
+            out[i] = bitcast<u32>(gumbel_of_word(word));
+        }
+    }
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    let lead = params.offset.x & 3u;
+    if 4u * j >= lead + params.count {
+        return;
+    }
+    let words = noise_block(params.seed, add64_u32(shr64_2(params.offset), j));
+    emit(4u * j, lead, words.x);
+    emit(4u * j + 1u, lead, words.y);
+    emit(4u * j + 2u, lead, words.z);
+    emit(4u * j + 3u, lead, words.w);
+}

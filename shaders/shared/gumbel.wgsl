@@ -1,0 +1,46 @@
+// Word to Gumbel noise, accurate in both tails (SPEC section 2). WGSL's own `log` only promises
+// 2^-21 absolute error on [0.5, 2], which is too coarse near u = 1 and near E = 1, so the
+// logarithms here are built from an atanh series on a reduced argument.
+
+const LN2_HI: f32 = 0.693145751953125;      // 16 significant bits: e * LN2_HI is exact
+const LN2_LO: f32 = 1.4286068203094172e-6;  // ln 2 - LN2_HI
+const TWO_POW_M32: f32 = 2.3283064365386963e-10;
+
+// 2 * atanh(s) = ln((1 + s) / (1 - s)) for |s| <= 0.1716; the series' first omitted term is
+// below 6e-11 relative there.
+fn two_atanh_small(s: f32) -> f32 {
+    let s2 = s * s;
+    let p = 1.0 / 3.0 + s2 * (1.0 / 5.0 + s2 * (1.0 / 7.0 + s2 * (1.0 / 9.0 + s2 * (1.0 / 11.0))));
+    return 2.0 * (s + s * s2 * p);
+}
+
+// Natural log of a positive normal f32, within a few ULP everywhere.
+fn ln_accurate(x: f32) -> f32 {
+    let bits = bitcast<u32>(x);
+    var e = i32(bits >> 23u) - 127;
+    var m = bitcast<f32>((bits & 0x007fffffu) | 0x3f800000u);
+    if m > 1.4142135 {
+        m = m * 0.5;
+        e = e + 1;
+    }
+    let fe = f32(e);
+    return fe * LN2_HI + (fe * LN2_LO + two_atanh_small((m - 1.0) / (m + 1.0)));
+}
+
+// E = -ln(u) with u = (x + 0.5) 2^-32, an Exp(1) variate. Above u = 1/2 it works from
+// w = 1 - u = u(!x), which the complemented word gives exactly.
+fn exp1_of_word(x: u32) -> f32 {
+    if x < 0x80000000u {
+        return -ln_accurate((f32(x) + 0.5) * TWO_POW_M32);
+    }
+    let w = (f32(~x) + 0.5) * TWO_POW_M32;
+    if w >= 0.25 {
+        return -ln_accurate(1.0 - w);
+    }
+    // -ln(1 - w) = 2 atanh(w / (2 - w)), and w / (2 - w) <= 1/7 here.
+    return two_atanh_small(w / (2.0 - w));
+}
+
+fn gumbel_of_word(x: u32) -> f32 {
+    return -ln_accurate(exp1_of_word(x));
+}
