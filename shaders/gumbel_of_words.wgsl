@@ -4,9 +4,9 @@
 
 struct MapParams {
     count: u32,
+    words_base: u32,
+    out_base: u32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: MapParams;
@@ -18,6 +18,6 @@ override WORKGROUP_SIZE: u32 = 256u;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x < params.count {
-        out[gid.x] = gumbel_of_word(words[gid.x]);
+        out[params.out_base + gid.x] = gumbel_of_word(words[params.words_base + gid.x]);
     }
 }

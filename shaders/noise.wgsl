@@ -8,9 +8,9 @@ struct NoiseParams {
     seed: vec2<u32>,
     offset: vec2<u32>,
     count: u32,
+    out_base: u32,   // element index of the first output in `out`
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: NoiseParams;
@@ -25,9 +25,9 @@ fn emit(t: u32, lead: u32, word: u32) {
     let i = t - lead;
     if t >= lead && i < params.count {
         if OUTPUT == OUTPUT_WORDS {
-            out[i] = word;
+            out[params.out_base + i] = word;
         } else {
-            out[i] = bitcast<u32>(gumbel_of_word(word));
+            out[params.out_base + i] = bitcast<u32>(gumbel_of_word(word));
         }
     }
 }

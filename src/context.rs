@@ -1,0 +1,142 @@
+//! Finding a device: a real GPU when there is one, otherwise a CPU Vulkan driver (lavapipe).
+
+use crate::error::{Error, Result};
+use crate::kernels::Kernels;
+
+/// The environment variable that picks an adapter by (a case-insensitive part of) its name.
+pub const ADAPTER_ENV: &str = "GUMBEL_WGPU_ADAPTER";
+
+const NO_ADAPTER_HELP: &str = "on a machine without a GPU, install Mesa's Vulkan CPU driver \
+     (lavapipe): `apt-get install mesa-vulkan-drivers libvulkan1` on Debian or Ubuntu";
+
+/// A device, its queue and the crate's kernels for it.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    kernels: Kernels,
+}
+
+impl GpuContext {
+    /// Opens the best adapter: a discrete GPU, then an integrated or virtual one, then a CPU
+    /// driver (Vulkan before GL). `GUMBEL_WGPU_ADAPTER=name` restricts the choice to adapters
+    /// whose name contains `name`; `WGPU_BACKEND` restricts the backends as in wgpu.
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// [`GpuContext::new`] without blocking.
+    pub async fn new_async() -> Result<Self> {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        // Vulkan, Metal and DX12 first: GL is a last resort (and complains without a display).
+        descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let mut instance = wgpu::Instance::new(descriptor);
+        let wanted = std::env::var(ADAPTER_ENV).ok().map(|s| s.to_lowercase());
+        let mut adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        if adapters.is_empty() && wgpu::Backends::from_env().is_none() {
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+            descriptor.backends = wgpu::Backends::GL;
+            instance = wgpu::Instance::new(descriptor);
+            adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        }
+        let found: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+        if let Some(name) = &wanted {
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(name.as_str()));
+        }
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        let Some(adapter) = adapters.into_iter().next() else {
+            return Err(Error::NoAdapter(match wanted {
+                Some(name) => format!(
+                    "no adapter's name contains {name:?} ({ADAPTER_ENV}); found: [{}]",
+                    found.join("; ")
+                ),
+                None => format!("no GPU or CPU adapter found; {NO_ADAPTER_HELP}"),
+            }));
+        };
+        let info = adapter.get_info();
+        let wanted_features = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SUBGROUP;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("gumbel-wgpu"),
+                required_features: adapter.features() & wanted_features,
+                required_limits: adapter.limits(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|source| Error::RequestDevice {
+                adapter: describe(&info),
+                source,
+            })?;
+        Ok(Self::from_device(device, queue))
+    }
+
+    /// Wraps a device and queue that the caller already has.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Self {
+        let kernels = Kernels::new(&device);
+        Self {
+            info: device.adapter_info(),
+            device,
+            queue,
+            kernels,
+        }
+    }
+
+    /// The kernels, for recording into encoders of the caller's.
+    pub fn kernels(&self) -> &Kernels {
+        &self.kernels
+    }
+
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// One line: adapter name, backend, type, and the optional features the device has.
+    pub fn summary(&self) -> String {
+        let features = self.device.features();
+        let mut used = Vec::new();
+        if features.contains(wgpu::Features::SUBGROUP) {
+            used.push(format!(
+                "subgroups ({}..{})",
+                self.info.subgroup_min_size, self.info.subgroup_max_size
+            ));
+        }
+        if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            used.push("timestamp queries".to_owned());
+        }
+        format!(
+            "{}; features: {}; max storage binding {} MiB",
+            describe(&self.info),
+            if used.is_empty() { "none".to_owned() } else { used.join(", ") },
+            self.device.limits().max_storage_buffer_binding_size >> 20
+        )
+    }
+
+    /// Waits until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device.poll(wgpu::PollType::wait_indefinitely())?;
+        Ok(())
+    }
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+}
+
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    };
+    (kind, backend)
+}

@@ -1,0 +1,42 @@
+//! The crate's error type: every failure is a value that says what was wrong and what was
+//! expected.
+
+/// Everything that can go wrong in this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No adapter could be found, or none matched `GUMBEL_WGPU_ADAPTER`.
+    #[error("{0}")]
+    NoAdapter(String),
+    /// The adapter refused to give a device.
+    #[error("could not create a device on adapter {adapter}: {source}")]
+    RequestDevice {
+        adapter: String,
+        source: wgpu::RequestDeviceError,
+    },
+    /// A shape, size, alignment, temperature or usage that the call cannot take.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The shape is valid but larger than this device's limits allow.
+    #[error("over the device's limits: {0}")]
+    OverLimits(String),
+    /// wgpu reported a validation or out-of-memory error inside a call of this crate.
+    #[error("wgpu error in {context}: {message}")]
+    Wgpu { context: String, message: String },
+    /// Waiting for the device failed (for example, the device was lost).
+    #[error("device poll failed: {0}")]
+    Poll(#[from] wgpu::PollError),
+    /// Mapping a buffer for reading failed.
+    #[error("buffer mapping failed: {0}")]
+    Map(String),
+    /// A row of a host-slice call had no sample: all its logits masked, a NaN or +inf logit,
+    /// or a temperature that is not finite and positive.
+    #[error("row {row} has no sample: {reason}")]
+    NoSample { row: usize, reason: String },
+}
+
+/// This crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}

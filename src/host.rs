@@ -1,0 +1,281 @@
+//! The host-slice layer: slices in, `Vec` out, on a [`GpuContext`]. Each call uploads, records,
+//! submits, waits and reads back; pipelines are still built once and reused.
+
+use wgpu::util::DeviceExt;
+
+use crate::context::GpuContext;
+use crate::error::{Error, Result, invalid};
+use crate::forward::{ForwardCall, Strategy, Tau};
+use crate::kernels::GpuSlice;
+use crate::noise::{NoiseCall, NoiseOutput};
+use crate::reference::NoSample;
+use crate::types::{Element, Mode, Shape, check_tau};
+
+/// The temperature of a host-slice call.
+#[derive(Clone, Copy, Debug)]
+pub enum HostTau<'a> {
+    Scalar(f32),
+    PerRow(&'a [f32]),
+}
+
+/// The parameters of a host-slice sampling call.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleArgs<'a> {
+    pub shape: Shape,
+    pub tau: HostTau<'a>,
+    pub seed: u64,
+    pub offset: u64,
+    pub strategy: Option<Strategy>,
+}
+
+impl<'a> SampleArgs<'a> {
+    /// Dense rows, a scalar temperature, offset 0, the default strategy.
+    pub fn new(rows: u32, cols: u32, tau: f32, seed: u64) -> Self {
+        Self {
+            shape: Shape::new(rows, cols),
+            tau: HostTau::Scalar(tau),
+            seed,
+            offset: 0,
+            strategy: None,
+        }
+    }
+}
+
+impl GpuContext {
+    /// A storage buffer holding `data` (padded to 4 bytes).
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> wgpu::Buffer {
+        let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
+        bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("gumbel-wgpu upload"),
+            contents: &bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// An uninitialised storage buffer of `bytes` (rounded up to 4) that can be read back.
+    pub fn storage_buffer(&self, bytes: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gumbel-wgpu storage"),
+            size: bytes.next_multiple_of(4).max(4),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Copies `count` elements of `T` from the start of `buffer` to the host.
+    pub fn read_back<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<T>> {
+        let bytes = (count * std::mem::size_of::<T>()) as u64;
+        let padded = bytes.next_multiple_of(4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("gumbel-wgpu readback"),
+            size: padded,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, padded);
+        self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Map(e.to_string()))?
+            .map_err(|e| Error::Map(e.to_string()))?;
+        let view = staging.get_mapped_range(..).map_err(|e| Error::Map(e.to_string()))?;
+        let out = bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes as usize]);
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Records with `record`, submits and waits, turning validation errors into values.
+    pub(crate) fn run(
+        &self,
+        what: &str,
+        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<()> {
+        let kernels = self.kernels();
+        kernels.checked(what, || -> Result<()> {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            record(&mut encoder)?;
+            self.queue.submit([encoder.finish()]);
+            Ok(())
+        })??;
+        self.wait()
+    }
+
+    /// The raw words of flat elements `offset .. offset + count` of `seed`'s stream.
+    pub fn noise_words(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<u32>> {
+        self.noise(seed, offset, count, NoiseOutput::Words)
+    }
+
+    /// The Gumbel noise of flat elements `offset .. offset + count` of `seed`'s stream.
+    pub fn gumbel_noise(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<f32>> {
+        self.noise(seed, offset, count, NoiseOutput::Gumbel)
+    }
+
+    fn noise<T: bytemuck::Pod>(
+        &self,
+        seed: u64,
+        offset: u64,
+        count: usize,
+        output: NoiseOutput,
+    ) -> Result<Vec<T>> {
+        let out = self.storage_buffer(count as u64 * 4);
+        self.run("noise", |encoder| {
+            self.kernels().record_noise(
+                encoder,
+                &NoiseCall {
+                    seed,
+                    offset,
+                    count: count as u64,
+                    output,
+                    out: GpuSlice::from(&out),
+                },
+            )
+        })?;
+        self.read_back(&out, count)
+    }
+
+    /// The library's word-to-Gumbel map on the GPU, for words of the caller's choosing.
+    pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
+        let input = self.upload(words);
+        let out = self.storage_buffer(words.len() as u64 * 4);
+        self.run("gumbel_of_words", |encoder| {
+            self.kernels().record_gumbel_of_words(
+                encoder,
+                GpuSlice::from(&input),
+                GpuSlice::from(&out),
+                words.len() as u64,
+            )
+        })?;
+        self.read_back(&out, words.len())
+    }
+
+    /// Soft, log-soft or hard samples of `logits` (rows of `args.shape`), one `T` per element,
+    /// `out_pitch` apart. A row without a sample is an error (`Error::NoSample`).
+    pub fn sample<T: Element>(&self, logits: &[T], mode: Mode, args: &SampleArgs) -> Result<Vec<T>> {
+        if mode == Mode::Index {
+            return Err(invalid("index mode writes u32 indices: use sample_indices"));
+        }
+        let shape = args.shape;
+        let out_len = self.forward_host(logits, mode, args)?;
+        let out: Vec<T> = self.read_back(&out_len.0, out_len.1)?;
+        for r in 0..shape.rows as usize {
+            let first = out[r * shape.out_pitch as usize].to_f32();
+            if first.is_nan() {
+                return Err(no_sample(logits, args, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One categorical sample (Gumbel-max) per row.
+    pub fn sample_indices<T: Element>(&self, logits: &[T], args: &SampleArgs) -> Result<Vec<u32>> {
+        let (buffer, len) = self.forward_host(logits, Mode::Index, args)?;
+        let out: Vec<u32> = self.read_back(&buffer, len)?;
+        if let Some(r) = out.iter().position(|&i| i == u32::MAX) {
+            return Err(no_sample(logits, args, r));
+        }
+        Ok(out)
+    }
+
+    /// Runs the forward kernel on host data; returns the output buffer and its element count.
+    fn forward_host<T: Element>(
+        &self,
+        logits: &[T],
+        mode: Mode,
+        args: &SampleArgs,
+    ) -> Result<(wgpu::Buffer, usize)> {
+        let shape = args.shape;
+        shape.validate()?;
+        let needed = shape.span(shape.in_pitch);
+        if logits.len() as u64 != needed {
+            return Err(invalid(format!(
+                "{} logits given; {} rows of K = {} at pitch {} take {needed}",
+                logits.len(),
+                shape.rows,
+                shape.cols,
+                shape.in_pitch
+            )));
+        }
+        match args.tau {
+            HostTau::Scalar(tau) => check_tau(tau)?,
+            HostTau::PerRow(taus) => {
+                if taus.len() != shape.rows as usize {
+                    return Err(invalid(format!(
+                        "{} per-row temperatures given for {} rows",
+                        taus.len(),
+                        shape.rows
+                    )));
+                }
+                if let Some((r, tau)) = taus.iter().enumerate().find(|(_, t)| check_tau(**t).is_err()) {
+                    return Err(invalid(format!("row {r}: {}", check_tau(*tau).unwrap_err())));
+                }
+            }
+        }
+        let (len, elem_size) = match mode {
+            Mode::Index => (shape.rows as usize, 4),
+            _ => (shape.span(shape.out_pitch) as usize, T::STORAGE.size()),
+        };
+        let input = self.upload(logits);
+        let out = self.storage_buffer(len as u64 * elem_size);
+        let taus = match args.tau {
+            HostTau::PerRow(t) => Some(self.upload(t)),
+            HostTau::Scalar(_) => None,
+        };
+        self.run("forward", |encoder| {
+            self.kernels().record_forward(
+                encoder,
+                &ForwardCall {
+                    mode,
+                    storage: T::STORAGE,
+                    shape,
+                    logits: GpuSlice::from(&input),
+                    out: GpuSlice::from(&out),
+                    tau: match (&taus, args.tau) {
+                        (Some(b), _) => Tau::PerRow(GpuSlice::from(b)),
+                        (None, HostTau::Scalar(t)) => Tau::Scalar(t),
+                        (None, HostTau::PerRow(_)) => unreachable!("uploaded above"),
+                    },
+                    seed: args.seed,
+                    offset: args.offset,
+                    strategy: args.strategy,
+                },
+            )
+        })?;
+        Ok((out, len))
+    }
+}
+
+/// The error for row `r`, with the reason found on the host.
+fn no_sample<T: Element>(logits: &[T], args: &SampleArgs, r: usize) -> Error {
+    let shape = args.shape;
+    let start = r * shape.in_pitch as usize;
+    let row = &logits[start..start + shape.cols as usize];
+    let reason = if let Some(k) = row.iter().position(|l| {
+        let l = l.to_f32();
+        l.is_nan() || l == f32::INFINITY
+    }) {
+        NoSample::InvalidLogit(k)
+    } else if row.iter().all(|l| l.to_f32() == f32::NEG_INFINITY) {
+        NoSample::AllMasked
+    } else {
+        // Large logits over a small tau overflow f32.
+        return Error::NoSample {
+            row: r,
+            reason: "(l + g) / tau overflows f32".to_owned(),
+        };
+    };
+    Error::NoSample {
+        row: r,
+        reason: reason.to_string(),
+    }
+}

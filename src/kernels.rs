@@ -1,0 +1,264 @@
+//! The one place that owns shader modules and pipelines, and the mechanics every kernel's
+//! recording shares: binding windows into caller buffers, per-dispatch parameters, dispatch.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result, invalid};
+
+/// A caller's buffer and a byte offset into it.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuSlice<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+}
+
+impl<'a> GpuSlice<'a> {
+    pub fn new(buffer: &'a wgpu::Buffer, offset: u64) -> Self {
+        Self { buffer, offset }
+    }
+}
+
+impl<'a> From<&'a wgpu::Buffer> for GpuSlice<'a> {
+    fn from(buffer: &'a wgpu::Buffer) -> Self {
+        Self { buffer, offset: 0 }
+    }
+}
+
+/// A window of a caller's buffer as one dispatch binds it: the binding starts at an aligned
+/// byte offset, and the shader starts reading at element `base` of it.
+pub(crate) struct Window<'a> {
+    buffer: &'a wgpu::Buffer,
+    offset: u64,
+    size: u64,
+    pub base: u32,
+}
+
+impl Window<'_> {
+    pub fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.size),
+        })
+    }
+}
+
+/// A pipeline is one composed shader with its override constants.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    shader: &'static str,
+    constants: Vec<(&'static str, u64)>,
+}
+
+/// Shader modules and pipelines of one device, built on first use and reused after.
+pub struct Kernels {
+    pub(crate) device: wgpu::Device,
+    pub(crate) limits: wgpu::Limits,
+    /// llvmpipe's silent per-invocation loop budget (WGPU-NOTES.md), where it applies.
+    pub(crate) loop_budget: Option<u64>,
+    pub(crate) is_cpu: bool,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    /// Bound where a kernel's optional input is not used.
+    pub(crate) placeholder: wgpu::Buffer,
+}
+
+impl Kernels {
+    /// Kernels for a device of the caller's.
+    pub fn new(device: &wgpu::Device) -> Self {
+        let info = device.adapter_info();
+        let is_llvmpipe = info.name.to_lowercase().contains("llvmpipe");
+        Self {
+            device: device.clone(),
+            limits: device.limits(),
+            // 65,535 iterations in all; keep a margin for the reduction loops.
+            loop_budget: is_llvmpipe.then_some(60_000),
+            is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            modules: Mutex::new(HashMap::new()),
+            pipelines: Mutex::new(HashMap::new()),
+            placeholder: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gumbel-wgpu placeholder"),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
+    /// The pipeline of `shader` with its `main` entry point and these override constants.
+    pub(crate) fn pipeline(
+        &self,
+        shader: &str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        let (shader, source) = crate::shaders::SHADERS
+            .iter()
+            .find(|(name, _)| *name == shader)
+            .copied()
+            .ok_or_else(|| invalid(format!("no shader named {shader}")))?;
+        let key = PipelineKey {
+            shader,
+            constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+        };
+        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.checked(&format!("building pipeline {shader}"), || {
+            let module = self
+                .modules
+                .lock()
+                .unwrap()
+                .entry(shader)
+                .or_insert_with(|| {
+                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(shader),
+                        source: wgpu::ShaderSource::Wgsl(source.into()),
+                    })
+                })
+                .clone();
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(shader),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })?;
+        self.pipelines
+            .lock()
+            .unwrap()
+            .insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into an error value.
+    pub(crate) fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let errors = [
+            pollster::block_on(validation.pop()),
+            pollster::block_on(oom.pop()),
+        ];
+        match errors.into_iter().flatten().next() {
+            None => Ok(value),
+            Some(e) => Err(Error::Wgpu {
+                context: context.to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Checks that `slice` is a storage buffer that holds `elems` elements of `elem_size` bytes.
+    pub(crate) fn check_slice(
+        &self,
+        what: &str,
+        slice: GpuSlice,
+        elems: u64,
+        elem_size: u64,
+    ) -> Result<()> {
+        if !slice.buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(invalid(format!(
+                "the {what} buffer lacks STORAGE usage (has {:?})",
+                slice.buffer.usage()
+            )));
+        }
+        if slice.offset % elem_size != 0 {
+            return Err(invalid(format!(
+                "the {what} offset {} is not a multiple of the element size {elem_size}",
+                slice.offset
+            )));
+        }
+        let needed = slice.offset + elems * elem_size;
+        if needed > slice.buffer.size() {
+            return Err(invalid(format!(
+                "the {what} buffer holds {} bytes; {elems} elements of {elem_size} bytes from offset {} need {needed}",
+                slice.buffer.size(),
+                slice.offset
+            )));
+        }
+        Ok(())
+    }
+
+    /// The window for elements `first .. first + elems` of `slice`.
+    pub(crate) fn window<'a>(
+        &self,
+        slice: GpuSlice<'a>,
+        first: u64,
+        elems: u64,
+        elem_size: u64,
+    ) -> Result<Window<'a>> {
+        let align = u64::from(self.limits.min_storage_buffer_offset_alignment);
+        let start = slice.offset + first * elem_size;
+        let offset = start / align * align;
+        let end = (start + elems * elem_size).next_multiple_of(4);
+        let size = end.min(slice.buffer.size()) - offset;
+        if size % 4 != 0 || size > self.max_binding() {
+            return Err(Error::OverLimits(format!(
+                "a binding of {size} bytes (the device binds at most {} bytes, in multiples of 4)",
+                self.max_binding()
+            )));
+        }
+        Ok(Window {
+            buffer: slice.buffer,
+            offset,
+            size,
+            base: ((start - offset) / elem_size) as u32,
+        })
+    }
+
+    pub(crate) fn max_binding(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size)
+    }
+
+    pub(crate) fn max_groups(&self) -> u64 {
+        u64::from(self.limits.max_compute_workgroups_per_dimension)
+    }
+
+    /// Records one dispatch of `pipeline` with its own parameter block in binding 0.
+    pub(crate) fn dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u8],
+        bindings: &[wgpu::BindingResource],
+        groups: u32,
+    ) -> Result<()> {
+        let bind_group = self.checked("binding buffers", || {
+            let params = self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("gumbel-wgpu params"),
+                    contents: params,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+            let mut entries = vec![wgpu::BindGroupEntry {
+                binding: 0,
+                resource: params.as_entire_binding(),
+            }];
+            entries.extend(bindings.iter().enumerate().map(|(i, r)| wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: r.clone(),
+            }));
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            })
+        })?;
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(groups, 1, 1);
+        Ok(())
+    }
+}

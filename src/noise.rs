@@ -1,0 +1,127 @@
+//! The noise kernels: raw Philox words or Gumbel noise into a buffer, and the word-to-Gumbel
+//! map applied to caller-supplied words.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::Result;
+use crate::kernels::{GpuSlice, Kernels};
+
+const WORKGROUP: u64 = 256;
+
+/// What the noise kernel writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoiseOutput {
+    /// The 32-bit Philox words (u32).
+    Words,
+    /// Gumbel(0, 1) noise (f32).
+    Gumbel,
+}
+
+/// Elements `offset .. offset + count` of `seed`'s stream into `out` (4 bytes each).
+#[derive(Clone, Copy, Debug)]
+pub struct NoiseCall<'a> {
+    pub seed: u64,
+    pub offset: u64,
+    pub count: u64,
+    pub output: NoiseOutput,
+    pub out: GpuSlice<'a>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct NoiseParams {
+    seed: [u32; 2],
+    offset: [u32; 2],
+    count: u32,
+    out_base: u32,
+    _pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MapParams {
+    count: u32,
+    words_base: u32,
+    out_base: u32,
+    _pad: u32,
+}
+
+pub(crate) fn split64(x: u64) -> [u32; 2] {
+    [x as u32, (x >> 32) as u32]
+}
+
+impl Kernels {
+    /// Records the noise kernel into `encoder`, split into as many dispatches as the device's
+    /// limits need; each continues the stream where the last one stopped.
+    pub fn record_noise(&self, encoder: &mut wgpu::CommandEncoder, call: &NoiseCall) -> Result<()> {
+        if call.count == 0 {
+            return Ok(());
+        }
+        self.check_slice("noise output", call.out, call.count, 4)?;
+        let output = match call.output {
+            NoiseOutput::Words => 0.0,
+            NoiseOutput::Gumbel => 1.0,
+        };
+        let pipeline = self.pipeline("noise", &[("OUTPUT", output)])?;
+        // Leave room for the lead of a chunk that starts inside a noise block.
+        let per_dispatch = (self.max_groups() * WORKGROUP * 4 - 4).min(self.max_binding() / 4 - 64);
+        let mut done = 0;
+        while done < call.count {
+            let count = per_dispatch.min(call.count - done);
+            let out = self.window(call.out, done, count, 4)?;
+            let offset = call.offset.wrapping_add(done);
+            let params = NoiseParams {
+                seed: split64(call.seed),
+                offset: split64(offset),
+                count: count as u32,
+                out_base: out.base,
+                _pad: [0; 2],
+            };
+            let blocks = (offset % 4 + count).div_ceil(4);
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[out.binding()],
+                blocks.div_ceil(WORKGROUP) as u32,
+            )?;
+            done += count;
+        }
+        Ok(())
+    }
+
+    /// Records the word-to-Gumbel map: `out[i] = gumbel(words[i])` for `count` elements.
+    pub fn record_gumbel_of_words(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        words: GpuSlice,
+        out: GpuSlice,
+        count: u64,
+    ) -> Result<()> {
+        self.check_slice("words", words, count, 4)?;
+        self.check_slice("gumbel output", out, count, 4)?;
+        let pipeline = self.pipeline("gumbel_of_words", &[])?;
+        let per_dispatch = (self.max_groups() * WORKGROUP).min(self.max_binding() / 4 - 64);
+        let mut done = 0;
+        while done < count {
+            let n = per_dispatch.min(count - done);
+            let words = self.window(words, done, n, 4)?;
+            let out = self.window(out, done, n, 4)?;
+            let params = MapParams {
+                count: n as u32,
+                words_base: words.base,
+                out_base: out.base,
+                _pad: 0,
+            };
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[words.binding(), out.binding()],
+                n.div_ceil(WORKGROUP) as u32,
+            )?;
+            done += n;
+        }
+        Ok(())
+    }
+}

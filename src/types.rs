@@ -1,0 +1,170 @@
+//! Plain descriptions shared by the kernels, the host API and the CPU reference.
+
+use crate::error::{Result, invalid};
+
+/// What a forward pass writes (SPEC section 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// `y = softmax((l + g) / tau)`.
+    Soft,
+    /// `log y`, computed in log space.
+    LogSoft,
+    /// The one-hot of `argmax (l + g) / tau` (ties: lowest index): the straight-through forward value.
+    Hard,
+    /// `argmax (l + g)` per row as a `u32`: a categorical sample. `tau` plays no part.
+    Index,
+}
+
+impl Mode {
+    /// Every mode, for tests and benchmarks that cover them all.
+    pub const ALL: [Mode; 4] = [Mode::Soft, Mode::LogSoft, Mode::Hard, Mode::Index];
+
+    /// The value of the kernels' `MODE` override.
+    pub(crate) fn shader_value(self) -> f64 {
+        match self {
+            Mode::Soft => 0.0,
+            Mode::LogSoft => 1.0,
+            Mode::Hard => 2.0,
+            Mode::Index => 3.0,
+        }
+    }
+}
+
+/// How logits and outputs are stored in memory. Arithmetic is f32 throughout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StorageType {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl StorageType {
+    pub const ALL: [StorageType; 3] = [StorageType::F32, StorageType::F16, StorageType::Bf16];
+
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            StorageType::F32 => 4,
+            StorageType::F16 | StorageType::Bf16 => 2,
+        }
+    }
+
+    /// The suffix of the composed shader variants (`forward_row_per_thread_f16`, ...).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            StorageType::F32 => "f32",
+            StorageType::F16 => "f16",
+            StorageType::Bf16 => "bf16",
+        }
+    }
+}
+
+/// A host element type of logits and outputs: `f32`, `half::f16` or `half::bf16`.
+pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
+    const STORAGE: StorageType;
+    fn to_f32(self) -> f32;
+    /// Rounds to nearest, ties to even, as the kernels do.
+    fn from_f32(value: f32) -> Self;
+}
+
+impl Element for f32 {
+    const STORAGE: StorageType = StorageType::F32;
+    fn to_f32(self) -> f32 {
+        self
+    }
+    fn from_f32(value: f32) -> Self {
+        value
+    }
+}
+
+impl Element for half::f16 {
+    const STORAGE: StorageType = StorageType::F16;
+    fn to_f32(self) -> f32 {
+        half::f16::to_f32(self)
+    }
+    fn from_f32(value: f32) -> Self {
+        half::f16::from_f32(value)
+    }
+}
+
+impl Element for half::bf16 {
+    const STORAGE: StorageType = StorageType::Bf16;
+    fn to_f32(self) -> f32 {
+        half::bf16::to_f32(self)
+    }
+    fn from_f32(value: f32) -> Self {
+        half::bf16::from_f32(value)
+    }
+}
+
+/// A batch of `rows` rows of `cols` logits each. Row `r` starts at element `r * in_pitch` of
+/// the logits and `r * out_pitch` of the output; pitches larger than `cols` leave padding that
+/// is neither read nor written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub rows: u32,
+    pub cols: u32,
+    pub in_pitch: u32,
+    pub out_pitch: u32,
+}
+
+impl Shape {
+    /// Dense rows: both pitches equal `cols`.
+    pub fn new(rows: u32, cols: u32) -> Self {
+        Self {
+            rows,
+            cols,
+            in_pitch: cols,
+            out_pitch: cols,
+        }
+    }
+
+    /// The same shape with padded rows.
+    pub fn with_pitches(self, in_pitch: u32, out_pitch: u32) -> Self {
+        Self {
+            in_pitch,
+            out_pitch,
+            ..self
+        }
+    }
+
+    /// Checks `rows >= 1`, `cols >= 1` and pitches at least `cols`.
+    pub fn validate(&self) -> Result<()> {
+        if self.rows == 0 {
+            return Err(invalid("rows = 0: a call needs at least one row"));
+        }
+        if self.cols == 0 {
+            return Err(invalid("K = 0: a row needs at least one category"));
+        }
+        if self.in_pitch < self.cols || self.out_pitch < self.cols {
+            return Err(invalid(format!(
+                "row pitches ({} in, {} out) must be at least K = {}",
+                self.in_pitch, self.out_pitch, self.cols
+            )));
+        }
+        Ok(())
+    }
+
+    /// Elements a buffer must hold for `rows` rows of `pitch`, the last one only `cols` long.
+    pub(crate) fn span(&self, pitch: u32) -> u64 {
+        u64::from(self.rows - 1) * u64::from(pitch) + u64::from(self.cols)
+    }
+
+    /// How many noise elements the call consumes: the next call's offset is this much further.
+    pub fn noise_elements(&self) -> u64 {
+        u64::from(self.rows) * u64::from(self.cols)
+    }
+}
+
+/// Checks that a scalar temperature is finite and positive (and normal, so that no device
+/// flushes it to zero).
+pub fn check_tau(tau: f32) -> Result<()> {
+    if tau.is_finite() && tau >= f32::MIN_POSITIVE {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "tau = {tau}: the temperature must be finite and positive (at least {:e})",
+            f32::MIN_POSITIVE
+        )))
+    }
+}
