@@ -107,8 +107,8 @@ fn compose(
     seen: &mut BTreeSet<String>,
     out: &mut Composed,
 ) {
-    let text = fs::read_to_string(file)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    let text =
+        fs::read_to_string(file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
     for (number, line) in text.lines().enumerate() {
         match line.trim().strip_prefix("#import ") {
             Some(name) => {
@@ -131,13 +131,22 @@ fn compose(
 
 /// Parses and validates a composed shader; on failure, the composed line and naga's report.
 fn validate(source: &str) -> Result<(), (Option<u32>, String)> {
-    let module = naga::front::wgsl::parse_str(source)
-        .map_err(|e| (e.location(source).map(|l| l.line_number), e.emit_to_string(source)))?;
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| {
+        (
+            e.location(source).map(|l| l.line_number),
+            e.emit_to_string(source),
+        )
+    })?;
     naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
     )
     .validate(&module)
-    .map_err(|e| (e.location(source).map(|l| l.line_number), e.emit_to_string(source)))?;
+    .map_err(|e| {
+        (
+            e.location(source).map(|l| l.line_number),
+            e.emit_to_string(source),
+        )
+    })?;
     Ok(())
 }

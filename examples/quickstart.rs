@@ -23,13 +23,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (lo, hi) = noise
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), &g| (lo.min(g), hi.max(g)));
-    println!("noise: {count} draws, mean {mean:.5} (Euler's constant 0.57722), range [{lo:.3}, {hi:.3}], max |GPU - f64| = {max_err:.2e}");
+    println!(
+        "noise: {count} draws, mean {mean:.5} (Euler's constant 0.57722), range [{lo:.3}, {hi:.3}], max |GPU - f64| = {max_err:.2e}"
+    );
 
     let logits: Vec<f32> = (0..8).map(|k| (k as f32 * 0.7).sin()).collect();
     let args = SampleArgs::new(1, 8, 0.5, seed);
     let y = ctx.sample(&logits, Mode::Soft, &args)?;
-    let Ok(RowSample::Values(expected)) =
-        reference::forward_row(&logits, 0.5, seed, 0, Mode::Soft)
+    let Ok(RowSample::Values(expected)) = reference::forward_row(&logits, 0.5, seed, 0, Mode::Soft)
     else {
         unreachable!("finite logits always have a sample")
     };

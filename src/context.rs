@@ -110,7 +110,11 @@ impl GpuContext {
         format!(
             "{}; features: {}; max storage binding {} MiB",
             describe(&self.info),
-            if used.is_empty() { "none".to_owned() } else { used.join(", ") },
+            if used.is_empty() {
+                "none".to_owned()
+            } else {
+                used.join(", ")
+            },
             self.device.limits().max_storage_buffer_binding_size >> 20
         )
     }

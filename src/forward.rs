@@ -129,9 +129,13 @@ impl Kernels {
     ) -> Result<()> {
         let shape = call.shape;
         shape.validate()?;
-        let strategy = call.strategy.unwrap_or_else(|| Strategy::choose(shape.cols, self));
+        let strategy = call
+            .strategy
+            .unwrap_or_else(|| Strategy::choose(shape.cols, self));
         if let Strategy::RowPerWorkgroup { size } = strategy
-            && (!size.is_power_of_two() || size > 1024 || size > self.limits.max_compute_invocations_per_workgroup)
+            && (!size.is_power_of_two()
+                || size > 1024
+                || size > self.limits.max_compute_invocations_per_workgroup)
         {
             return Err(invalid(format!(
                 "workgroup size {size}: a power of two up to {} is needed",
@@ -153,7 +157,12 @@ impl Kernels {
             _ => (in_size, shape.out_pitch),
         };
         self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
-        self.check_slice("output", call.out, shape.span(out_pitch).max(u64::from(shape.rows)), out_size)?;
+        self.check_slice(
+            "output",
+            call.out,
+            shape.span(out_pitch).max(u64::from(shape.rows)),
+            out_size,
+        )?;
         match call.tau {
             Tau::Scalar(tau) => check_tau(tau)?,
             Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(shape.rows), 4)?,
@@ -170,9 +179,22 @@ impl Kernels {
         let mut row0 = 0u64;
         while row0 < u64::from(shape.rows) {
             let rows = rows_per_dispatch.min(u64::from(shape.rows) - row0);
-            let part = Shape { rows: rows as u32, ..shape };
-            let logits = self.window(call.logits, row0 * u64::from(shape.in_pitch), part.span(shape.in_pitch), in_size)?;
-            let out = self.window(call.out, row0 * u64::from(out_pitch), part.span(out_pitch), out_size)?;
+            let part = Shape {
+                rows: rows as u32,
+                ..shape
+            };
+            let logits = self.window(
+                call.logits,
+                row0 * u64::from(shape.in_pitch),
+                part.span(shape.in_pitch),
+                in_size,
+            )?;
+            let out = self.window(
+                call.out,
+                row0 * u64::from(out_pitch),
+                part.span(out_pitch),
+                out_size,
+            )?;
             let (taus, tau_base, tau, tau_per_row) = match call.tau {
                 Tau::Scalar(tau) => (None, 0, tau, 0),
                 Tau::PerRow(slice) => {
@@ -224,7 +246,9 @@ impl Kernels {
         out_size: u64,
         out_pitch: u32,
     ) -> Result<u64> {
-        let room = self.max_binding().saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
+        let room = self
+            .max_binding()
+            .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
         let fitting = |pitch: u32, size: u64| -> Result<u64> {
             let row_bytes = u64::from(shape.cols) * size;
             if row_bytes > room {

@@ -46,13 +46,14 @@ impl GpuContext {
     pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> wgpu::Buffer {
         let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
         bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("gumbel-wgpu upload"),
-            contents: &bytes,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-        })
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("gumbel-wgpu upload"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
     }
 
     /// An uninitialised storage buffer of `bytes` (rounded up to 4) that can be read back.
@@ -68,7 +69,11 @@ impl GpuContext {
     }
 
     /// Copies `count` elements of `T` from the start of `buffer` to the host.
-    pub fn read_back<T: bytemuck::Pod>(&self, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<T>> {
+    pub fn read_back<T: bytemuck::Pod>(
+        &self,
+        buffer: &wgpu::Buffer,
+        count: usize,
+    ) -> Result<Vec<T>> {
         let bytes = (count * std::mem::size_of::<T>()) as u64;
         let padded = bytes.next_multiple_of(4).max(4);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -88,7 +93,9 @@ impl GpuContext {
         rx.recv()
             .map_err(|e| Error::Map(e.to_string()))?
             .map_err(|e| Error::Map(e.to_string()))?;
-        let view = staging.get_mapped_range(..).map_err(|e| Error::Map(e.to_string()))?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Map(e.to_string()))?;
         let out = bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes as usize]);
         drop(view);
         staging.unmap();
@@ -161,7 +168,12 @@ impl GpuContext {
 
     /// Soft, log-soft or hard samples of `logits` (rows of `args.shape`), one `T` per element,
     /// `out_pitch` apart. A row without a sample is an error (`Error::NoSample`).
-    pub fn sample<T: Element>(&self, logits: &[T], mode: Mode, args: &SampleArgs) -> Result<Vec<T>> {
+    pub fn sample<T: Element>(
+        &self,
+        logits: &[T],
+        mode: Mode,
+        args: &SampleArgs,
+    ) -> Result<Vec<T>> {
         if mode == Mode::Index {
             return Err(invalid("index mode writes u32 indices: use sample_indices"));
         }
@@ -216,8 +228,15 @@ impl GpuContext {
                         shape.rows
                     )));
                 }
-                if let Some((r, tau)) = taus.iter().enumerate().find(|(_, t)| check_tau(**t).is_err()) {
-                    return Err(invalid(format!("row {r}: {}", check_tau(*tau).unwrap_err())));
+                if let Some((r, tau)) = taus
+                    .iter()
+                    .enumerate()
+                    .find(|(_, t)| check_tau(**t).is_err())
+                {
+                    return Err(invalid(format!(
+                        "row {r}: {}",
+                        check_tau(*tau).unwrap_err()
+                    )));
                 }
             }
         }

@@ -113,10 +113,11 @@ impl Kernels {
                 .unwrap()
                 .entry(shader)
                 .or_insert_with(|| {
-                    self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(shader),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    })
+                    self.device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(shader),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
+                        })
                 })
                 .clone();
             self.device
@@ -132,10 +133,7 @@ impl Kernels {
                     cache: None,
                 })
         })?;
-        self.pipelines
-            .lock()
-            .unwrap()
-            .insert(key, pipeline.clone());
+        self.pipelines.lock().unwrap().insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
@@ -245,10 +243,15 @@ impl Kernels {
                 binding: 0,
                 resource: params.as_entire_binding(),
             }];
-            entries.extend(bindings.iter().enumerate().map(|(i, r)| wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: r.clone(),
-            }));
+            entries.extend(
+                bindings
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| wgpu::BindGroupEntry {
+                        binding: i as u32 + 1,
+                        resource: r.clone(),
+                    }),
+            );
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.get_bind_group_layout(0),

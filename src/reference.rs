@@ -93,7 +93,11 @@ pub fn forward_row(
     if mode != Mode::Index && check_tau(tau).is_err() {
         return Err(NoSample::InvalidTau);
     }
-    let scale = if mode == Mode::Index { 1.0 } else { 1.0 / f64::from(tau) };
+    let scale = if mode == Mode::Index {
+        1.0
+    } else {
+        1.0 / f64::from(tau)
+    };
     let z: Vec<Option<f64>> = perturbed
         .iter()
         .map(|p| match p {
@@ -114,12 +118,17 @@ pub fn forward_row(
     let sum: f64 = z.iter().flatten().map(|v| (v - m).exp()).sum();
     let values = match mode {
         Mode::Index => return Ok(RowSample::Index(arg as u32)),
-        Mode::Soft => z.iter().map(|v| v.map_or(0.0, |v| (v - m).exp() / sum)).collect(),
+        Mode::Soft => z
+            .iter()
+            .map(|v| v.map_or(0.0, |v| (v - m).exp() / sum))
+            .collect(),
         Mode::LogSoft => z
             .iter()
             .map(|v| v.map_or(f64::NEG_INFINITY, |v| (v - m) - sum.ln()))
             .collect(),
-        Mode::Hard => (0..z.len()).map(|k| if k == arg { 1.0 } else { 0.0 }).collect(),
+        Mode::Hard => (0..z.len())
+            .map(|k| if k == arg { 1.0 } else { 0.0 })
+            .collect(),
     };
     Ok(RowSample::Values(values))
 }
