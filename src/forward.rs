@@ -152,23 +152,31 @@ impl Kernels {
             )));
         }
         let in_size = call.storage.size();
-        let (out_size, out_pitch) = match call.mode {
-            Mode::Index => (4, 1),
-            _ => (in_size, shape.out_pitch),
+        // Index mode writes one u32 per row.
+        let (out_size, out_pitch, out_cols) = match call.mode {
+            Mode::Index => (4, 1, 1),
+            _ => (in_size, shape.out_pitch, shape.cols),
         };
-        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
-        self.check_slice(
-            "output",
-            call.out,
-            shape.span(out_pitch).max(u64::from(shape.rows)),
-            out_size,
+        let out_span = |s: Shape| {
+            Shape {
+                cols: out_cols,
+                ..s
+            }
+            .span(out_pitch)
+        };
+        let rows_per_dispatch = self.rows_fitting(
+            shape,
+            strategy,
+            (shape.cols, shape.in_pitch, in_size),
+            (out_cols, out_pitch, out_size),
         )?;
+        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
+        self.check_slice("output", call.out, out_span(shape), out_size)?;
         match call.tau {
             Tau::Scalar(tau) => check_tau(tau)?,
             Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(shape.rows), 4)?,
         }
 
-        let rows_per_dispatch = self.rows_fitting(shape, strategy, in_size, out_size, out_pitch)?;
         let pipeline = self.pipeline(
             &format!("{}_{}", strategy.shader(), call.storage.suffix()),
             &[
@@ -192,7 +200,7 @@ impl Kernels {
             let out = self.window(
                 call.out,
                 row0 * u64::from(out_pitch),
-                part.span(out_pitch),
+                out_span(part),
                 out_size,
             )?;
             let (taus, tau_base, tau, tau_per_row) = match call.tau {
@@ -238,19 +246,19 @@ impl Kernels {
 
     /// How many rows one dispatch may take: within the workgroup count and so that its logits
     /// and outputs each fit one storage binding (with room for the alignment of its start).
+    /// `input` and `output` are (elements per row, pitch, element size).
     fn rows_fitting(
         &self,
         shape: Shape,
         strategy: Strategy,
-        in_size: u64,
-        out_size: u64,
-        out_pitch: u32,
+        input: (u32, u32, u64),
+        output: (u32, u32, u64),
     ) -> Result<u64> {
         let room = self
             .max_binding()
             .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
-        let fitting = |pitch: u32, size: u64| -> Result<u64> {
-            let row_bytes = u64::from(shape.cols) * size;
+        let fitting = |(cols, pitch, size): (u32, u32, u64)| -> Result<u64> {
+            let row_bytes = u64::from(cols) * size;
             if row_bytes > room {
                 return Err(Error::OverLimits(format!(
                     "one row of K = {} takes {row_bytes} bytes; a storage binding on this device holds {}",
@@ -262,7 +270,7 @@ impl Kernels {
         };
         Ok(strategy
             .rows_per_dispatch(self.max_groups())
-            .min(fitting(shape.in_pitch, in_size)?)
-            .min(fitting(out_pitch, out_size)?))
+            .min(fitting(input)?)
+            .min(fitting(output)?))
     }
 }

@@ -56,3 +56,73 @@ impl TestRng {
         lo + (hi - lo) * (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// f32 machine epsilon.
+pub const EPS: f64 = f32::EPSILON as f64;
+
+/// Bounds on what a forward kernel may differ from the f64 reference in one row, derived from
+/// WGSL's accuracy rules (WGSL spec, "Floating Point Accuracy"):
+/// - noise g: 1e-6 + 4 ULP(g) (SPEC section 5, tested on its own);
+/// - `l + g`: correctly rounded, 0.5 ULP; `/ tau`: 2.5 ULP;
+/// - `exp(x)`: 3 + 2|x| ULP; the row sum of n_seq sequential f32 additions: n_seq * EPS/2
+///   relative, plus one exp rescale (3 + 2|d| ULP) each time the running maximum moves, whose
+///   |d| add up to at most the row's span;
+/// - the library's own ln (ln_accurate, an atanh series): 4 ULP.
+pub struct RowBounds {
+    /// Absolute error of each v_k = (l_k + g_k) / tau as the GPU computes it.
+    pub dv: Vec<f64>,
+    /// max_k dv_k.
+    pub dv_max: f64,
+    /// Relative error of the row sum s.
+    pub rel_s: f64,
+}
+
+impl RowBounds {
+    /// `perturbed` is l + g per element (None where masked), `scale` 1/tau, `n_seq` the
+    /// longest chain of sequential additions in the kernel's sum, `m` the row maximum of v.
+    pub fn new(logits: &[f32], perturbed: &[Option<f64>], scale: f64, n_seq: f64) -> Self {
+        let dv: Vec<f64> = logits
+            .iter()
+            .zip(perturbed)
+            .map(|(&l, p)| match p {
+                Some(p) => {
+                    let g = p - f64::from(l);
+                    let v = p * scale;
+                    (noise_tolerance(g) + 0.5 * ulp_f32(*p)) * scale + 2.5 * ulp_f32(v)
+                }
+                None => 0.0,
+            })
+            .collect();
+        let dv_max = dv.iter().copied().fold(0.0, f64::max);
+        let v: Vec<f64> = perturbed.iter().flatten().map(|p| p * scale).collect();
+        let m = v.iter().copied().fold(f64::MIN, f64::max);
+        // Terms below e^-104 vanish in f32 and cannot carry error into the sum.
+        let span = v.iter().map(|x| (m - x).min(104.0)).fold(0.0, f64::max);
+        let rel_s = 2.0 * dv_max + EPS * (3.0 * n_seq + 3.0 + 2.0 * span) + n_seq * EPS / 2.0;
+        Self { dv, dv_max, rel_s }
+    }
+
+    /// Bound on |y_gpu - y| for soft output y at column k with x = v_k - m.
+    pub fn soft(&self, k: usize, y: f64, x: f64) -> f64 {
+        let rel = self.dv[k] + self.dv_max + EPS * (3.0 + 2.0 * x.abs()) + self.rel_s + 2.0 * EPS;
+        // f32 results below the smallest normal may be flushed to zero.
+        y * rel + f64::from(f32::MIN_POSITIVE)
+    }
+
+    /// Bound on |log y_gpu - log y| at column k.
+    pub fn log_soft(&self, k: usize, log_y: f64, log_s: f64) -> f64 {
+        self.dv[k] + self.dv_max + self.rel_s + 4.0 * ulp_f32(log_s) + ulp_f32(log_y)
+    }
+}
+
+/// Half a unit in the last place of the storage type at |y|, plus its flush-to-zero floor.
+pub fn storage_rounding(storage: gumbel_wgpu::StorageType, y: f64) -> f64 {
+    use gumbel_wgpu::StorageType::*;
+    match storage {
+        F32 => 0.0,
+        // f16: 11 significant bits; subnormals spaced 2^-24.
+        F16 => (y.abs() * 2f64.powi(-11)).max(2f64.powi(-25)),
+        // bf16: 8 significant bits, f32's range.
+        Bf16 => y.abs() * 2f64.powi(-8),
+    }
+}
