@@ -142,15 +142,6 @@ impl Kernels {
                 self.limits.max_compute_invocations_per_workgroup.min(1024)
             )));
         }
-        if let Some(budget) = self.loop_budget
-            && strategy.loop_iterations(shape.cols) > budget
-        {
-            return Err(Error::OverLimits(format!(
-                "{strategy:?} runs {} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
-                strategy.loop_iterations(shape.cols),
-                shape.cols
-            )));
-        }
         let in_size = call.storage.size();
         // Index mode writes one u32 per row.
         let (out_size, out_pitch, out_cols) = match call.mode {
@@ -170,6 +161,15 @@ impl Kernels {
             (shape.cols, shape.in_pitch, in_size),
             (out_cols, out_pitch, out_size),
         )?;
+        if let Some(budget) = self.loop_budget
+            && strategy.loop_iterations(shape.cols) > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "{strategy:?} runs {} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
+                strategy.loop_iterations(shape.cols),
+                shape.cols
+            )));
+        }
         self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
         self.check_slice("output", call.out, out_span(shape), out_size)?;
         match call.tau {

@@ -60,7 +60,7 @@ impl StorageType {
 }
 
 /// A host element type of logits and outputs: `f32`, `half::f16` or `half::bf16`.
-pub trait Element: bytemuck::Pod + Copy + Send + Sync + 'static {
+pub trait Element: bytemuck::Pod + Copy + Send + Sync + std::fmt::Debug + 'static {
     const STORAGE: StorageType;
     fn to_f32(self) -> f32;
     /// Rounds to nearest, ties to even, as the kernels do.

@@ -67,9 +67,10 @@ fn row_view(row: u32) -> Row {
     if params.tau_per_row != 0u {
         r.tau = taus[params.tau_base + row];
     }
-    // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN).
+    // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN);
+    // index mode does not use it.
     let tb = bitcast<u32>(r.tau);
-    r.bad = tb < 0x00800000u || tb >= 0x7f800000u;
+    r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);
     return r;
 }
 
