@@ -265,3 +265,44 @@ impl Kernels {
         Ok(())
     }
 }
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyParams {
+    count: u32,
+    _pad: [u32; 3],
+}
+
+impl Kernels {
+    /// Records a plain copy of `bytes` (a multiple of 16) from `src` to `dst`: the bandwidth
+    /// yardstick that benchmarks hold the kernels against.
+    pub fn record_copy(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<()> {
+        if bytes % 16 != 0 || bytes > self.max_binding() {
+            return Err(invalid(format!(
+                "copy of {bytes} bytes: a multiple of 16 up to {} is needed",
+                self.max_binding()
+            )));
+        }
+        let pipeline = self.pipeline("copy", &[])?;
+        let count = bytes / 16;
+        let params = CopyParams {
+            count: count as u32,
+            _pad: [0; 3],
+        };
+        fn bind(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(bytes),
+            })
+        }
+        let groups = count.div_ceil(256).min(self.max_groups()) as u32;
+        self.dispatch(encoder, &pipeline, bytemuck::bytes_of(&params), &[bind(src, bytes), bind(dst, bytes)], groups)
+    }
+}

@@ -5,6 +5,7 @@ pub mod error;
 pub mod forward;
 pub mod host;
 pub mod kernels;
+pub mod measure;
 pub mod noise;
 pub mod philox;
 pub mod reference;

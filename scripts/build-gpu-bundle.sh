@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds, on an x86-64 machine with Rust, everything the GPU run needs into .bench/: the test
+# binaries, the benchmark table, and the Vulkan loader package. A GPU box without Rust or
+# network then runs scripts/gpu-run.sh from the repository root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p .bench
+rm -f .bench/*
+cargo build --release --example bench_table --example quickstart
+cp target/release/examples/bench_table target/release/examples/quickstart .bench/
+cargo test --release --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])' |
+    while read -r name exe; do cp "$exe" ".bench/test-$name"; done
+strip .bench/* 2>/dev/null || true
+if [ ! -f .bench/libvulkan1.deb ]; then
+    (cd .bench && apt-get download libvulkan1 >/dev/null 2>&1 && mv libvulkan1_*.deb libvulkan1.deb) ||
+        echo "could not download libvulkan1; the GPU box must have a Vulkan loader"
+fi
+ls -la .bench
