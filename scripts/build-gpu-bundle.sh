@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .bench
-rm -f .bench/*
+rm -f .bench/* 2>/dev/null || true
 cargo build --release --example bench_table --example quickstart
 cp target/release/examples/bench_table target/release/examples/quickstart .bench/
 cargo test --release --no-run --message-format=json 2>/dev/null |
@@ -16,8 +16,8 @@ for line in sys.stdin:
         print(m["target"]["name"], m["executable"])' |
     while read -r name exe; do cp "$exe" ".bench/test-$name"; done
 strip .bench/* 2>/dev/null || true
-if [ ! -f .bench/libvulkan1.deb ]; then
-    (cd .bench && apt-get download libvulkan1 >/dev/null 2>&1 && mv libvulkan1_*.deb libvulkan1.deb) ||
+if [ ! -d .bench/gl ]; then
+    (mkdir -p .bench/gl && cd .bench/gl && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null 2>&1) ||
         echo "could not download libvulkan1; the GPU box must have a Vulkan loader"
 fi
 ls -la .bench

@@ -7,20 +7,30 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-.bench/out}"
 mkdir -p "$out"
-if ! ldconfig -p | grep -q libvulkan.so.1; then
-    dpkg -x .bench/libvulkan1.deb / && ldconfig
+# The Vulkan loader and the GL vendor-neutral libraries NVIDIA's Vulkan driver links against.
+if ! ldconfig -p | grep -q libvulkan.so.1 || ! ldconfig -p | grep -q libGLX.so.0; then
+    for f in .bench/gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
 fi
-for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
-    if [ -f "$icd" ] && [ -z "${VK_DRIVER_FILES:-}" ]; then export VK_DRIVER_FILES="$icd"; fi
-done
+if [ -z "${VK_DRIVER_FILES:-}" ]; then
+    icd=$(find /usr/local/nvidia /usr/share/vulkan /etc/vulkan -name 'nvidia_icd*.json' 2>/dev/null | head -1)
+    [ -n "$icd" ] && export VK_DRIVER_FILES="$icd"
+fi
+echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1
 .bench/quickstart 2>&1 | tee "$out/quickstart.log"
+if grep -q NoAdapter "$out/quickstart.log"; then
+    VK_LOADER_DEBUG=error,warn .bench/quickstart 2>&1 | tail -20
+    ls -la /usr/local/nvidia/share/vulkan/icd.d/ /usr/local/nvidia/lib* 2>&1 | head -20
+    exit 1
+fi
 status=0
 for t in .bench/test-*; do
     echo "== $t"
-    "$t" --test-threads=8 2>&1 | tee -a "$out/tests.log" | grep -E "^test result|FAILED|panicked" || true
-    [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+    "$t" --test-threads=8 >> "$out/tests.log" 2>&1 || status=1
+    grep -E "^test result|FAILED|panicked" "$out/tests.log" | tail -3
 done
 echo "tests exit status: $status" | tee -a "$out/tests.log"
 .bench/bench_table --markdown "$out/bench_table.md" > "$out/bench_table.log" 2>&1

@@ -33,12 +33,15 @@ impl Strategy {
             } else {
                 Strategy::RowPerWorkgroup { size: 64 }
             }
-        } else if cols <= 32 {
+        } else if cols <= 128 {
+            // Measured on an H100 (BENCHMARKS.md): at K = 64 a thread per row ran 6x faster
+            // than a workgroup per row; at K = 1024 a 256-wide workgroup was best, and from
+            // K = 32768 up a 1024-wide one.
             Strategy::RowPerThread
-        } else if cols <= 4096 {
-            Strategy::RowPerWorkgroup { size: 64 }
-        } else {
+        } else if cols <= 8192 {
             Strategy::RowPerWorkgroup { size: 256 }
+        } else {
+            Strategy::RowPerWorkgroup { size: 1024 }
         }
     }
 
