@@ -13,7 +13,13 @@ use gumbel_wgpu::{ForwardCall, GpuContext, GpuSlice, Mode, Shape, StorageType, T
 
 fn shapes() -> Vec<(u32, u32)> {
     if std::env::var_os("GUMBEL_BENCH_FULL").is_some() {
-        vec![(1_048_576, 8), (65_536, 64), (4_096, 1_024), (1_024, 32_768), (64, 262_144)]
+        vec![
+            (1_048_576, 8),
+            (65_536, 64),
+            (4_096, 1_024),
+            (1_024, 32_768),
+            (64, 262_144),
+        ]
     } else {
         vec![(65_536, 64), (4_096, 1_024), (64, 65_536)]
     }
@@ -28,13 +34,24 @@ fn forward(c: &mut Criterion) {
         for storage in [StorageType::F32, StorageType::F16] {
             let input = match storage {
                 StorageType::F32 => ctx.upload(&logits),
-                _ => ctx.upload(&logits.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>()),
+                _ => ctx.upload(
+                    &logits
+                        .iter()
+                        .map(|&x| half::f16::from_f32(x))
+                        .collect::<Vec<_>>(),
+                ),
             };
             let out = ctx.storage_buffer(n * storage.size());
             let mut group = c.benchmark_group(format!("{rows}x{cols}/{storage:?}"));
-            group.sample_size(10).measurement_time(Duration::from_secs(2));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(2));
             for mode in Mode::ALL {
-                let out_bytes = if mode == Mode::Index { u64::from(rows) * 4 } else { n * storage.size() };
+                let out_bytes = if mode == Mode::Index {
+                    u64::from(rows) * 4
+                } else {
+                    n * storage.size()
+                };
                 let bytes = n * storage.size() + out_bytes;
                 group.throughput(Throughput::Bytes(bytes));
                 let call = ForwardCall {
@@ -50,7 +67,10 @@ fn forward(c: &mut Criterion) {
                 };
                 group.bench_function(format!("{mode:?}"), |b| {
                     b.iter_custom(|iters| {
-                        time_per_run(&ctx, iters as u32, |e| ctx.kernels().record_forward(e, &call)).unwrap()
+                        time_per_run(&ctx, iters as u32, |e| {
+                            ctx.kernels().record_forward(e, &call)
+                        })
+                        .unwrap()
                             * iters as u32
                     })
                 });
@@ -59,7 +79,10 @@ fn forward(c: &mut Criterion) {
                 let dst = ctx.storage_buffer(half);
                 group.bench_function(format!("copy same bytes as {mode:?}"), |b| {
                     b.iter_custom(|iters| {
-                        time_per_run(&ctx, iters as u32, |e| ctx.kernels().record_copy(e, &src, &dst, half)).unwrap()
+                        time_per_run(&ctx, iters as u32, |e| {
+                            ctx.kernels().record_copy(e, &src, &dst, half)
+                        })
+                        .unwrap()
                             * iters as u32
                     })
                 });

@@ -59,7 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
     let mut rows_out = vec![format!("adapter: {}", ctx.summary())];
     rows_out.push(String::new());
-    rows_out.push("| kernel | storage | shape | strategy | GB/s | copy GB/s | ratio to copy |".into());
+    rows_out
+        .push("| kernel | storage | shape | strategy | GB/s | copy GB/s | ratio to copy |".into());
     rows_out.push("|---|---|---|---|---|---|---|".into());
     println!("{}", rows_out.join("\n"));
     let mut seed = 1u64;
@@ -109,10 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         strategy,
                     };
                     let name = match strategy {
-                        None => format!(
-                            "default ({:?})",
-                            Strategy::choose(cols, ctx.kernels())
-                        ),
+                        None => format!("default ({:?})", Strategy::choose(cols, ctx.kernels())),
                         Some(s) => format!("{s:?}"),
                     };
                     let line = match bench.time(|e| ctx.kernels().record_forward(e, &call)) {
@@ -122,7 +120,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             gb_per_s(bytes, copy),
                             copy.as_secs_f64() / t.as_secs_f64()
                         ),
-                        Err(e) => format!("| {mode:?} | {storage:?} | {rows}x{cols} | {name} | refused: {e} | | |"),
+                        Err(e) => format!(
+                            "| {mode:?} | {storage:?} | {rows}x{cols} | {name} | refused: {e} | | |"
+                        ),
                     };
                     println!("{line}");
                     rows_out.push(line);

@@ -170,7 +170,7 @@ impl Kernels {
                 slice.buffer.usage()
             )));
         }
-        if slice.offset % elem_size != 0 {
+        if !slice.offset.is_multiple_of(elem_size) {
             return Err(invalid(format!(
                 "the {what} offset {} is not a multiple of the element size {elem_size}",
                 slice.offset
@@ -200,7 +200,7 @@ impl Kernels {
         let offset = start / align * align;
         let end = (start + elems * elem_size).next_multiple_of(4);
         let size = end.min(slice.buffer.size()) - offset;
-        if size % 4 != 0 || size > self.max_binding() {
+        if !size.is_multiple_of(4) || size > self.max_binding() {
             return Err(Error::OverLimits(format!(
                 "a binding of {size} bytes (the device binds at most {} bytes, in multiples of 4)",
                 self.max_binding()
@@ -215,7 +215,7 @@ impl Kernels {
     }
 
     pub(crate) fn max_binding(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size)
+        self.limits.max_storage_buffer_binding_size
     }
 
     pub(crate) fn max_groups(&self) -> u64 {
@@ -283,7 +283,7 @@ impl Kernels {
         dst: &wgpu::Buffer,
         bytes: u64,
     ) -> Result<()> {
-        if bytes % 16 != 0 || bytes > self.max_binding() {
+        if !bytes.is_multiple_of(16) || bytes > self.max_binding() {
             return Err(invalid(format!(
                 "copy of {bytes} bytes: a multiple of 16 up to {} is needed",
                 self.max_binding()
@@ -303,6 +303,12 @@ impl Kernels {
             })
         }
         let groups = count.div_ceil(256).min(self.max_groups()) as u32;
-        self.dispatch(encoder, &pipeline, bytemuck::bytes_of(&params), &[bind(src, bytes), bind(dst, bytes)], groups)
+        self.dispatch(
+            encoder,
+            &pipeline,
+            bytemuck::bytes_of(&params),
+            &[bind(src, bytes), bind(dst, bytes)],
+            groups,
+        )
     }
 }

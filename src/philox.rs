@@ -70,7 +70,7 @@ impl RngCore for Philox4x32 {
     fn next_u32(&mut self) -> u32 {
         let word = self.block[(self.position % 4) as usize];
         self.position = self.position.wrapping_add(1);
-        if self.position % 4 == 0 {
+        if self.position.is_multiple_of(4) {
             self.block = noise_block(self.seed, self.position / 4);
         }
         word

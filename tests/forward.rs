@@ -58,7 +58,7 @@ fn make_batch<T: Element>(rows: u32, cols: u32, case: u64) -> Batch<T> {
         // Every third row has masked entries, but keeps at least one valid one.
         if r % 3 == 1 && cols > 1 {
             for (k, l) in row.iter_mut().enumerate() {
-                if k > 0 && rng.next_u32() % 4 == 0 {
+                if k > 0 && rng.next_u32().is_multiple_of(4) {
                     *l = T::from_f32(f32::NEG_INFINITY);
                 }
             }

@@ -219,7 +219,7 @@ fn bad_input_is_an_error_value() {
                 mode: Mode::Soft,
                 storage: StorageType::F32,
                 shape,
-                logits: logits.clone(),
+                logits,
                 out,
                 tau: Tau::Scalar(1.0),
                 seed: 0,
