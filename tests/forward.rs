@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{RowBounds, TestRng, ctx, storage_rounding};
+use common::{RowBounds, TestRng, ctx, storage_bits, storage_rounding};
 use gumbel_wgpu::reference::{self, Perturbed, perturbed_row};
 use gumbel_wgpu::{Element, Error, ForwardCall, GpuSlice, Mode, Shape, Strategy, Tau};
 
@@ -122,16 +122,9 @@ fn run_gpu<T: Element>(
         _ => ctx
             .read_back::<T>(&out, out_len)?
             .iter()
-            .map(|&v| bits_of(v))
+            .map(|&v| storage_bits(v))
             .collect(),
     })
-}
-
-fn bits_of<T: Element>(v: T) -> u32 {
-    match T::STORAGE {
-        gumbel_wgpu::StorageType::F32 => bytemuck::cast::<T, u32>(v),
-        _ => u32::from(bytemuck::cast::<T, u16>(v)),
-    }
 }
 
 fn value_of<T: Element>(bits: u32) -> f64 {
@@ -278,7 +271,7 @@ fn check<T: Element>(
         if mode != Mode::Index && r + 1 < shape.rows as usize {
             let pad = &gpu[r * out_pitch + cols..(r + 1) * out_pitch];
             assert!(
-                pad.iter().all(|&b| b == bits_of(poison::<T>())),
+                pad.iter().all(|&b| b == storage_bits(poison::<T>())),
                 "{}: padding overwritten",
                 what(r)
             );

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRng, ctx};
+use common::{TestRng, ctx, storage_bits};
 use gumbel_wgpu::reference::{self, RowSample};
 use gumbel_wgpu::{
     Element, Error, ForwardCall, GpuSlice, HostTau, Mode, SampleArgs, Shape, StorageType, Strategy,
@@ -16,16 +16,6 @@ fn nan_bits(storage: StorageType) -> u32 {
         StorageType::F16 => 0x7e00,
         StorageType::Bf16 => 0x7fc0,
     }
-}
-
-fn words_of<T: Element>(values: &[T]) -> Vec<u32> {
-    values
-        .iter()
-        .map(|&v| match T::STORAGE {
-            StorageType::F32 => bytemuck::cast::<T, u32>(v),
-            _ => u32::from(bytemuck::cast::<T, u16>(v)),
-        })
-        .collect()
 }
 
 /// Runs a forward call on host data through the encoder API; returns output words.
@@ -64,7 +54,12 @@ fn forward_words<T: Element>(
     ctx.queue.submit([encoder.finish()]);
     match mode {
         Mode::Index => ctx.read_back::<u32>(&out, len).unwrap(),
-        _ => words_of(&ctx.read_back::<T>(&out, len).unwrap()),
+        _ => ctx
+            .read_back::<T>(&out, len)
+            .unwrap()
+            .into_iter()
+            .map(storage_bits)
+            .collect(),
     }
 }
 

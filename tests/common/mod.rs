@@ -126,3 +126,11 @@ pub fn storage_rounding(storage: gumbel_wgpu::StorageType, y: f64) -> f64 {
         Bf16 => y.abs() * 2f64.powi(-8),
     }
 }
+
+/// The stored bits of an element (16-bit types zero-extended).
+pub fn storage_bits<T: gumbel_wgpu::Element>(v: T) -> u32 {
+    match T::STORAGE {
+        gumbel_wgpu::StorageType::F32 => bytemuck::cast::<T, u32>(v),
+        _ => u32::from(bytemuck::cast::<T, u16>(v)),
+    }
+}
