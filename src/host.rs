@@ -246,9 +246,13 @@ impl GpuContext {
         };
         let input = self.upload(logits);
         let out = self.storage_buffer(len as u64 * elem_size);
-        let taus = match args.tau {
-            HostTau::PerRow(t) => Some(self.upload(t)),
-            HostTau::Scalar(_) => None,
+        let tau_buffer;
+        let tau = match args.tau {
+            HostTau::Scalar(t) => Tau::Scalar(t),
+            HostTau::PerRow(t) => {
+                tau_buffer = self.upload(t);
+                Tau::PerRow(GpuSlice::from(&tau_buffer))
+            }
         };
         self.run("forward", |encoder| {
             self.kernels().record_forward(
@@ -259,11 +263,7 @@ impl GpuContext {
                     shape,
                     logits: GpuSlice::from(&input),
                     out: GpuSlice::from(&out),
-                    tau: match (&taus, args.tau) {
-                        (Some(b), _) => Tau::PerRow(GpuSlice::from(b)),
-                        (None, HostTau::Scalar(t)) => Tau::Scalar(t),
-                        (None, HostTau::PerRow(_)) => unreachable!("uploaded above"),
-                    },
+                    tau,
                     seed: args.seed,
                     offset: args.offset,
                     strategy: args.strategy,
