@@ -78,14 +78,15 @@ pub enum RowSample {
     Index(u32),
 }
 
-/// The forward pass of one row (SPEC section 1) with the noise of flat elements `first ..`.
-pub fn forward_row(
+/// `z = (l + g) / tau` for each element of a row (`None` where masked), or why the row has no
+/// sample. Index mode does not divide by tau.
+pub fn scaled_row(
     logits: &[f32],
     tau: f32,
     seed: u64,
     first: u64,
     mode: Mode,
-) -> Result<RowSample, NoSample> {
+) -> Result<Vec<Option<f64>>, NoSample> {
     let perturbed = perturbed_row(logits, seed, first);
     if let Some(k) = perturbed.iter().position(|p| *p == Perturbed::Invalid) {
         return Err(NoSample::InvalidLogit(k));
@@ -105,32 +106,57 @@ pub fn forward_row(
             _ => None,
         })
         .collect();
-    // Lowest index among equal maxima.
-    let (arg, m) = z
-        .iter()
+    if z.iter().all(Option::is_none) {
+        return Err(NoSample::AllMasked);
+    }
+    Ok(z)
+}
+
+/// The lowest index of the largest `z`, and that value (`None` if every element is masked).
+fn argmax(z: &[Option<f64>]) -> Option<(usize, f64)> {
+    z.iter()
         .enumerate()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
         .fold(None, |best: Option<(usize, f64)>, (k, v)| match best {
             Some((_, bv)) if bv >= v => best,
             _ => Some((k, v)),
         })
-        .ok_or(NoSample::AllMasked)?;
-    let sum: f64 = z.iter().flatten().map(|v| (v - m).exp()).sum();
-    let values = match mode {
-        Mode::Index => return Ok(RowSample::Index(arg as u32)),
-        Mode::Soft => z
-            .iter()
-            .map(|v| v.map_or(0.0, |v| (v - m).exp() / sum))
-            .collect(),
-        Mode::LogSoft => z
-            .iter()
-            .map(|v| v.map_or(f64::NEG_INFINITY, |v| (v - m) - sum.ln()))
-            .collect(),
-        Mode::Hard => (0..z.len())
-            .map(|k| if k == arg { 1.0 } else { 0.0 })
-            .collect(),
-    };
-    Ok(RowSample::Values(values))
+}
+
+/// `softmax(z)` (0 where masked), or `log softmax(z)` (`-inf` where masked).
+pub fn softmax(z: &[Option<f64>], log: bool) -> Vec<f64> {
+    let m = argmax(z).map_or(0.0, |(_, m)| m);
+    let log_sum = z.iter().flatten().map(|v| (v - m).exp()).sum::<f64>().ln();
+    z.iter()
+        .map(|v| match (v, log) {
+            (Some(v), true) => (v - m) - log_sum,
+            (Some(v), false) => ((v - m) - log_sum).exp(),
+            (None, true) => f64::NEG_INFINITY,
+            (None, false) => 0.0,
+        })
+        .collect()
+}
+
+/// The forward pass of one row (SPEC section 1) with the noise of flat elements `first ..`.
+pub fn forward_row(
+    logits: &[f32],
+    tau: f32,
+    seed: u64,
+    first: u64,
+    mode: Mode,
+) -> Result<RowSample, NoSample> {
+    let z = scaled_row(logits, tau, seed, first, mode)?;
+    let (arg, _) = argmax(&z).ok_or(NoSample::AllMasked)?;
+    Ok(match mode {
+        Mode::Index => RowSample::Index(arg as u32),
+        Mode::Soft => RowSample::Values(softmax(&z, false)),
+        Mode::LogSoft => RowSample::Values(softmax(&z, true)),
+        Mode::Hard => RowSample::Values(
+            (0..z.len())
+                .map(|k| if k == arg { 1.0 } else { 0.0 })
+                .collect(),
+        ),
+    })
 }
 
 /// The forward pass of a batch: row `r` reads `logits[r * shape.in_pitch ..][.. shape.cols]`,
@@ -153,4 +179,136 @@ pub fn forward(
             forward_row(&logits[start..start + cols], tau, seed, first, mode)
         })
         .collect()
+}
+
+/// Where a derivative is taken: the soft sample `y`, and `w = z + c` for one constant `c` per
+/// row (`None` for an element that takes no part: masked, or `y` flushed to zero).
+/// The derivatives only use `y`-weighted sums of `w`, and `y` sums to one, so `c` cancels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplePoint {
+    pub y: Vec<f64>,
+    pub w: Vec<Option<f64>>,
+}
+
+impl SamplePoint {
+    /// At `z = (l + g) / tau` ([`scaled_row`]): exact in f64.
+    pub fn from_z(z: &[Option<f64>]) -> Self {
+        Self {
+            y: softmax(z, false),
+            w: z.to_vec(),
+        }
+    }
+
+    /// At a saved forward output, as the kernels read it: the soft sample for soft and hard,
+    /// `log y` for log-soft. A soft value below f32's smallest normal takes no part.
+    pub fn from_saved(saved: &[f64], mode: Mode) -> Self {
+        let (y, w) = saved
+            .iter()
+            .map(|&s| match mode {
+                Mode::LogSoft => (s.exp(), (s != f64::NEG_INFINITY).then_some(s)),
+                _ => (s, (s >= f64::from(f32::MIN_POSITIVE)).then(|| s.ln())),
+            })
+            .unzip();
+        Self { y, w }
+    }
+}
+
+/// The gradient of one row: of each logit, and of the temperature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowGradient {
+    pub dl: Vec<f64>,
+    pub dtau: f64,
+}
+
+/// The VJP of a row (SPEC section 1): `dl` and `dtau` from the upstream gradient `dy` of the
+/// output of `mode`. Hard mode is the straight-through estimator: the soft sample's gradient.
+/// Index mode has no derivative; it is treated as hard.
+pub fn vjp(point: &SamplePoint, tau: f64, mode: Mode, dy: &[f64]) -> RowGradient {
+    let on = |k: usize| point.w[k].is_some();
+    let dl: Vec<f64> = if mode == Mode::LogSoft {
+        let sum_dy: f64 = (0..dy.len()).filter(|&k| on(k)).map(|k| dy[k]).sum();
+        (0..dy.len())
+            .map(|k| {
+                if on(k) {
+                    (dy[k] - point.y[k] * sum_dy) / tau
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    } else {
+        let dot: f64 = (0..dy.len())
+            .filter(|&k| on(k))
+            .map(|k| dy[k] * point.y[k])
+            .sum();
+        (0..dy.len())
+            .map(|k| {
+                if on(k) {
+                    point.y[k] * (dy[k] - dot) / tau
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    };
+    let dtau = -point
+        .w
+        .iter()
+        .zip(&dl)
+        .filter_map(|(w, d)| w.map(|w| w * d))
+        .sum::<f64>();
+    RowGradient { dl, dtau }
+}
+
+/// The JVP of a row (SPEC section 1): the tangent of the output of `mode` for tangents `dl`
+/// of the logits and `dtau` of the temperature.
+pub fn jvp(point: &SamplePoint, tau: f64, mode: Mode, dl: &[f64], dtau: f64) -> Vec<f64> {
+    let zdot: Vec<Option<f64>> = point
+        .w
+        .iter()
+        .zip(dl)
+        .map(|(w, d)| w.map(|w| (d - w * dtau) / tau))
+        .collect();
+    let dot: f64 = zdot
+        .iter()
+        .zip(&point.y)
+        .filter_map(|(z, y)| z.map(|z| z * y))
+        .sum();
+    zdot.iter()
+        .zip(&point.y)
+        .map(|(z, y)| match (z, mode) {
+            (None, _) => 0.0,
+            (Some(z), Mode::LogSoft) => z - dot,
+            (Some(z), _) => y * (z - dot),
+        })
+        .collect()
+}
+
+/// The VJP of one row, with the sample recomputed from the logits and the noise of flat
+/// elements `first ..` (the kernels' recompute mode).
+pub fn vjp_row(
+    logits: &[f32],
+    tau: f32,
+    seed: u64,
+    first: u64,
+    mode: Mode,
+    dy: &[f64],
+) -> Result<RowGradient, NoSample> {
+    let z = scaled_row(logits, tau, seed, first, mode)?;
+    Ok(vjp(&SamplePoint::from_z(&z), f64::from(tau), mode, dy))
+}
+
+/// The JVP of one row, with the sample recomputed as in [`vjp_row`].
+#[allow(clippy::too_many_arguments)]
+pub fn jvp_row(
+    logits: &[f32],
+    tau: f32,
+    seed: u64,
+    first: u64,
+    mode: Mode,
+    dl: &[f64],
+    dtau: f64,
+) -> Result<Vec<f64>, NoSample> {
+    let z = scaled_row(logits, tau, seed, first, mode)?;
+    Ok(jvp(&SamplePoint::from_z(&z), f64::from(tau), mode, dl, dtau))
 }

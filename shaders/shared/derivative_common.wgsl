@@ -1,0 +1,203 @@
+// What the derivative kernels share, for every strategy: the parameters and bindings, and the
+// per-block work of the VJP (backward) and the JVP (forward mode), SPEC section 1.
+//
+// The sample y comes either from a saved forward output (the soft sample for soft and hard,
+// log y for log-soft) or is recomputed from the logits with the forward's noise. Besides y,
+// each element carries w = z + c for one constant c per row: log y when saved, z - m when
+// recomputed. Only <., y>-weighted sums of w enter the results, and the softmax weights sum to
+// one, so the constant cancels; that is what lets a saved sample stand in for z.
+#import sampler_row
+
+struct DerivativeParams {
+    seed: vec2<u32>,
+    offset: vec2<u32>,   // flat noise index of row 0, column 0 (recompute only)
+    rows: u32,
+    cols: u32,
+    in_pitch: u32,       // of the logits or saved sample
+    out_pitch: u32,      // of `grad` and `out`
+    in_base: u32,
+    out_base: u32,
+    tau_base: u32,
+    tau_per_row: u32,
+    tau: f32,
+    grad_base: u32,      // element index of row 0 in `grad`
+    row_base: u32,       // index of row 0 in `per_row`
+    per_row_used: u32,   // VJP: write dtau; JVP: read the tau tangent per row (else params.dtau)
+    dtau: f32,           // JVP: the tau tangent of every row
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: DerivativeParams;
+@group(0) @binding(1) var<storage, read> logits: array<u32>;          // or the saved sample
+@group(0) @binding(2) var<storage, read_write> out: array<OutWord>;   // dl, or the tangent of y
+@group(0) @binding(3) var<storage, read> taus: array<f32>;
+@group(0) @binding(4) var<storage, read> grad: array<u32>;            // dy, or the tangent of l
+@group(0) @binding(5) var<storage, read_write> per_row: array<f32>;   // dtau out, or its tangent
+
+const SOURCE_RECOMPUTE: u32 = 0u;
+const SOURCE_SAVED: u32 = 1u;
+override SOURCE: u32 = SOURCE_RECOMPUTE;
+
+const DIRECTION_VJP: u32 = 0u;
+const DIRECTION_JVP: u32 = 1u;
+override DIRECTION: u32 = DIRECTION_VJP;
+
+fn needs_sum() -> bool {
+    return true;
+}
+
+// The row statistics of the sample: recomputed from the forward's running state, or nothing
+// to compute when the sample is saved.
+fn sample_of(r: Row, st: RowState) -> RowResult {
+    if SOURCE == SOURCE_RECOMPUTE {
+        return row_result(r, st);
+    }
+    var f: RowResult;
+    f.valid = !r.bad;
+    return f;
+}
+
+// The tau tangent of a row (JVP).
+fn tau_tangent(row: u32) -> f32 {
+    if params.per_row_used != 0u {
+        return per_row[params.row_base + row];
+    }
+    return params.dtau;
+}
+
+// Whether the kernel needs w at all: the tau terms.
+fn needs_w(dtau: f32) -> bool {
+    if DIRECTION == DIRECTION_VJP {
+        return params.per_row_used != 0u;
+    }
+    return dtau != 0.0;
+}
+
+struct Elem {
+    live: bool,   // inside the row
+    on: bool,     // takes part: not masked, and y not flushed to zero
+    y: f32,
+    w: f32,
+    t: f32,       // VJP: dy; JVP: zdot = (dl - w dtau) / tau
+}
+
+fn elem_at(r: Row, f: RowResult, t: u32, word: u32, dtau: f32) -> Elem {
+    var e: Elem;
+    let k = t - r.lead;
+    e.live = t >= r.lead && k < params.cols;
+    if !e.live {
+        return e;
+    }
+    if SOURCE == SOURCE_RECOMPUTE {
+        let l = lane_at(r, t, word);
+        e.on = l.kind == LANE_VALUE;
+        e.w = l.v - f.m;
+        e.y = exp(e.w) * f.inv_s;
+    } else {
+        let i = r.in_at + k;
+        let x = decode(logits[word_of(i)], i);
+        if MODE == MODE_LOG_SOFT {
+            e.on = bitcast<u32>(x) != NEG_INF_BITS;
+            e.w = x;
+            e.y = exp(x);
+        } else {
+            // Subnormal y may be flushed on the device, and its log is not safe to take.
+            e.on = bitcast<u32>(x) >= 0x00800000u;
+            e.y = x;
+            if e.on && needs_w(dtau) {
+                e.w = log(x);
+            }
+        }
+    }
+    let gi = params.grad_base + (r.out_at - params.out_base) + k;
+    let g = decode(grad[word_of(gi)], gi);
+    if DIRECTION == DIRECTION_VJP {
+        e.t = g;
+    } else if needs_w(dtau) {
+        e.t = (g - e.w * dtau) / r.tau;
+    } else {
+        e.t = g / r.tau;
+    }
+    return e;
+}
+
+struct Elems {
+    a: Elem,
+    b: Elem,
+    c: Elem,
+    d: Elem,
+}
+
+fn elems_at(r: Row, f: RowResult, j: u32, dtau: f32) -> Elems {
+    var words = vec4<u32>();
+    if SOURCE == SOURCE_RECOMPUTE {
+        words = noise_block(params.seed, add64_u32(r.block0, j));
+    }
+    let t = 4u * j;
+    return Elems(elem_at(r, f, t, words.x, dtau), elem_at(r, f, t + 1u, words.y, dtau),
+                 elem_at(r, f, t + 2u, words.z, dtau), elem_at(r, f, t + 3u, words.w, dtau));
+}
+
+// The row's dot product: <dy, y> (soft, hard), sum dy (log-soft), or <zdot, y> (JVP).
+fn dot_term(e: Elem) -> f32 {
+    if !e.on {
+        return 0.0;
+    }
+    if DIRECTION == DIRECTION_VJP && MODE == MODE_LOG_SOFT {
+        return e.t;
+    }
+    return e.y * e.t;
+}
+
+fn dot_block(r: Row, f: RowResult, j: u32, dtau: f32) -> f32 {
+    let e = elems_at(r, f, j, dtau);
+    return dot_term(e.a) + dot_term(e.b) + dot_term(e.c) + dot_term(e.d);
+}
+
+// VJP: dl = y (dy - d) / tau (soft, hard), (dy - y d) / tau (log-soft).
+// JVP: ydot = y (zdot - d) (soft, hard), zdot - d (log-soft).
+fn out_value(r: Row, f: RowResult, e: Elem, d: f32) -> f32 {
+    if !f.valid {
+        return bitcast<f32>(NAN_BITS);
+    }
+    if !e.on {
+        return 0.0;
+    }
+    var v: f32;
+    if MODE == MODE_LOG_SOFT {
+        if DIRECTION == DIRECTION_VJP {
+            v = e.t - e.y * d;
+        } else {
+            v = e.t - d;
+        }
+    } else {
+        v = e.y * (e.t - d);
+    }
+    if DIRECTION == DIRECTION_VJP {
+        v = v / r.tau;
+    }
+    return v;
+}
+
+// Writes block j's outputs; returns its part of sum w * dl (for the VJP's dtau).
+fn write_out_block(r: Row, f: RowResult, d: f32, j: u32, dtau: f32) -> f32 {
+    let e = elems_at(r, f, j, dtau);
+    let v = vec4<f32>(out_value(r, f, e.a, d), out_value(r, f, e.b, d),
+                      out_value(r, f, e.c, d), out_value(r, f, e.d, d));
+    store_run4(r.out_at + 4u * j - r.lead, v, vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live));
+    if !needs_w(dtau) {
+        return 0.0;
+    }
+    return select(0.0, e.a.w * v.x, e.a.on) + select(0.0, e.b.w * v.y, e.b.on)
+         + select(0.0, e.c.w * v.z, e.c.on) + select(0.0, e.d.w * v.w, e.d.on);
+}
+
+// VJP: the temperature's gradient of row `row`, dtau = -sum z dl (the constant in w cancels,
+// as sum dl = 0).
+fn finish_row(row: u32, f: RowResult, w_dl: f32) {
+    if DIRECTION == DIRECTION_VJP && params.per_row_used != 0u {
+        per_row[params.row_base + row] = select(bitcast<f32>(NAN_BITS), -w_dl, f.valid);
+    }
+}

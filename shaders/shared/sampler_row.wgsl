@@ -1,0 +1,202 @@
+// The sampler's view of rows, shared by the forward and the derivative kernels: the row
+// layout, the noise of one block of four elements, the running (max, sum, argmax) of a row and
+// the sample's values.
+//
+// Rows are walked in noise blocks: block j of a row holds the flat elements 4*(b0 + j) .. +3,
+// so one Philox call feeds four elements and the first and last block may be partly outside
+// the row ("lead" elements before it, and a tail after it).
+//
+// The importing kernel declares `params` (seed, offset, cols, in_pitch, out_pitch, in_base,
+// out_base, tau_base, tau_per_row, tau), the bindings `logits`, `out` and `taus`, and
+// `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted.
+#import philox
+#import gumbel
+#import storage
+
+const MODE_SOFT: u32 = 0u;
+const MODE_LOG_SOFT: u32 = 1u;
+const MODE_HARD: u32 = 2u;
+const MODE_INDEX: u32 = 3u;
+override MODE: u32 = MODE_SOFT;
+
+const NONE: u32 = 0xffffffffu;
+const NEG_INF_BITS: u32 = 0xff800000u;
+const NAN_BITS: u32 = 0x7fc00000u;
+
+struct Row {
+    block0: vec2<u32>,
+    lead: u32,
+    blocks: u32,
+    in_at: u32,
+    out_at: u32,
+    tau: f32,
+    bad: bool,
+}
+
+fn row_view(row: u32) -> Row {
+    var r: Row;
+    let first = add64_u32(params.offset, row * params.cols);
+    r.block0 = shr64_2(first);
+    r.lead = first.x & 3u;
+    r.blocks = (r.lead + params.cols + 3u) / 4u;
+    r.in_at = params.in_base + row * params.in_pitch;
+    r.out_at = params.out_base + row * params.out_pitch;
+    r.tau = params.tau;
+    if params.tau_per_row != 0u {
+        r.tau = taus[params.tau_base + row];
+    }
+    // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN);
+    // index mode does not use it.
+    let tb = bitcast<u32>(r.tau);
+    r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);
+    return r;
+}
+
+const LANE_OUTSIDE: u32 = 0u;
+const LANE_VALUE: u32 = 1u;
+const LANE_MASKED: u32 = 2u;
+const LANE_INVALID: u32 = 3u;   // NaN or +inf logit, or a value that overflowed
+
+struct Lane {
+    kind: u32,
+    k: u32,
+    v: f32,   // (l + g) / tau, or l + g in index mode
+}
+
+// Element at position t of the row's blocks (t = 4j + lane), with its noise word.
+fn lane_at(r: Row, t: u32, word: u32) -> Lane {
+    var l: Lane;
+    l.k = t - r.lead;
+    if t < r.lead || l.k >= params.cols {
+        l.kind = LANE_OUTSIDE;
+        return l;
+    }
+    let i = r.in_at + l.k;
+    let x = decode(logits[word_of(i)], i);
+    let bits = bitcast<u32>(x);
+    if bits == NEG_INF_BITS {
+        l.kind = LANE_MASKED;
+        return l;
+    }
+    var v = x + gumbel_of_word(word);
+    if MODE != MODE_INDEX {
+        v = v / r.tau;
+    }
+    l.v = v;
+    l.kind = select(LANE_VALUE, LANE_INVALID, (bits & 0x7f800000u) == 0x7f800000u
+        || (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u);
+    return l;
+}
+
+struct Block {
+    a: Lane,
+    b: Lane,
+    c: Lane,
+    d: Lane,
+}
+
+fn block_at(r: Row, j: u32) -> Block {
+    let words = noise_block(params.seed, add64_u32(r.block0, j));
+    let t = 4u * j;
+    return Block(lane_at(r, t, words.x), lane_at(r, t + 1u, words.y),
+                 lane_at(r, t + 2u, words.z), lane_at(r, t + 3u, words.w));
+}
+
+// Running maximum m of the row's values, its lowest index arg, and s = sum exp(v - m).
+struct RowState {
+    m: f32,
+    s: f32,
+    arg: u32,      // NONE while no value has been seen
+    invalid: u32,
+}
+
+fn empty_state() -> RowState {
+    return RowState(0.0, 0.0, NONE, 0u);
+}
+
+fn merge(a: RowState, b: RowState) -> RowState {
+    let invalid = a.invalid | b.invalid;
+    if b.arg == NONE {
+        return RowState(a.m, a.s, a.arg, invalid);
+    }
+    if a.arg == NONE {
+        return RowState(b.m, b.s, b.arg, invalid);
+    }
+    var hi = a;
+    var lo = b;
+    if b.m > a.m || (b.m == a.m && b.arg < a.arg) {
+        hi = b;
+        lo = a;
+    }
+    var s = 0.0;
+    if needs_sum() {
+        s = hi.s + lo.s * exp(lo.m - hi.m);
+    }
+    return RowState(hi.m, s, hi.arg, invalid);
+}
+
+fn add_lane(st: RowState, l: Lane) -> RowState {
+    if l.kind == LANE_VALUE {
+        return merge(st, RowState(l.v, 1.0, l.k, 0u));
+    }
+    return RowState(st.m, st.s, st.arg, st.invalid | u32(l.kind == LANE_INVALID));
+}
+
+fn add_block(st: RowState, r: Row, j: u32) -> RowState {
+    let b = block_at(r, j);
+    return add_lane(add_lane(add_lane(add_lane(st, b.a), b.b), b.c), b.d);
+}
+
+// What the write pass needs of a finished row.
+struct RowResult {
+    valid: bool,
+    m: f32,
+    arg: u32,
+    inv_s: f32,
+    log_s: f32,
+}
+
+fn row_result(r: Row, st: RowState) -> RowResult {
+    var f: RowResult;
+    f.valid = !r.bad && st.invalid == 0u && st.arg != NONE;
+    f.m = st.m;
+    f.arg = select(NONE, st.arg, f.valid);
+    if needs_sum() {
+        f.inv_s = 1.0 / st.s;
+        f.log_s = ln_accurate(st.s);
+    }
+    return f;
+}
+
+fn output_value(l: Lane, f: RowResult) -> f32 {
+    if !f.valid {
+        return bitcast<f32>(NAN_BITS);
+    }
+    if MODE == MODE_HARD {
+        return select(0.0, 1.0, l.k == f.arg);
+    }
+    if MODE == MODE_LOG_SOFT {
+        if l.kind == LANE_MASKED {
+            return bitcast<f32>(NEG_INF_BITS);
+        }
+        return (l.v - f.m) - f.log_s;
+    }
+    if l.kind == LANE_MASKED {
+        return 0.0;
+    }
+    return exp(l.v - f.m) * f.inv_s;
+}
+
+fn write_block(r: Row, f: RowResult, j: u32) {
+    let b = block_at(r, j);
+    let v = vec4<f32>(output_value(b.a, f), output_value(b.b, f),
+                      output_value(b.c, f), output_value(b.d, f));
+    let live = vec4<bool>(b.a.kind != LANE_OUTSIDE, b.b.kind != LANE_OUTSIDE,
+                          b.c.kind != LANE_OUTSIDE, b.d.kind != LANE_OUTSIDE);
+    store_run4(r.out_at + 4u * j - r.lead, v, live);
+}
+
+// Index mode's whole output: one u32 per row, NONE for a row without a sample.
+fn write_index(r: Row, f: RowResult) {
+    store_word(r.out_at, f.arg);
+}
