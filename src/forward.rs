@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::kernels::{GpuSlice, Kernels};
+use crate::kernels::{GpuSlice, Kernels, Window};
 use crate::noise::split64;
 use crate::types::{Mode, Shape, StorageType, check_tau};
 
@@ -45,14 +45,16 @@ impl Strategy {
         }
     }
 
-    fn shader(self) -> &'static str {
-        match self {
-            Strategy::RowPerThread => "forward_row_per_thread",
-            Strategy::RowPerWorkgroup { .. } => "forward_row_per_workgroup",
-        }
+    /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy.
+    pub(crate) fn shader(self, family: &str, storage: StorageType) -> String {
+        let layout = match self {
+            Strategy::RowPerThread => "row_per_thread",
+            Strategy::RowPerWorkgroup { .. } => "row_per_workgroup",
+        };
+        format!("{family}_{layout}_{}", storage.suffix())
     }
 
-    fn workgroup_size(self) -> u32 {
+    pub(crate) fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
             Strategy::RowPerWorkgroup { size } => size,
@@ -67,13 +69,21 @@ impl Strategy {
         }
     }
 
-    /// Loop iterations one invocation runs for a row of `cols` elements.
-    fn loop_iterations(self, cols: u32) -> u64 {
+    /// Workgroups for `rows` rows.
+    pub(crate) fn groups(self, rows: u64) -> u32 {
+        match self {
+            Strategy::RowPerThread => rows.div_ceil(u64::from(self.workgroup_size())) as u32,
+            Strategy::RowPerWorkgroup { .. } => rows as u32,
+        }
+    }
+
+    /// Loop iterations one invocation runs for a row of `cols` elements walked `passes` times.
+    fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
         let blocks = u64::from(cols).div_ceil(4) + 1;
         let size = u64::from(self.workgroup_size());
         match self {
-            Strategy::RowPerThread => 2 * blocks,
-            Strategy::RowPerWorkgroup { .. } => 2 * blocks.div_ceil(size) + 2 * 10,
+            Strategy::RowPerThread => passes * blocks,
+            Strategy::RowPerWorkgroup { .. } => passes * (blocks.div_ceil(size) + 10),
         }
     }
 }
@@ -132,19 +142,6 @@ impl Kernels {
     ) -> Result<()> {
         let shape = call.shape;
         shape.validate()?;
-        let strategy = call
-            .strategy
-            .unwrap_or_else(|| Strategy::choose(shape.cols, self));
-        if let Strategy::RowPerWorkgroup { size } = strategy
-            && (!size.is_power_of_two()
-                || size > 1024
-                || size > self.limits.max_compute_invocations_per_workgroup)
-        {
-            return Err(invalid(format!(
-                "workgroup size {size}: a power of two up to {} is needed",
-                self.limits.max_compute_invocations_per_workgroup.min(1024)
-            )));
-        }
         let in_size = call.storage.size();
         // Index mode writes one u32 per row.
         let (out_size, out_pitch, out_cols) = match call.mode {
@@ -158,38 +155,27 @@ impl Kernels {
             }
             .span(out_pitch)
         };
-        let rows_per_dispatch = self.rows_fitting(
+        let plan = self.plan_rows(
             shape,
-            strategy,
-            (shape.cols, shape.in_pitch, in_size),
-            (out_cols, out_pitch, out_size),
-        )?;
-        if let Some(budget) = self.loop_budget
-            && strategy.loop_iterations(shape.cols) > budget
-        {
-            return Err(Error::OverLimits(format!(
-                "{strategy:?} runs {} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
-                strategy.loop_iterations(shape.cols),
-                shape.cols
-            )));
-        }
-        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
-        self.check_slice("output", call.out, out_span(shape), out_size)?;
-        match call.tau {
-            Tau::Scalar(tau) => check_tau(tau)?,
-            Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(shape.rows), 4)?,
-        }
-
-        let pipeline = self.pipeline(
-            &format!("{}_{}", strategy.shader(), call.storage.suffix()),
+            call.strategy,
+            2,
             &[
-                ("MODE", call.mode.shader_value()),
-                ("WORKGROUP_SIZE", f64::from(strategy.workgroup_size())),
+                (shape.cols, shape.in_pitch, in_size),
+                (out_cols, out_pitch, out_size),
             ],
         )?;
-        let mut row0 = 0u64;
-        while row0 < u64::from(shape.rows) {
-            let rows = rows_per_dispatch.min(u64::from(shape.rows) - row0);
+        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
+        self.check_slice("output", call.out, out_span(shape), out_size)?;
+        self.check_tau_arg(call.tau, shape.rows)?;
+
+        let pipeline = self.pipeline(
+            &plan.strategy.shader("forward", call.storage),
+            &[
+                ("MODE", call.mode.shader_value()),
+                ("WORKGROUP_SIZE", f64::from(plan.strategy.workgroup_size())),
+            ],
+        )?;
+        for (row0, rows) in plan.parts(shape.rows) {
             let part = Shape {
                 rows: rows as u32,
                 ..shape
@@ -206,13 +192,7 @@ impl Kernels {
                 out_span(part),
                 out_size,
             )?;
-            let (taus, tau_base, tau, tau_per_row) = match call.tau {
-                Tau::Scalar(tau) => (None, 0, tau, 0),
-                Tau::PerRow(slice) => {
-                    let w = self.window(slice, row0, rows, 4)?;
-                    (Some(w), 0, 0.0, 1)
-                }
-            };
+            let tau = self.tau_part(call.tau, row0, rows)?;
             let params = ForwardParams {
                 seed: split64(call.seed),
                 offset: split64(call.offset.wrapping_add(row0 * u64::from(shape.cols))),
@@ -222,45 +202,58 @@ impl Kernels {
                 out_pitch,
                 in_base: logits.base,
                 out_base: out.base,
-                tau_base: taus.as_ref().map_or(tau_base, |w| w.base),
-                tau_per_row,
-                tau,
+                tau_base: tau.base,
+                tau_per_row: tau.per_row,
+                tau: tau.scalar,
                 _pad: [0; 3],
-            };
-            let tau_binding = match &taus {
-                Some(w) => w.binding(),
-                None => self.placeholder.as_entire_binding(),
-            };
-            let groups = match strategy {
-                Strategy::RowPerThread => rows.div_ceil(u64::from(strategy.workgroup_size())),
-                Strategy::RowPerWorkgroup { .. } => rows,
             };
             self.dispatch(
                 encoder,
                 &pipeline,
                 bytemuck::bytes_of(&params),
-                &[logits.binding(), out.binding(), tau_binding],
-                groups as u32,
+                &[logits.binding(), out.binding(), tau.binding(self)],
+                plan.strategy.groups(rows),
             )?;
-            row0 += rows;
         }
         Ok(())
     }
 
-    /// How many rows one dispatch may take: within the workgroup count and so that its logits
-    /// and outputs each fit one storage binding (with room for the alignment of its start).
-    /// `input` and `output` are (elements per row, pitch, element size).
-    fn rows_fitting(
+    /// Chooses the strategy of a row kernel that walks each row `passes` times, checks it
+    /// against the device, and works out how many rows one dispatch may take: within the
+    /// workgroup count and so that each of `buffers` (elements per row, pitch, element size)
+    /// fits one storage binding, with room for the alignment of its start.
+    pub(crate) fn plan_rows(
         &self,
         shape: Shape,
-        strategy: Strategy,
-        input: (u32, u32, u64),
-        output: (u32, u32, u64),
-    ) -> Result<u64> {
+        strategy: Option<Strategy>,
+        passes: u64,
+        buffers: &[(u32, u32, u64)],
+    ) -> Result<RowPlan> {
+        let strategy = strategy.unwrap_or_else(|| Strategy::choose(shape.cols, self));
+        if let Strategy::RowPerWorkgroup { size } = strategy
+            && (!size.is_power_of_two()
+                || size > 1024
+                || size > self.limits.max_compute_invocations_per_workgroup)
+        {
+            return Err(invalid(format!(
+                "workgroup size {size}: a power of two up to {} is needed",
+                self.limits.max_compute_invocations_per_workgroup.min(1024)
+            )));
+        }
+        let iterations = strategy.loop_iterations(shape.cols, passes);
+        if let Some(budget) = self.loop_budget
+            && iterations > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "{strategy:?} runs {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
+                shape.cols
+            )));
+        }
         let room = self
             .max_binding()
             .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
-        let fitting = |(cols, pitch, size): (u32, u32, u64)| -> Result<u64> {
+        let mut rows_per_dispatch = strategy.rows_per_dispatch(self.max_groups());
+        for &(cols, pitch, size) in buffers {
             let row_bytes = u64::from(cols) * size;
             if row_bytes > room {
                 return Err(Error::OverLimits(format!(
@@ -269,11 +262,72 @@ impl Kernels {
                     self.max_binding()
                 )));
             }
-            Ok(1 + (room - row_bytes) / (u64::from(pitch) * size))
-        };
-        Ok(strategy
-            .rows_per_dispatch(self.max_groups())
-            .min(fitting(input)?)
-            .min(fitting(output)?))
+            rows_per_dispatch =
+                rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+        }
+        Ok(RowPlan {
+            strategy,
+            rows_per_dispatch,
+        })
+    }
+
+    /// Checks a call's temperature argument for `rows` rows.
+    pub(crate) fn check_tau_arg(&self, tau: Tau, rows: u32) -> Result<()> {
+        match tau {
+            Tau::Scalar(tau) => check_tau(tau),
+            Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(rows), 4),
+        }
+    }
+
+    /// The temperature of rows `row0 .. row0 + rows` as one dispatch binds it.
+    pub(crate) fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
+        Ok(match tau {
+            Tau::Scalar(scalar) => TauPart {
+                window: None,
+                base: 0,
+                per_row: 0,
+                scalar,
+            },
+            Tau::PerRow(slice) => {
+                let window = self.window(slice, row0, rows, 4)?;
+                TauPart {
+                    base: window.base,
+                    window: Some(window),
+                    per_row: 1,
+                    scalar: 0.0,
+                }
+            }
+        })
+    }
+}
+
+/// A row kernel's strategy and how many rows each of its dispatches takes.
+pub(crate) struct RowPlan {
+    pub strategy: Strategy,
+    pub rows_per_dispatch: u64,
+}
+
+impl RowPlan {
+    /// (first row, rows) of each dispatch.
+    pub fn parts(&self, rows: u32) -> impl Iterator<Item = (u64, u64)> + use<> {
+        let (rows, step) = (u64::from(rows), self.rows_per_dispatch);
+        (0..rows.div_ceil(step)).map(move |i| (i * step, step.min(rows - i * step)))
+    }
+}
+
+/// The temperature as one dispatch sees it: a scalar, or a window of per-row values.
+pub(crate) struct TauPart<'a> {
+    window: Option<Window<'a>>,
+    pub base: u32,
+    pub per_row: u32,
+    pub scalar: f32,
+}
+
+impl TauPart<'_> {
+    pub fn binding<'s>(&'s self, kernels: &'s Kernels) -> wgpu::BindingResource<'s> {
+        match &self.window {
+            Some(w) => w.binding(),
+            None => kernels.placeholder.as_entire_binding(),
+        }
     }
 }

@@ -4,9 +4,10 @@
 use wgpu::util::DeviceExt;
 
 use crate::context::GpuContext;
+use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::{ForwardCall, Strategy, Tau};
-use crate::kernels::GpuSlice;
+use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
 use crate::types::{Element, Mode, Shape, check_tau};
@@ -100,6 +101,14 @@ impl GpuContext {
         drop(view);
         staging.unmap();
         Ok(out)
+    }
+
+    /// A buffer with the per-row values of `tau` (a placeholder word for a scalar).
+    fn upload_per_row(&self, tau: HostTau) -> wgpu::Buffer {
+        match tau {
+            HostTau::Scalar(_) => self.storage_buffer(4),
+            HostTau::PerRow(values) => self.upload(values),
+        }
     }
 
     /// Records with `record`, submits and waits, turning validation errors into values.
@@ -207,53 +216,15 @@ impl GpuContext {
         args: &SampleArgs,
     ) -> Result<(wgpu::Buffer, usize)> {
         let shape = args.shape;
-        shape.validate()?;
-        let needed = shape.span(shape.in_pitch);
-        if logits.len() as u64 != needed {
-            return Err(invalid(format!(
-                "{} logits given; {} rows of K = {} at pitch {} take {needed}",
-                logits.len(),
-                shape.rows,
-                shape.cols,
-                shape.in_pitch
-            )));
-        }
-        match args.tau {
-            HostTau::Scalar(tau) => check_tau(tau)?,
-            HostTau::PerRow(taus) => {
-                if taus.len() != shape.rows as usize {
-                    return Err(invalid(format!(
-                        "{} per-row temperatures given for {} rows",
-                        taus.len(),
-                        shape.rows
-                    )));
-                }
-                if let Some((r, tau)) = taus
-                    .iter()
-                    .enumerate()
-                    .find(|(_, t)| check_tau(**t).is_err())
-                {
-                    return Err(invalid(format!(
-                        "row {r}: {}",
-                        check_tau(*tau).unwrap_err()
-                    )));
-                }
-            }
-        }
+        check_host_args(logits, args)?;
         let (len, elem_size) = match mode {
             Mode::Index => (shape.rows as usize, 4),
             _ => (shape.span(shape.out_pitch) as usize, T::STORAGE.size()),
         };
         let input = self.upload(logits);
         let out = self.storage_buffer(len as u64 * elem_size);
-        let tau_buffer;
-        let tau = match args.tau {
-            HostTau::Scalar(t) => Tau::Scalar(t),
-            HostTau::PerRow(t) => {
-                tau_buffer = self.upload(t);
-                Tau::PerRow(GpuSlice::from(&tau_buffer))
-            }
-        };
+        let tau_buffer = self.upload_per_row(args.tau);
+        let tau = tau_arg(args.tau, &tau_buffer);
         self.run("forward", |encoder| {
             self.kernels().record_forward(
                 encoder,
@@ -271,6 +242,49 @@ impl GpuContext {
             )
         })?;
         Ok((out, len))
+    }
+}
+
+/// Checks the input and temperatures of a host-slice call against its shape.
+fn check_host_args<T>(input: &[T], args: &SampleArgs) -> Result<()> {
+    let shape = args.shape;
+    shape.validate()?;
+    let needed = shape.span(shape.in_pitch);
+    if input.len() as u64 != needed {
+        return Err(invalid(format!(
+            "{} logits given; {} rows of K = {} at pitch {} take {needed}",
+            input.len(),
+            shape.rows,
+            shape.cols,
+            shape.in_pitch
+        )));
+    }
+    match args.tau {
+        HostTau::Scalar(tau) => check_tau(tau),
+        HostTau::PerRow(taus) => {
+            if taus.len() != shape.rows as usize {
+                return Err(invalid(format!(
+                    "{} per-row temperatures given for {} rows",
+                    taus.len(),
+                    shape.rows
+                )));
+            }
+            match taus.iter().enumerate().find(|(_, t)| check_tau(**t).is_err()) {
+                Some((r, tau)) => Err(invalid(format!(
+                    "row {r}: {}",
+                    check_tau(*tau).unwrap_err()
+                ))),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// The kernels' view of a host temperature whose per-row values (if any) are in `buffer`.
+fn tau_arg<'a>(tau: HostTau, buffer: &'a wgpu::Buffer) -> Tau<'a> {
+    match tau {
+        HostTau::Scalar(t) => Tau::Scalar(t),
+        HostTau::PerRow(_) => Tau::PerRow(GpuSlice::from(buffer)),
     }
 }
 
@@ -297,4 +311,177 @@ fn no_sample<T: Element>(logits: &[T], args: &SampleArgs, r: usize) -> Error {
         row: r,
         reason: reason.to_string(),
     }
+}
+
+/// Where a host-slice derivative gets the sample from (see [`Source`]).
+#[derive(Clone, Copy, Debug)]
+pub enum HostSource<'a, T> {
+    /// The forward output: the soft sample for soft and hard, `log y` for log-soft.
+    Saved(&'a [T]),
+    /// The logits; the sample is recomputed with the call's seed and offset.
+    Recompute(&'a [T]),
+}
+
+/// The result of a host-slice VJP.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradient<T> {
+    /// The gradient of the logits, at `out_pitch`.
+    pub dl: Vec<T>,
+    /// The temperature's gradient: one value per row for a per-row temperature, or one value
+    /// (the sum over rows) for a scalar one.
+    pub dtau: Vec<f32>,
+}
+
+impl GpuContext {
+    /// The VJP of the `mode` output (soft, log-soft or hard) for upstream gradient `dy` (at
+    /// `out_pitch`), with the sample saved or recomputed. A row without a sample is an error.
+    pub fn vjp<T: Element>(
+        &self,
+        source: HostSource<T>,
+        dy: &[T],
+        mode: Mode,
+        args: &SampleArgs,
+    ) -> Result<Gradient<T>> {
+        let shape = args.shape;
+        let rows = shape.rows as usize;
+        let dtau_len = match args.tau {
+            HostTau::Scalar(_) => 1,
+            HostTau::PerRow(_) => rows,
+        };
+        let dtau = self.storage_buffer(dtau_len as u64 * 4);
+        let dl = self.derivative_host(source, dy, args, |kernels, encoder, call| {
+            kernels.record_vjp(
+                encoder,
+                &VjpCall {
+                    mode,
+                    storage: T::STORAGE,
+                    shape,
+                    source: call.source,
+                    tau: call.tau,
+                    dy: call.grad,
+                    dl: call.out,
+                    dtau: match args.tau {
+                        HostTau::Scalar(_) => TauGradient::Sum(GpuSlice::from(&dtau)),
+                        HostTau::PerRow(_) => TauGradient::PerRow(GpuSlice::from(&dtau)),
+                    },
+                    strategy: args.strategy,
+                },
+            )
+        })?;
+        Ok(Gradient {
+            dl,
+            dtau: self.read_back(&dtau, dtau_len)?,
+        })
+    }
+
+    /// The JVP of the `mode` output for tangents `dl` of the logits (at `out_pitch`) and
+    /// `dtau` of the temperature (a scalar, or one value per row).
+    pub fn jvp<T: Element>(
+        &self,
+        source: HostSource<T>,
+        dl: &[T],
+        dtau: HostTau,
+        mode: Mode,
+        args: &SampleArgs,
+    ) -> Result<Vec<T>> {
+        let shape = args.shape;
+        if let HostTau::PerRow(values) = dtau
+            && values.len() != shape.rows as usize
+        {
+            return Err(invalid(format!(
+                "{} per-row tau tangents given for {} rows",
+                values.len(),
+                shape.rows
+            )));
+        }
+        let tangent_buffer = self.upload_per_row(dtau);
+        self.derivative_host(source, dl, args, |kernels, encoder, call| {
+            kernels.record_jvp(
+                encoder,
+                &JvpCall {
+                    mode,
+                    storage: T::STORAGE,
+                    shape,
+                    source: call.source,
+                    tau: call.tau,
+                    dl: call.grad,
+                    dtau: match dtau {
+                        HostTau::Scalar(t) => TauTangent::Scalar(t),
+                        HostTau::PerRow(_) => TauTangent::PerRow(GpuSlice::from(&tangent_buffer)),
+                    },
+                    ydot: call.out,
+                    strategy: args.strategy,
+                },
+            )
+        })
+    }
+
+    /// Uploads a derivative's inputs, records it with `record`, and reads back its output.
+    fn derivative_host<T: Element>(
+        &self,
+        source: HostSource<T>,
+        grad: &[T],
+        args: &SampleArgs,
+        record: impl FnOnce(&Kernels, &mut wgpu::CommandEncoder, HostBuffers) -> Result<()>,
+    ) -> Result<Vec<T>> {
+        let shape = args.shape;
+        let (input, recompute) = match source {
+            HostSource::Saved(y) => (y, false),
+            HostSource::Recompute(logits) => (logits, true),
+        };
+        check_host_args(input, args)?;
+        let len = shape.span(shape.out_pitch) as usize;
+        if grad.len() != len {
+            return Err(invalid(format!(
+                "{} gradient elements given; {} rows of K = {} at pitch {} take {len}",
+                grad.len(),
+                shape.rows,
+                shape.cols,
+                shape.out_pitch
+            )));
+        }
+        let input_buffer = self.upload(input);
+        let grad_buffer = self.upload(grad);
+        let out = self.storage_buffer(len as u64 * T::STORAGE.size());
+        let tau_buffer = self.upload_per_row(args.tau);
+        let input_slice = GpuSlice::from(&input_buffer);
+        let buffers = HostBuffers {
+            source: if recompute {
+                Source::Recompute {
+                    logits: input_slice,
+                    seed: args.seed,
+                    offset: args.offset,
+                }
+            } else {
+                Source::Saved(input_slice)
+            },
+            tau: tau_arg(args.tau, &tau_buffer),
+            grad: GpuSlice::from(&grad_buffer),
+            out: GpuSlice::from(&out),
+        };
+        let kernels = self.kernels();
+        self.run("derivative", |encoder| record(kernels, encoder, buffers))?;
+        let values: Vec<T> = self.read_back(&out, len)?;
+        for r in 0..shape.rows as usize {
+            if values[r * shape.out_pitch as usize].to_f32().is_nan() {
+                return Err(if recompute {
+                    no_sample(input, args, r)
+                } else {
+                    Error::NoSample {
+                        row: r,
+                        reason: "the derivative is NaN (is the saved sample NaN there?)".to_owned(),
+                    }
+                });
+            }
+        }
+        Ok(values)
+    }
+}
+
+/// A host derivative call's uploaded buffers, as the kernels see them.
+struct HostBuffers<'a> {
+    source: Source<'a>,
+    tau: Tau<'a>,
+    grad: GpuSlice<'a>,
+    out: GpuSlice<'a>,
 }

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod context;
+pub mod derivative;
 pub mod error;
 pub mod forward;
 pub mod host;
@@ -26,9 +27,10 @@ pub mod reference;
 pub mod types;
 
 pub use context::{ADAPTER_ENV, GpuContext};
+pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
 pub use forward::{ForwardCall, Strategy, Tau};
-pub use host::{HostTau, SampleArgs};
+pub use host::{Gradient, HostSource, HostTau, SampleArgs};
 pub use kernels::{GpuSlice, Kernels};
 pub use noise::{NoiseCall, NoiseOutput};
 pub use philox::Philox4x32;

@@ -1,0 +1,385 @@
+//! The derivative kernels: the VJP (backward) and the JVP (forward mode) of the soft, log-soft
+//! and hard samples, with the sample either saved by the forward pass or recomputed from the
+//! logits and the same noise (SPEC section 1).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Result, invalid};
+use crate::forward::{Strategy, Tau};
+use crate::kernels::{GpuSlice, Kernels};
+use crate::noise::split64;
+use crate::types::{Mode, Shape, StorageType};
+
+/// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// The forward pass's output: the soft sample for [`Mode::Soft`] and [`Mode::Hard`] (the
+    /// one-hot output of a hard call is not enough: save the output of a soft call with the same
+    /// arguments), `log y` for [`Mode::LogSoft`].
+    Saved(GpuSlice<'a>),
+    /// The logits, with the forward call's seed and offset: the sample is regenerated from the
+    /// same noise, so a training step need only keep the logits.
+    Recompute {
+        logits: GpuSlice<'a>,
+        seed: u64,
+        offset: u64,
+    },
+}
+
+/// Where the VJP puts the temperature's gradient.
+#[derive(Clone, Copy, Debug)]
+pub enum TauGradient<'a> {
+    /// Not wanted.
+    None,
+    /// One f32 per row, `dtau_r = -sum_k z_k dl_k`: for a per-row temperature.
+    PerRow(GpuSlice<'a>),
+    /// One f32, the sum over all rows: for a scalar temperature. Summed on the GPU in a fixed
+    /// order, so the same inputs give the same bits on every run.
+    Sum(GpuSlice<'a>),
+}
+
+/// The temperature's tangent in a JVP.
+#[derive(Clone, Copy, Debug)]
+pub enum TauTangent<'a> {
+    /// One value for every row (0 for a tangent of the logits alone).
+    Scalar(f32),
+    /// One f32 per row.
+    PerRow(GpuSlice<'a>),
+}
+
+/// A VJP: `dl` (and optionally the temperature's gradient) from the upstream gradient `dy`
+/// of the `mode` output. `dy` and `dl` hold `storage` elements at `shape.out_pitch`. Hard mode
+/// is the straight-through estimator: the soft sample's gradient.
+#[derive(Clone, Copy, Debug)]
+pub struct VjpCall<'a> {
+    pub mode: Mode,
+    pub storage: StorageType,
+    pub shape: Shape,
+    pub source: Source<'a>,
+    pub tau: Tau<'a>,
+    pub dy: GpuSlice<'a>,
+    pub dl: GpuSlice<'a>,
+    pub dtau: TauGradient<'a>,
+    /// `None`: [`Strategy::choose`].
+    pub strategy: Option<Strategy>,
+}
+
+/// A JVP: the tangent `ydot` of the `mode` output for tangents `dl` of the logits and `dtau` of
+/// the temperature. `dl` and `ydot` hold `storage` elements at `shape.out_pitch`.
+#[derive(Clone, Copy, Debug)]
+pub struct JvpCall<'a> {
+    pub mode: Mode,
+    pub storage: StorageType,
+    pub shape: Shape,
+    pub source: Source<'a>,
+    pub tau: Tau<'a>,
+    pub dl: GpuSlice<'a>,
+    pub dtau: TauTangent<'a>,
+    pub ydot: GpuSlice<'a>,
+    /// `None`: [`Strategy::choose`].
+    pub strategy: Option<Strategy>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct DerivativeParams {
+    seed: [u32; 2],
+    offset: [u32; 2],
+    rows: u32,
+    cols: u32,
+    in_pitch: u32,
+    out_pitch: u32,
+    in_base: u32,
+    out_base: u32,
+    tau_base: u32,
+    tau_per_row: u32,
+    tau: f32,
+    grad_base: u32,
+    row_base: u32,
+    per_row_used: u32,
+    dtau: f32,
+    _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SumParams {
+    count: u32,
+    in_base: u32,
+    out_base: u32,
+    _pad: u32,
+}
+
+/// Values one workgroup of `sum_rows` adds (its WORKGROUP_SIZE * PER_INVOCATION).
+const SUM_CHUNK: u64 = 256 * 64;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Vjp,
+    Jvp,
+}
+
+/// What the VJP and the JVP hand the shared recording: `grad` is read per element (dy, or the
+/// logits' tangent), `per_row` is written (dtau) or read (its tangent).
+struct DerivativeCall<'a> {
+    direction: Direction,
+    mode: Mode,
+    storage: StorageType,
+    shape: Shape,
+    source: Source<'a>,
+    tau: Tau<'a>,
+    grad: GpuSlice<'a>,
+    out: GpuSlice<'a>,
+    per_row: Option<GpuSlice<'a>>,
+    dtau: f32,
+    strategy: Option<Strategy>,
+}
+
+impl Kernels {
+    /// Records a VJP into `encoder`, split by rows as the forward pass is.
+    pub fn record_vjp(&self, encoder: &mut wgpu::CommandEncoder, call: &VjpCall) -> Result<()> {
+        let rows = u64::from(call.shape.rows);
+        let scratch;
+        let per_row = match call.dtau {
+            TauGradient::None => None,
+            TauGradient::PerRow(slice) => Some(slice),
+            TauGradient::Sum(slice) => {
+                self.check_slice("dtau", slice, 1, 4)?;
+                scratch = self.scratch(rows)?;
+                Some(GpuSlice::from(&scratch))
+            }
+        };
+        self.record_derivative(
+            encoder,
+            &DerivativeCall {
+                direction: Direction::Vjp,
+                mode: call.mode,
+                storage: call.storage,
+                shape: call.shape,
+                source: call.source,
+                tau: call.tau,
+                grad: call.dy,
+                out: call.dl,
+                per_row,
+                dtau: 0.0,
+                strategy: call.strategy,
+            },
+        )?;
+        if let (TauGradient::Sum(out), Some(values)) = (call.dtau, per_row) {
+            self.record_sum(encoder, values.buffer, rows, out)?;
+        }
+        Ok(())
+    }
+
+    /// Records a JVP into `encoder`, split by rows as the forward pass is.
+    pub fn record_jvp(&self, encoder: &mut wgpu::CommandEncoder, call: &JvpCall) -> Result<()> {
+        let (per_row, dtau) = match call.dtau {
+            TauTangent::Scalar(dtau) if dtau.is_finite() => (None, dtau),
+            TauTangent::Scalar(dtau) => {
+                return Err(invalid(format!("the tau tangent {dtau} is not finite")));
+            }
+            TauTangent::PerRow(slice) => (Some(slice), 0.0),
+        };
+        self.record_derivative(
+            encoder,
+            &DerivativeCall {
+                direction: Direction::Jvp,
+                mode: call.mode,
+                storage: call.storage,
+                shape: call.shape,
+                source: call.source,
+                tau: call.tau,
+                grad: call.dl,
+                out: call.ydot,
+                per_row,
+                dtau,
+                strategy: call.strategy,
+            },
+        )
+    }
+
+    fn record_derivative(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        call: &DerivativeCall,
+    ) -> Result<()> {
+        let shape = call.shape;
+        shape.validate()?;
+        if call.mode == Mode::Index {
+            return Err(invalid(
+                "index mode has no derivative: use hard mode for the straight-through estimator",
+            ));
+        }
+        let size = call.storage.size();
+        let (input, seed, offset, passes) = match call.source {
+            Source::Saved(y) => (y, 0, 0, 2),
+            Source::Recompute {
+                logits,
+                seed,
+                offset,
+            } => (logits, seed, offset, 3),
+        };
+        let plan = self.plan_rows(
+            shape,
+            call.strategy,
+            passes,
+            &[
+                (shape.cols, shape.in_pitch, size),
+                (shape.cols, shape.out_pitch, size),
+            ],
+        )?;
+        let (grad_name, out_name) = match call.direction {
+            Direction::Vjp => ("dy", "dl"),
+            Direction::Jvp => ("dl", "ydot"),
+        };
+        let in_name = match call.source {
+            Source::Saved(_) => "saved sample",
+            Source::Recompute { .. } => "logits",
+        };
+        self.check_slice(in_name, input, shape.span(shape.in_pitch), size)?;
+        self.check_slice(grad_name, call.grad, shape.span(shape.out_pitch), size)?;
+        self.check_slice(out_name, call.out, shape.span(shape.out_pitch), size)?;
+        if let Some(per_row) = call.per_row {
+            self.check_slice("dtau", per_row, u64::from(shape.rows), 4)?;
+        }
+        self.check_tau_arg(call.tau, shape.rows)?;
+
+        let pipeline = self.pipeline(
+            &plan.strategy.shader("derivative", call.storage),
+            &[
+                ("MODE", call.mode.shader_value()),
+                ("WORKGROUP_SIZE", f64::from(plan.strategy.workgroup_size())),
+                ("SOURCE", if passes == 3 { 0.0 } else { 1.0 }),
+                (
+                    "DIRECTION",
+                    if call.direction == Direction::Vjp {
+                        0.0
+                    } else {
+                        1.0
+                    },
+                ),
+            ],
+        )?;
+        for (row0, rows) in plan.parts(shape.rows) {
+            let part = Shape {
+                rows: rows as u32,
+                ..shape
+            };
+            let input = self.window(
+                input,
+                row0 * u64::from(shape.in_pitch),
+                part.span(shape.in_pitch),
+                size,
+            )?;
+            let out_window = |slice| {
+                self.window(
+                    slice,
+                    row0 * u64::from(shape.out_pitch),
+                    part.span(shape.out_pitch),
+                    size,
+                )
+            };
+            let (grad, out) = (out_window(call.grad)?, out_window(call.out)?);
+            let per_row = call
+                .per_row
+                .map(|slice| self.window(slice, row0, rows, 4))
+                .transpose()?;
+            let tau = self.tau_part(call.tau, row0, rows)?;
+            let params = DerivativeParams {
+                seed: split64(seed),
+                offset: split64(offset.wrapping_add(row0 * u64::from(shape.cols))),
+                rows: rows as u32,
+                cols: shape.cols,
+                in_pitch: shape.in_pitch,
+                out_pitch: shape.out_pitch,
+                in_base: input.base,
+                out_base: out.base,
+                tau_base: tau.base,
+                tau_per_row: tau.per_row,
+                tau: tau.scalar,
+                grad_base: grad.base,
+                row_base: per_row.as_ref().map_or(0, |w| w.base),
+                per_row_used: u32::from(per_row.is_some()),
+                dtau: call.dtau,
+                _pad: [0; 3],
+            };
+            let per_row_binding = match &per_row {
+                Some(w) => w.binding(),
+                None => self.placeholder.as_entire_binding(),
+            };
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[
+                    input.binding(),
+                    out.binding(),
+                    tau.binding(self),
+                    grad.binding(),
+                    per_row_binding,
+                ],
+                plan.strategy.groups(rows),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A buffer of `count` f32 for the kernels' own partial results.
+    fn scratch(&self, count: u64) -> Result<wgpu::Buffer> {
+        if count * 4 > self.max_binding() {
+            return Err(crate::Error::OverLimits(format!(
+                "{count} per-row values to sum exceed one storage binding ({} bytes)",
+                self.max_binding()
+            )));
+        }
+        self.checked("allocating scratch", || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gumbel-wgpu scratch"),
+                size: count.max(1) * 4,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// Records the deterministic sum of the first `count` f32 of `values` into `out`: levels of
+    /// fixed-order workgroup sums, until one value is left.
+    fn record_sum(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        values: &wgpu::Buffer,
+        count: u64,
+        out: GpuSlice,
+    ) -> Result<()> {
+        let pipeline = self.pipeline("sum_rows", &[])?;
+        let mut level = (values.clone(), count);
+        loop {
+            let (input, count) = level;
+            let groups = count.div_ceil(SUM_CHUNK);
+            let next = if groups == 1 {
+                None
+            } else {
+                Some(self.scratch(groups)?)
+            };
+            let target = next.as_ref().map_or(out, GpuSlice::from);
+            let sums = self.window(target, 0, groups, 4)?;
+            let params = SumParams {
+                count: count as u32,
+                in_base: 0,
+                out_base: sums.base,
+                _pad: 0,
+            };
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[input.as_entire_binding(), sums.binding()],
+                groups as u32,
+            )?;
+            match next {
+                None => return Ok(()),
+                Some(buffer) => level = (buffer, groups),
+            }
+        }
+    }
+}
