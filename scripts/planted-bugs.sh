@@ -3,23 +3,31 @@
 # a tolerance that passes a broken kernel is no tolerance. Restores the shaders afterwards.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-file=shaders/shared/forward_common.wgsl
 trap 'git checkout -- shaders' EXIT
+# plant NAME FILE FROM TO TEST-BINARY TEST-FILTER
 plant() {
-    local name=$1 from=$2 to=$3 tests=$4
+    local name=$1 file=shaders/$2 from=$3 to=$4 binary=$5 tests=$6
     git checkout -- shaders
     grep -qF "$from" "$file" || { echo "$name: pattern not found"; return 1; }
     sed -i "s|$from|$to|" "$file"
-    if cargo test --test forward $tests >/tmp/planted.log 2>&1; then
+    if cargo test --test "$binary" "$tests" >/tmp/planted.log 2>&1; then
         echo "NOT CAUGHT: $name"
         return 1
     fi
-    echo "caught: $name ($(grep -m1 -oE '(column|argmax) [^:]*: [^,]*' /tmp/planted.log | head -1))"
+    echo "caught: $name ($(grep -m1 -oE '(column|argmax|dtau) [^:]*: [^,]*' /tmp/planted.log | head -1))"
 }
 status=0
-plant "noise of lane 4 dropped (lane 3's word reused)" "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" "soft_f32" || status=1
-plant "noise of lane 4 dropped, index mode" "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" "index_f32" || status=1
-plant "tau applied twice" "v = v / r.tau;" "v = v / r.tau / r.tau;" "soft_f32" || status=1
-plant "log-soft without the row's log-sum" "return (l.v - f.m) - f.log_s;" "return (l.v - f.m);" "log_soft_f32" || status=1
-plant "sum rescale dropped in merge" "exp(lo.m - hi.m)" "1.0" "soft_f32" || status=1
+row=shared/sampler_row.wgsl
+deriv=shared/derivative_common.wgsl
+plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" forward soft_f32 || status=1
+plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" forward index_f32 || status=1
+plant "tau applied twice" $row "v = v / r.tau;" "v = v / r.tau / r.tau;" forward soft_f32 || status=1
+plant "log-soft without the row's log-sum" $row "return (l.v - f.m) - f.log_s;" "return (l.v - f.m);" forward log_soft_f32 || status=1
+plant "sum rescale dropped in merge" $row "exp(lo.m - hi.m)" "1.0" forward soft_f32 || status=1
+plant "VJP: 1/tau dropped" $deriv "v = v / r.tau;" "v = v;" derivative soft_f32 || status=1
+plant "VJP/JVP: wrong sign of the dot term" $deriv "v = e.y * (e.t - d);" "v = e.y * (e.t + d);" derivative soft_f32 || status=1
+plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v = e.t + e.y * d;" derivative log_soft_f32 || status=1
+plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
+plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
+plant "recomputed sample: noise of lane 4 dropped" $deriv "elem_at(r, f, t + 3u, words.w, dtau)" "elem_at(r, f, t + 3u, words.z, dtau)" derivative soft_f32 || status=1
 exit $status

@@ -305,7 +305,7 @@ impl Kernels {
             };
             let per_row_binding = match &per_row {
                 Some(w) => w.binding(),
-                None => self.placeholder.as_entire_binding(),
+                None => self.placeholder_out.as_entire_binding(),
             };
             self.dispatch(
                 encoder,

@@ -269,7 +269,11 @@ fn check_host_args<T>(input: &[T], args: &SampleArgs) -> Result<()> {
                     shape.rows
                 )));
             }
-            match taus.iter().enumerate().find(|(_, t)| check_tau(**t).is_err()) {
+            match taus
+                .iter()
+                .enumerate()
+                .find(|(_, t)| check_tau(**t).is_err())
+            {
                 Some((r, tau)) => Err(invalid(format!(
                     "row {r}: {}",
                     check_tau(*tau).unwrap_err()

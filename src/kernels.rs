@@ -64,6 +64,9 @@ pub struct Kernels {
     pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     /// Bound where a kernel's optional input is not used.
     pub(crate) placeholder: wgpu::Buffer,
+    /// Bound where a kernel's optional output is not used (a dispatch may not bind one buffer
+    /// both read-only and writable).
+    pub(crate) placeholder_out: wgpu::Buffer,
 }
 
 impl Kernels {
@@ -79,12 +82,8 @@ impl Kernels {
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
-            placeholder: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gumbel-wgpu placeholder"),
-                size: 16,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            }),
+            placeholder: placeholder(device),
+            placeholder_out: placeholder(device),
         }
     }
 
@@ -264,6 +263,15 @@ impl Kernels {
         pass.dispatch_workgroups(groups, 1, 1);
         Ok(())
     }
+}
+
+fn placeholder(device: &wgpu::Device) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("gumbel-wgpu placeholder"),
+        size: 16,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    })
 }
 
 #[repr(C)]

@@ -310,5 +310,11 @@ pub fn jvp_row(
     dtau: f64,
 ) -> Result<Vec<f64>, NoSample> {
     let z = scaled_row(logits, tau, seed, first, mode)?;
-    Ok(jvp(&SamplePoint::from_z(&z), f64::from(tau), mode, dl, dtau))
+    Ok(jvp(
+        &SamplePoint::from_z(&z),
+        f64::from(tau),
+        mode,
+        dl,
+        dtau,
+    ))
 }

@@ -146,7 +146,7 @@ impl Shape {
     }
 
     /// Elements a buffer must hold for `rows` rows of `pitch`, the last one only `cols` long.
-    pub(crate) fn span(&self, pitch: u32) -> u64 {
+    pub fn span(&self, pitch: u32) -> u64 {
         u64::from(self.rows - 1) * u64::from(pitch) + u64::from(self.cols)
     }
 

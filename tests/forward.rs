@@ -4,80 +4,12 @@
 
 mod common;
 
-use common::{RowBounds, TestRng, ctx, storage_bits, storage_rounding};
+use common::{
+    Batch, KS, RowBounds, ctx, make_batch, poison, row_counts, sequential_adds, storage_bits,
+    storage_rounding, value_of,
+};
 use gumbel_wgpu::reference::{self, Perturbed, perturbed_row};
-use gumbel_wgpu::{Element, Error, ForwardCall, GpuSlice, Mode, Shape, Strategy, Tau};
-
-const KS: [u32; 15] = [
-    1, 2, 3, 7, 8, 31, 32, 33, 255, 256, 257, 1000, 4099, 65537, 1_048_576,
-];
-
-fn row_counts(k: u32) -> &'static [u32] {
-    match k {
-        1 | 3 | 8 => &[1, 3, 70_000],
-        ..=4099 => &[1, 3],
-        65537 => &[1, 3],
-        _ => &[1],
-    }
-}
-
-/// A test batch: logits (stored as T, padding poisoned), temperatures, noise position.
-struct Batch<T> {
-    shape: Shape,
-    logits: Vec<T>,
-    taus: Vec<f32>,
-    seed: u64,
-    offset: u64,
-}
-
-/// Poison for padding and for outputs before the kernel runs: a NaN payload no kernel writes.
-fn poison<T: Element>() -> T {
-    match T::STORAGE {
-        gumbel_wgpu::StorageType::F32 => bytemuck::cast(0x7fa5_a5a5u32),
-        _ => bytemuck::cast(0x7da5u16),
-    }
-}
-
-fn make_batch<T: Element>(rows: u32, cols: u32, case: u64) -> Batch<T> {
-    let mut rng = TestRng::new(case * 7919 + u64::from(cols));
-    // Padded rows for some K; per-row temperatures for odd case numbers.
-    let pad = if [7, 33, 257].contains(&cols) {
-        (3, 1)
-    } else {
-        (0, 0)
-    };
-    let shape = Shape::new(rows, cols).with_pitches(cols + pad.0, cols + pad.1);
-    let spread = rng.uniform(0.5, 6.0);
-    let mut logits =
-        vec![poison::<T>(); shape.in_pitch as usize * (rows as usize - 1) + cols as usize];
-    for r in 0..rows as usize {
-        let row = &mut logits[r * shape.in_pitch as usize..][..cols as usize];
-        for l in row.iter_mut() {
-            *l = T::from_f32(rng.uniform(-spread, spread) as f32);
-        }
-        // Every third row has masked entries, but keeps at least one valid one.
-        if r % 3 == 1 && cols > 1 {
-            for (k, l) in row.iter_mut().enumerate() {
-                if k > 0 && rng.next_u32().is_multiple_of(4) {
-                    *l = T::from_f32(f32::NEG_INFINITY);
-                }
-            }
-        }
-    }
-    let log_tau = |rng: &mut TestRng| rng.uniform(0.05f64.ln(), 20f64.ln()).exp() as f32;
-    let taus = if case % 2 == 1 {
-        (0..rows).map(|_| log_tau(&mut rng)).collect()
-    } else {
-        vec![log_tau(&mut rng)]
-    };
-    Batch {
-        shape,
-        logits,
-        taus,
-        seed: rng.next_u64(),
-        offset: rng.next_u64() >> 20,
-    }
-}
+use gumbel_wgpu::{Element, Error, ForwardCall, GpuSlice, Mode, Strategy, Tau};
 
 /// Runs one forward call through the encoder API on poisoned output; returns its words.
 fn run_gpu<T: Element>(
@@ -125,24 +57,6 @@ fn run_gpu<T: Element>(
             .map(|&v| storage_bits(v))
             .collect(),
     })
-}
-
-fn value_of<T: Element>(bits: u32) -> f64 {
-    let v: T = match T::STORAGE {
-        gumbel_wgpu::StorageType::F32 => bytemuck::cast(bits),
-        _ => bytemuck::cast(bits as u16),
-    };
-    f64::from(v.to_f32())
-}
-
-/// Longest chain of sequential additions in a strategy's row sum (see RowBounds).
-fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
-    match strategy {
-        Strategy::RowPerThread => f64::from(cols),
-        Strategy::RowPerWorkgroup { size } => {
-            (f64::from(cols) / f64::from(size)).ceil() + 4.0 + f64::from(size).log2()
-        }
-    }
 }
 
 #[derive(Default, Debug)]

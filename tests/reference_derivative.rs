@@ -39,7 +39,9 @@ impl Case {
             .iter()
             .zip(&self.g)
             .zip(u)
-            .map(|((&l, g), u)| (l != f64::NEG_INFINITY).then(|| (l + h * u + g) / (self.tau + h * s)))
+            .map(|((&l, g), u)| {
+                (l != f64::NEG_INFINITY).then(|| (l + h * u + g) / (self.tau + h * s))
+            })
             .collect()
     }
 
@@ -60,14 +62,23 @@ fn difference(case: &Case, mode: Mode, u: &[f64], s: f64) -> Vec<f64> {
     let minus = case.out(mode, -H, u, s);
     plus.iter()
         .zip(&minus)
-        .map(|(p, m)| if p.is_finite() { (p - m) / (2.0 * H) } else { 0.0 })
+        .map(|(p, m)| {
+            if p.is_finite() {
+                (p - m) / (2.0 * H)
+            } else {
+                0.0
+            }
+        })
         .collect()
 }
 
 fn close(got: f64, want: f64, what: &str) {
     // Central differences are accurate to O(H^2) plus rounding of order 1e-16 / H.
     let tol = 1e-7 * (1.0 + want.abs());
-    assert!((got - want).abs() <= tol, "{what}: {got} vs finite difference {want}");
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: {got} vs finite difference {want}"
+    );
 }
 
 #[test]
@@ -102,7 +113,11 @@ fn vjp_matches_finite_differences() {
                 e[k] = 1.0;
                 close(grad.dl[k], loss(&e, 0.0), &what);
             }
-            close(grad.dtau, loss(&zero, 1.0), &format!("{mode:?} K={cols} dtau"));
+            close(
+                grad.dtau,
+                loss(&zero, 1.0),
+                &format!("{mode:?} K={cols} dtau"),
+            );
         }
     }
 }
@@ -138,7 +153,10 @@ fn saved_sample_gives_the_same_derivatives() {
         let at_z = SamplePoint::from_z(&z);
         let saved = SamplePoint::from_saved(&softmax(&z, mode == Mode::LogSoft), mode);
         let dy: Vec<f64> = (0..12).map(|_| rng.uniform(-1.0, 1.0)).collect();
-        let (a, b) = (vjp(&at_z, case.tau, mode, &dy), vjp(&saved, case.tau, mode, &dy));
+        let (a, b) = (
+            vjp(&at_z, case.tau, mode, &dy),
+            vjp(&saved, case.tau, mode, &dy),
+        );
         for k in 0..12 {
             close(a.dl[k], b.dl[k], &format!("{mode:?} saved dl[{k}]"));
         }

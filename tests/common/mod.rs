@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use gumbel_wgpu::GpuContext;
+use gumbel_wgpu::{Element, GpuContext, Shape, Strategy};
 
 /// The test device. Without an adapter every GPU test fails with the error's message (which
 /// says how to install lavapipe); none passes by skipping.
@@ -132,5 +132,97 @@ pub fn storage_bits<T: gumbel_wgpu::Element>(v: T) -> u32 {
     match T::STORAGE {
         gumbel_wgpu::StorageType::F32 => bytemuck::cast::<T, u32>(v),
         _ => u32::from(bytemuck::cast::<T, u16>(v)),
+    }
+}
+
+/// A test batch: logits (stored as T, padding poisoned), temperatures, noise position.
+pub struct Batch<T> {
+    pub shape: Shape,
+    pub logits: Vec<T>,
+    pub taus: Vec<f32>,
+    pub seed: u64,
+    pub offset: u64,
+}
+
+/// Poison for padding and for outputs before the kernel runs: a NaN payload no kernel writes.
+pub fn poison<T: Element>() -> T {
+    match T::STORAGE {
+        gumbel_wgpu::StorageType::F32 => bytemuck::cast(0x7fa5_a5a5u32),
+        _ => bytemuck::cast(0x7da5u16),
+    }
+}
+
+pub fn make_batch<T: Element>(rows: u32, cols: u32, case: u64) -> Batch<T> {
+    let mut rng = TestRng::new(case * 7919 + u64::from(cols));
+    // Padded rows for some K; per-row temperatures for odd case numbers.
+    let pad = if [7, 33, 257].contains(&cols) {
+        (3, 1)
+    } else {
+        (0, 0)
+    };
+    let shape = Shape::new(rows, cols).with_pitches(cols + pad.0, cols + pad.1);
+    let spread = rng.uniform(0.5, 6.0);
+    let mut logits =
+        vec![poison::<T>(); shape.in_pitch as usize * (rows as usize - 1) + cols as usize];
+    for r in 0..rows as usize {
+        let row = &mut logits[r * shape.in_pitch as usize..][..cols as usize];
+        for l in row.iter_mut() {
+            *l = T::from_f32(rng.uniform(-spread, spread) as f32);
+        }
+        // Every third row has masked entries, but keeps at least one valid one.
+        if r % 3 == 1 && cols > 1 {
+            for (k, l) in row.iter_mut().enumerate() {
+                if k > 0 && rng.next_u32().is_multiple_of(4) {
+                    *l = T::from_f32(f32::NEG_INFINITY);
+                }
+            }
+        }
+    }
+    let log_tau = |rng: &mut TestRng| rng.uniform(0.05f64.ln(), 20f64.ln()).exp() as f32;
+    let taus = if case % 2 == 1 {
+        (0..rows).map(|_| log_tau(&mut rng)).collect()
+    } else {
+        vec![log_tau(&mut rng)]
+    };
+    Batch {
+        shape,
+        logits,
+        taus,
+        seed: rng.next_u64(),
+        offset: rng.next_u64() >> 20,
+    }
+}
+
+pub fn value_of<T: Element>(bits: u32) -> f64 {
+    let v: T = match T::STORAGE {
+        gumbel_wgpu::StorageType::F32 => bytemuck::cast(bits),
+        _ => bytemuck::cast(bits as u16),
+    };
+    f64::from(v.to_f32())
+}
+
+/// Longest chain of sequential additions in a strategy's row sum (see RowBounds).
+pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
+    match strategy {
+        Strategy::RowPerThread => f64::from(cols),
+        Strategy::RowPerWorkgroup { size } => {
+            (f64::from(cols) / f64::from(size)).ceil() + 4.0 + f64::from(size).log2()
+        }
+    }
+}
+
+/// The K values of the forward and derivative issues.
+pub const KS: [u32; 15] = [
+    1, 2, 3, 7, 8, 31, 32, 33, 255, 256, 257, 1000, 4099, 65537, 1_048_576,
+];
+
+/// Row counts per K: all three of {1, 3, 70000} for short rows, fewer for long ones, so that the
+/// suites run in minutes on lavapipe.
+pub fn row_counts(k: u32) -> &'static [u32] {
+    match k {
+        1 | 3 | 8 => &[1, 3, 70_000],
+        ..=4099 => &[1, 3],
+        65537 => &[1, 3],
+        _ => &[1],
     }
 }
