@@ -8,8 +8,9 @@ trap 'git checkout -- shaders' EXIT
 plant() {
     local name=$1 file=shaders/$2 from=$3 to=$4 binary=$5 tests=$6
     git checkout -- shaders
-    grep -qF "$from" "$file" || { echo "$name: pattern not found"; return 1; }
-    sed -i "s|$from|$to|" "$file"
+    grep -qF -- "$from" "$file" || { echo "$name: pattern not found"; return 1; }
+    FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
+    git diff --quiet -- "$file" && { echo "$name: nothing planted"; return 1; }
     if cargo test --test "$binary" "$tests" >/tmp/planted.log 2>&1; then
         echo "NOT CAUGHT: $name"
         return 1
