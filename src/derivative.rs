@@ -228,9 +228,9 @@ impl Kernels {
                 (shape.cols, shape.out_pitch, size),
             ],
         )?;
-        let (grad_name, out_name) = match call.direction {
-            Direction::Vjp => ("dy", "dl"),
-            Direction::Jvp => ("dl", "ydot"),
+        let (grad_name, out_name, per_row_name) = match call.direction {
+            Direction::Vjp => ("dy", "dl", "dtau"),
+            Direction::Jvp => ("dl", "ydot", "tau tangent"),
         };
         let in_name = match call.source {
             Source::Saved(_) => "saved sample",
@@ -240,7 +240,7 @@ impl Kernels {
         self.check_slice(grad_name, call.grad, shape.span(shape.out_pitch), size)?;
         self.check_slice(out_name, call.out, shape.span(shape.out_pitch), size)?;
         if let Some(per_row) = call.per_row {
-            self.check_slice("dtau", per_row, u64::from(shape.rows), 4)?;
+            self.check_slice(per_row_name, per_row, u64::from(shape.rows), 4)?;
         }
         self.check_tau_arg(call.tau, shape.rows)?;
 

@@ -32,8 +32,8 @@ use common::{
 };
 use gumbel_wgpu::reference::{self, Perturbed, SamplePoint, perturbed_row, scaled_row, softmax};
 use gumbel_wgpu::{
-    Element, Error, GpuSlice, JvpCall, Mode, Source, Strategy, Tau, TauGradient, TauTangent,
-    VjpCall,
+    Element, Error, GpuSlice, HostTau, JvpCall, Mode, SampleArgs, Source, Strategy, Tau,
+    TauGradient, TauTangent, VjpCall,
 };
 
 /// Everything a batch's derivative calls read, on the GPU and as the reference sees it.
@@ -291,6 +291,111 @@ struct Tally {
 
 const FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
+/// What a row's derivative should be, and the bounds derived above.
+struct RowExpect {
+    on: Vec<bool>,
+    /// dl (VJP) or ydot (JVP), and the f32 bound on each (before storage rounding).
+    want: Vec<f64>,
+    bound: Vec<f64>,
+    /// VJP: the row's dtau and its bound.
+    dtau: f64,
+    dtau_bound: f64,
+}
+
+fn expect<T: Element>(
+    inputs: &Inputs<T>,
+    r: usize,
+    mode: Mode,
+    source: SourceKind,
+    direction: Direction,
+    n_seq: f64,
+) -> RowExpect {
+    let batch = &inputs.batch;
+    let (cols, out_pitch) = (batch.shape.cols as usize, batch.shape.out_pitch as usize);
+    let rr = row_ref(inputs, r, mode, source, n_seq);
+    let (y, ey, ew, w) = (&rr.point.y, &rr.ey, &rr.ew, &rr.w);
+    let on: Vec<bool> = rr.point.w.iter().map(Option::is_some).collect();
+    let tau = f64::from(tau_of(batch, r));
+    let t: Vec<f64> = (0..cols)
+        .map(|k| f64::from(inputs.grad[r * out_pitch + k].to_f32()))
+        .collect();
+    let sum_on = |f: &dyn Fn(usize) -> f64| (0..cols).filter(|&k| on[k]).map(f).sum::<f64>();
+    let sum_error = (n_seq + 1.0) * EPS / 2.0;
+    match direction {
+        Direction::Vjp => {
+            let grad = reference::vjp(&rr.point, tau, mode, &t);
+            let edl: Vec<f64> = if mode == Mode::LogSoft {
+                let d: f64 = sum_on(&|k| t[k]);
+                let ed = n_seq * EPS / 2.0 * sum_on(&|k| t[k].abs());
+                (0..cols)
+                    .map(|k| {
+                        (d.abs() * ey[k] + y[k] * ed + 4.0 * EPS * (t[k].abs() + y[k] * d.abs()))
+                            / tau
+                    })
+                    .collect()
+            } else {
+                let d: f64 = sum_on(&|k| t[k] * y[k]);
+                let ed =
+                    sum_on(&|k| t[k].abs() * ey[k]) + sum_error * sum_on(&|k| (t[k] * y[k]).abs());
+                (0..cols)
+                    .map(|k| {
+                        ((t[k] - d).abs() * ey[k] + y[k] * ed + 4.0 * EPS * y[k] * (t[k] - d).abs())
+                            / tau
+                    })
+                    .collect()
+            };
+            let dtau_bound = sum_on(&|k| w[k].abs() * edl[k] + grad.dl[k].abs() * ew[k])
+                + sum_error * sum_on(&|k| (w[k] * grad.dl[k]).abs())
+                + FLOOR;
+            RowExpect {
+                on,
+                want: grad.dl,
+                bound: edl,
+                dtau: grad.dtau,
+                dtau_bound,
+            }
+        }
+        Direction::Jvp => {
+            let s = f64::from(tangent_of(inputs, r));
+            let want = reference::jvp(&rr.point, tau, mode, &t, s);
+            let zdot: Vec<f64> = (0..cols).map(|k| (t[k] - w[k] * s) / tau).collect();
+            let ez: Vec<f64> = (0..cols)
+                .map(|k| (s.abs() * ew[k] + 4.0 * EPS * (t[k].abs() + (w[k] * s).abs())) / tau)
+                .collect();
+            let e: f64 = sum_on(&|k| y[k] * zdot[k]);
+            let ee = sum_on(&|k| zdot[k].abs() * ey[k] + y[k] * ez[k])
+                + sum_error * sum_on(&|k| (y[k] * zdot[k]).abs());
+            let shift = rr.shift * s.abs() / tau * (sum_on(&|k| ey[k]) + n_seq * EPS);
+            let bound = (0..cols)
+                .map(|k| {
+                    if mode == Mode::LogSoft {
+                        ez[k] + ee + shift + EPS * want[k].abs()
+                    } else {
+                        (zdot[k] - e).abs() * ey[k]
+                            + y[k] * (ez[k] + ee + shift)
+                            + 2.0 * EPS * want[k].abs()
+                    }
+                })
+                .collect();
+            RowExpect {
+                on,
+                want,
+                bound,
+                dtau: 0.0,
+                dtau_bound: 0.0,
+            }
+        }
+    }
+}
+
+fn tangent_of<T>(inputs: &Inputs<T>, r: usize) -> f32 {
+    if inputs.tau_tangent.len() == 1 {
+        inputs.tau_tangent[0]
+    } else {
+        inputs.tau_tangent[r]
+    }
+}
+
 fn check<T: Element>(
     inputs: &Inputs<T>,
     mode: Mode,
@@ -311,106 +416,39 @@ fn check<T: Element>(
             shape.rows
         )
     };
-    let log = mode == Mode::LogSoft;
     let (mut dtau_sum, mut dtau_sum_bound, mut dtau_mag) = (0.0, 0.0, 0.0);
     for r in 0..shape.rows as usize {
-        let rr = row_ref(inputs, r, mode, source, n_seq);
-        let (y, ey, ew, w) = (&rr.point.y, &rr.ey, &rr.ew, &rr.w);
-        let on: Vec<bool> = rr.point.w.iter().map(Option::is_some).collect();
-        let tau = f64::from(tau_of(batch, r));
-        let t: Vec<f64> = (0..cols)
-            .map(|k| f64::from(inputs.grad[r * out_pitch + k].to_f32()))
-            .collect();
-        let sum_on = |f: &dyn Fn(usize) -> f64| (0..cols).filter(|&k| on[k]).map(f).sum::<f64>();
-        let (want, bound): (Vec<f64>, Vec<f64>) = match direction {
-            Direction::Vjp => {
-                let grad = reference::vjp(&rr.point, tau, mode, &t);
-                let edl: Vec<f64> = if log {
-                    let d: f64 = sum_on(&|k| t[k]);
-                    let ed = n_seq * EPS / 2.0 * sum_on(&|k| t[k].abs());
-                    (0..cols)
-                        .map(|k| {
-                            (d.abs() * ey[k]
-                                + y[k] * ed
-                                + 4.0 * EPS * (t[k].abs() + y[k] * d.abs()))
-                                / tau
-                        })
-                        .collect()
-                } else {
-                    let d: f64 = sum_on(&|k| t[k] * y[k]);
-                    let ed = sum_on(&|k| t[k].abs() * ey[k])
-                        + (n_seq + 1.0) * EPS / 2.0 * sum_on(&|k| (t[k] * y[k]).abs());
-                    (0..cols)
-                        .map(|k| {
-                            ((t[k] - d).abs() * ey[k]
-                                + y[k] * ed
-                                + 4.0 * EPS * y[k] * (t[k] - d).abs())
-                                / tau
-                        })
-                        .collect()
-                };
-                let dtau_bound = sum_on(&|k| w[k].abs() * edl[k] + grad.dl[k].abs() * ew[k])
-                    + (n_seq + 1.0) * EPS / 2.0 * sum_on(&|k| (w[k] * grad.dl[k]).abs())
-                    + FLOOR;
-                if batch.taus.len() > 1 {
-                    let err = (f64::from(gpu.dtau[r]) - grad.dtau).abs();
-                    assert!(
-                        err <= dtau_bound,
-                        "{}: dtau {} vs {}: error {err:e} over {dtau_bound:e}",
-                        what(r),
-                        gpu.dtau[r],
-                        grad.dtau
-                    );
-                    tally.worst_dtau_rel =
-                        tally.worst_dtau_rel.max(err / grad.dtau.abs().max(1e-30));
-                }
-                dtau_sum += grad.dtau;
-                dtau_sum_bound += dtau_bound;
-                dtau_mag += grad.dtau.abs();
-                (grad.dl, edl)
+        let x = expect(inputs, r, mode, source, direction, n_seq);
+        if direction == Direction::Vjp {
+            if batch.taus.len() > 1 {
+                let err = (f64::from(gpu.dtau[r]) - x.dtau).abs();
+                assert!(
+                    err <= x.dtau_bound,
+                    "{}: dtau {} vs {}: error {err:e} over {:e}",
+                    what(r),
+                    gpu.dtau[r],
+                    x.dtau,
+                    x.dtau_bound
+                );
+                tally.worst_dtau_rel = tally.worst_dtau_rel.max(err / x.dtau.abs().max(1e-30));
             }
-            Direction::Jvp => {
-                let s = f64::from(if batch.taus.len() > 1 {
-                    inputs.tau_tangent[r]
-                } else {
-                    inputs.tau_tangent[0]
-                });
-                let want = reference::jvp(&rr.point, tau, mode, &t, s);
-                let zdot: Vec<f64> = (0..cols).map(|k| (t[k] - w[k] * s) / tau).collect();
-                let ez: Vec<f64> = (0..cols)
-                    .map(|k| (s.abs() * ew[k] + 4.0 * EPS * (t[k].abs() + (w[k] * s).abs())) / tau)
-                    .collect();
-                let e: f64 = sum_on(&|k| y[k] * zdot[k]);
-                let ee = sum_on(&|k| zdot[k].abs() * ey[k] + y[k] * ez[k])
-                    + (n_seq + 1.0) * EPS / 2.0 * sum_on(&|k| (y[k] * zdot[k]).abs());
-                let shift = rr.shift * s.abs() / tau * (sum_on(&|k| ey[k]) + n_seq * EPS);
-                let bound = (0..cols)
-                    .map(|k| {
-                        if log {
-                            ez[k] + ee + shift + EPS * want[k].abs()
-                        } else {
-                            (zdot[k] - e).abs() * ey[k]
-                                + y[k] * (ez[k] + ee + shift)
-                                + 2.0 * EPS * want[k].abs()
-                        }
-                    })
-                    .collect();
-                (want, bound)
-            }
-        };
+            dtau_sum += x.dtau;
+            dtau_sum_bound += x.dtau_bound;
+            dtau_mag += x.dtau.abs();
+        }
         for k in 0..cols {
             let got = value_of::<T>(gpu.out[r * out_pitch + k]);
-            if !on[k] {
+            if !x.on[k] {
                 assert_eq!(got, 0.0, "{}: column {k} takes no part", what(r));
                 continue;
             }
-            let bound = bound[k] + storage_rounding(T::STORAGE, want[k]) + FLOOR;
-            let err = (got - want[k]).abs();
+            let bound = x.bound[k] + storage_rounding(T::STORAGE, x.want[k]) + FLOOR;
+            let err = (got - x.want[k]).abs();
             assert!(
                 err <= bound,
                 "{}: column {k}: GPU {got} vs {}: error {err:e} over {bound:e}",
                 what(r),
-                want[k]
+                x.want[k]
             );
             tally.worst_abs = tally.worst_abs.max(err);
         }
@@ -500,4 +538,133 @@ matrix! {
     hard_f32: f32, Mode::Hard;
     hard_f16: half::f16, Mode::Hard;
     hard_bf16: half::bf16, Mode::Hard;
+}
+
+/// Hard mode's derivatives are the soft sample's (straight-through), bit for bit: the same
+/// kernel path must run, not merely a close one.
+#[test]
+fn hard_derivatives_are_the_soft_ones() {
+    for (case, k) in [(1, 3), (2, 257), (3, 4099)] {
+        let inputs = make_inputs::<f32>(5, k, case, Mode::Soft);
+        for source in [SourceKind::Recompute, SourceKind::Saved] {
+            for direction in [Direction::Vjp, Direction::Jvp] {
+                for strategy in Strategy::ALL {
+                    let soft = run_gpu(&inputs, Mode::Soft, source, direction, strategy).unwrap();
+                    let hard = run_gpu(&inputs, Mode::Hard, source, direction, strategy).unwrap();
+                    let what = format!("K={k} {source:?} {direction:?} {strategy:?}");
+                    assert_eq!(soft.out, hard.out, "{what}");
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&soft.dtau), bits(&hard.dtau), "{what}: dtau");
+                }
+            }
+        }
+    }
+}
+
+/// The derivative from a saved sample equals the recomputed one to rounding, when the saved
+/// sample is what the forward kernel wrote. Each GPU result is within its bound of its own
+/// reference; the two references differ only by the forward's rounding, computed exactly.
+#[test]
+fn recompute_equals_saved_forward_output() {
+    for (case, k) in [(2u64, 8u32), (3, 1000), (4, 4099)] {
+        for mode in [Mode::Soft, Mode::LogSoft] {
+            let mut inputs = make_inputs::<f32>(4, k, case, mode);
+            let batch = &inputs.batch;
+            let tau = if batch.taus.len() == 1 {
+                HostTau::Scalar(batch.taus[0])
+            } else {
+                HostTau::PerRow(&batch.taus)
+            };
+            let args = SampleArgs {
+                shape: batch.shape,
+                tau,
+                seed: batch.seed,
+                offset: batch.offset,
+                strategy: None,
+            };
+            inputs.saved = ctx().sample(&batch.logits, mode, &args).unwrap();
+            for direction in [Direction::Vjp, Direction::Jvp] {
+                for strategy in Strategy::ALL {
+                    let n_seq = sequential_adds(strategy, k);
+                    let gpu = |source| run_gpu(&inputs, mode, source, direction, strategy).unwrap();
+                    let (recomputed, saved) = (gpu(SourceKind::Recompute), gpu(SourceKind::Saved));
+                    for r in 0..4 {
+                        let a = expect(&inputs, r, mode, SourceKind::Recompute, direction, n_seq);
+                        let b = expect(&inputs, r, mode, SourceKind::Saved, direction, n_seq);
+                        for c in 0..k as usize {
+                            let i = r * k as usize + c;
+                            let (x, y) = (
+                                f64::from(f32::from_bits(recomputed.out[i])),
+                                f64::from(f32::from_bits(saved.out[i])),
+                            );
+                            let bound = a.bound[c]
+                                + b.bound[c]
+                                + (a.want[c] - b.want[c]).abs()
+                                + 2.0 * FLOOR;
+                            assert!(
+                                (x - y).abs() <= bound,
+                                "{direction:?} {mode:?} {strategy:?} K={k} row {r} col {c}: recomputed {x} vs saved {y}, over {bound:e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// <v, J u> = <J^T v, u> between the JVP and the VJP kernels, with the temperature among
+/// the inputs: sum_k v_k ydot_k = sum_k dl_k u_k + dtau s, per row or summed over rows.
+#[test]
+fn jvp_and_vjp_are_adjoint() {
+    let mut rng = TestRng::new(77);
+    for (case, k, rows) in [(1u64, 5u32, 7u32), (2, 64, 3), (3, 1000, 2), (4, 8, 500)] {
+        for mode in [Mode::Soft, Mode::LogSoft] {
+            for strategy in Strategy::ALL {
+                let inputs_v = make_inputs::<f32>(rows, k, case, mode);
+                let mut inputs_u = make_inputs::<f32>(rows, k, case, mode);
+                for g in inputs_u.grad.iter_mut().filter(|g| !g.is_nan()) {
+                    *g = rng.uniform(-1.0, 1.0) as f32;
+                }
+                for s in inputs_u.tau_tangent.iter_mut() {
+                    *s = rng.uniform(-1.0, 1.0) as f32;
+                }
+                let source = SourceKind::Recompute;
+                let vjp = run_gpu(&inputs_v, mode, source, Direction::Vjp, strategy).unwrap();
+                let jvp = run_gpu(&inputs_u, mode, source, Direction::Jvp, strategy).unwrap();
+                let n_seq = sequential_adds(strategy, k);
+                let shape = inputs_v.batch.shape;
+                let pitch = shape.out_pitch as usize;
+                let (mut lhs, mut rhs, mut bound, mut dtau_mag) = (0.0, 0.0, 0.0, 0.0);
+                for r in 0..rows as usize {
+                    let ev = expect(&inputs_v, r, mode, source, Direction::Vjp, n_seq);
+                    let eu = expect(&inputs_u, r, mode, source, Direction::Jvp, n_seq);
+                    for c in 0..k as usize {
+                        let i = r * pitch + c;
+                        let (v, u) = (f64::from(inputs_v.grad[i]), f64::from(inputs_u.grad[i]));
+                        lhs += v * f64::from(f32::from_bits(jvp.out[i]));
+                        rhs += u * f64::from(f32::from_bits(vjp.out[i]));
+                        bound += v.abs() * (eu.bound[c] + FLOOR) + u.abs() * (ev.bound[c] + FLOOR);
+                    }
+                    let s = f64::from(tangent_of(&inputs_u, r));
+                    if inputs_v.batch.taus.len() > 1 {
+                        rhs += f64::from(vjp.dtau[r]) * s;
+                    }
+                    bound += s.abs() * ev.dtau_bound;
+                    dtau_mag += ev.dtau.abs();
+                }
+                if inputs_v.batch.taus.len() == 1 {
+                    // One scalar tau: the summed gradient times the one tangent.
+                    // Its GPU sum adds the rounding that `check` allows for.
+                    let s = f64::from(inputs_u.tau_tangent[0]);
+                    rhs += f64::from(vjp.dtau[0]) * s;
+                    bound += (f64::from(rows).log2().ceil() + 64.0) * EPS * dtau_mag * s.abs();
+                }
+                assert!(
+                    (lhs - rhs).abs() <= bound,
+                    "{mode:?} {strategy:?} K={k} rows={rows}: <v, Ju> = {lhs} vs <J^T v, u> = {rhs}, over {bound:e}"
+                );
+            }
+        }
+    }
 }

@@ -136,6 +136,7 @@ pub fn storage_bits<T: gumbel_wgpu::Element>(v: T) -> u32 {
 }
 
 /// A test batch: logits (stored as T, padding poisoned), temperatures, noise position.
+#[derive(Clone)]
 pub struct Batch<T> {
     pub shape: Shape,
     pub logits: Vec<T>,
