@@ -1,6 +1,7 @@
-//! criterion benchmarks: the fused forward pass (every mode, f32 and f16) and a copy kernel
-//! moving the same bytes, timed on the GPU from submit to the end of a blocking poll, with
-//! throughput in bytes so that the report shows GB/s (SPEC section 6 byte counts).
+//! criterion benchmarks: every kernel (forward modes; VJP and JVP from a saved or recomputed
+//! sample) in f32 and f16, each beside a copy kernel moving the same bytes, timed on the GPU
+//! from submit to the end of a blocking poll, with throughput in bytes so that the report
+//! shows GB/s (SPEC section 6 byte counts).
 //!
 //! `cargo bench` runs the lavapipe-sized shapes; `GUMBEL_BENCH_FULL=1 cargo bench` the full set
 //! of SPEC section 6. For one table with ratios, see `examples/bench_table.rs`.
@@ -8,8 +9,8 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use gumbel_wgpu::measure::time_per_run;
-use gumbel_wgpu::{ForwardCall, GpuContext, GpuSlice, Mode, Shape, StorageType, Tau};
+use gumbel_wgpu::measure::{CopyWorkload, Kernel, Workload, time_per_run};
+use gumbel_wgpu::{GpuContext, StorageType};
 
 fn shapes() -> Vec<(u32, u32)> {
     if std::env::var_os("GUMBEL_BENCH_FULL").is_some() {
@@ -25,66 +26,34 @@ fn shapes() -> Vec<(u32, u32)> {
     }
 }
 
-fn forward(c: &mut Criterion) {
+fn kernels(c: &mut Criterion) {
     let ctx = GpuContext::new().expect("a device for the benchmarks");
     eprintln!("adapter: {}", ctx.summary());
+    let timed =
+        |iters: u64,
+         record: &mut dyn FnMut(&mut wgpu::CommandEncoder) -> gumbel_wgpu::Result<()>| {
+            time_per_run(&ctx, iters as u32, record).unwrap() * iters as u32
+        };
     for (rows, cols) in shapes() {
-        let n = u64::from(rows) * u64::from(cols);
-        let logits: Vec<f32> = (0..n).map(|i| (i % 997) as f32 * 0.004 - 2.0).collect();
         for storage in [StorageType::F32, StorageType::F16] {
-            let input = match storage {
-                StorageType::F32 => ctx.upload(&logits),
-                _ => ctx.upload(
-                    &logits
-                        .iter()
-                        .map(|&x| half::f16::from_f32(x))
-                        .collect::<Vec<_>>(),
-                ),
-            };
-            let out = ctx.storage_buffer(n * storage.size());
+            let work = Workload::new(&ctx, rows, cols, storage);
             let mut group = c.benchmark_group(format!("{rows}x{cols}/{storage:?}"));
             group
                 .sample_size(10)
                 .measurement_time(Duration::from_secs(2));
-            for mode in Mode::ALL {
-                let out_bytes = if mode == Mode::Index {
-                    u64::from(rows) * 4
-                } else {
-                    n * storage.size()
-                };
-                let bytes = n * storage.size() + out_bytes;
+            for kernel in Kernel::ALL {
+                let bytes = work.bytes(kernel);
                 group.throughput(Throughput::Bytes(bytes));
-                let call = ForwardCall {
-                    mode,
-                    storage,
-                    shape: Shape::new(rows, cols),
-                    logits: GpuSlice::from(&input),
-                    out: GpuSlice::from(&out),
-                    tau: Tau::Scalar(0.7),
-                    seed: 1,
-                    offset: 0,
-                    strategy: None,
-                };
-                group.bench_function(format!("{mode:?}"), |b| {
+                group.bench_function(kernel.name(), |b| {
                     b.iter_custom(|iters| {
-                        time_per_run(&ctx, iters as u32, |e| {
-                            ctx.kernels().record_forward(e, &call)
+                        timed(iters, &mut |e| {
+                            work.record(ctx.kernels(), e, kernel, None, 1)
                         })
-                        .unwrap()
-                            * iters as u32
                     })
                 });
-                let half = (bytes / 2).next_multiple_of(16);
-                let src = ctx.upload(&vec![0x3f80_0001u32; (half / 4) as usize]);
-                let dst = ctx.storage_buffer(half);
-                group.bench_function(format!("copy same bytes as {mode:?}"), |b| {
-                    b.iter_custom(|iters| {
-                        time_per_run(&ctx, iters as u32, |e| {
-                            ctx.kernels().record_copy(e, &src, &dst, half)
-                        })
-                        .unwrap()
-                            * iters as u32
-                    })
+                let copy = CopyWorkload::new(&ctx, bytes);
+                group.bench_function(format!("copy same bytes as {}", kernel.name()), |b| {
+                    b.iter_custom(|iters| timed(iters, &mut |e| copy.record(ctx.kernels(), e)))
                 });
             }
             group.finish();
@@ -92,5 +61,5 @@ fn forward(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, forward);
+criterion_group!(benches, kernels);
 criterion_main!(benches);

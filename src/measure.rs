@@ -5,7 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crate::context::GpuContext;
+use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::Result;
+use crate::forward::{ForwardCall, Strategy, Tau};
+use crate::kernels::{GpuSlice, Kernels};
+use crate::types::{Mode, Shape, StorageType};
 
 /// Seconds per repetition of what `record` records, over `reps` repetitions in one submit,
 /// after one warm-up submit.
@@ -32,4 +36,183 @@ pub fn time_per_run(
 /// Bytes a kernel must move per second, in GB/s.
 pub fn gb_per_s(bytes: u64, time: Duration) -> f64 {
     bytes as f64 / time.as_secs_f64() / 1e9
+}
+
+/// A kernel the benchmarks time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Forward(Mode),
+    /// The soft sample's VJP, from the saved sample or recomputed from the logits.
+    Vjp {
+        recompute: bool,
+    },
+    /// The soft sample's JVP, from the saved sample or recomputed from the logits.
+    Jvp {
+        recompute: bool,
+    },
+}
+
+impl Kernel {
+    /// Every kernel of the benchmark matrix.
+    pub const ALL: [Kernel; 8] = [
+        Kernel::Forward(Mode::Soft),
+        Kernel::Forward(Mode::LogSoft),
+        Kernel::Forward(Mode::Hard),
+        Kernel::Forward(Mode::Index),
+        Kernel::Vjp { recompute: false },
+        Kernel::Vjp { recompute: true },
+        Kernel::Jvp { recompute: false },
+        Kernel::Jvp { recompute: true },
+    ];
+
+    pub fn name(self) -> String {
+        let source = |recompute| if recompute { "recompute" } else { "saved" };
+        match self {
+            Kernel::Forward(mode) => format!("forward {mode:?}"),
+            Kernel::Vjp { recompute } => format!("VJP {}", source(recompute)),
+            Kernel::Jvp { recompute } => format!("JVP {}", source(recompute)),
+        }
+    }
+}
+
+/// Buffers to run every benchmarked kernel at one shape and storage type.
+pub struct Workload {
+    pub shape: Shape,
+    pub storage: StorageType,
+    logits: wgpu::Buffer,
+    /// A soft sample (any values do for timing) and an upstream gradient.
+    saved: wgpu::Buffer,
+    grad: wgpu::Buffer,
+    out: wgpu::Buffer,
+}
+
+impl Workload {
+    pub fn new(ctx: &GpuContext, rows: u32, cols: u32, storage: StorageType) -> Self {
+        let n = u64::from(rows) * u64::from(cols);
+        let values = |scale: f32, shift: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) % 1000) as f32) * scale + shift)
+                .collect()
+        };
+        let upload = |v: Vec<f32>| match storage {
+            StorageType::F32 => ctx.upload(&v),
+            StorageType::F16 => {
+                ctx.upload(&v.into_iter().map(half::f16::from_f32).collect::<Vec<_>>())
+            }
+            StorageType::Bf16 => {
+                ctx.upload(&v.into_iter().map(half::bf16::from_f32).collect::<Vec<_>>())
+            }
+        };
+        Self {
+            shape: Shape::new(rows, cols),
+            storage,
+            logits: upload(values(0.004, -2.0)),
+            saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0)),
+            grad: upload(values(0.002, -1.0)),
+            out: ctx.storage_buffer(n * storage.size()),
+        }
+    }
+
+    /// The bytes `kernel` must move (SPEC section 6): the forward reads the logits and writes
+    /// the output (4 bytes a row in index mode); a derivative reads y or the logits and the
+    /// incoming gradient, and writes its output.
+    pub fn bytes(&self, kernel: Kernel) -> u64 {
+        let elements = self.shape.noise_elements() * self.storage.size();
+        match kernel {
+            Kernel::Forward(Mode::Index) => elements + u64::from(self.shape.rows) * 4,
+            Kernel::Forward(_) => 2 * elements,
+            Kernel::Vjp { .. } | Kernel::Jvp { .. } => 3 * elements,
+        }
+    }
+
+    /// Records one run of `kernel`.
+    pub fn record(
+        &self,
+        kernels: &Kernels,
+        encoder: &mut wgpu::CommandEncoder,
+        kernel: Kernel,
+        strategy: Option<Strategy>,
+        seed: u64,
+    ) -> Result<()> {
+        let tau = Tau::Scalar(0.7);
+        let source = |recompute| {
+            if recompute {
+                Source::Recompute {
+                    logits: GpuSlice::from(&self.logits),
+                    seed,
+                    offset: 0,
+                }
+            } else {
+                Source::Saved(GpuSlice::from(&self.saved))
+            }
+        };
+        let (shape, storage) = (self.shape, self.storage);
+        match kernel {
+            Kernel::Forward(mode) => kernels.record_forward(
+                encoder,
+                &ForwardCall {
+                    mode,
+                    storage,
+                    shape,
+                    logits: GpuSlice::from(&self.logits),
+                    out: GpuSlice::from(&self.out),
+                    tau,
+                    seed,
+                    offset: 0,
+                    strategy,
+                },
+            ),
+            Kernel::Vjp { recompute } => kernels.record_vjp(
+                encoder,
+                &VjpCall {
+                    mode: Mode::Soft,
+                    storage,
+                    shape,
+                    source: source(recompute),
+                    tau,
+                    dy: GpuSlice::from(&self.grad),
+                    dl: GpuSlice::from(&self.out),
+                    dtau: TauGradient::None,
+                    strategy,
+                },
+            ),
+            Kernel::Jvp { recompute } => kernels.record_jvp(
+                encoder,
+                &JvpCall {
+                    mode: Mode::Soft,
+                    storage,
+                    shape,
+                    source: source(recompute),
+                    tau,
+                    dl: GpuSlice::from(&self.grad),
+                    dtau: TauTangent::Scalar(0.1),
+                    ydot: GpuSlice::from(&self.out),
+                    strategy,
+                },
+            ),
+        }
+    }
+}
+
+/// Buffers for a copy kernel that moves `bytes` in all (half read, half written): the
+/// bandwidth yardstick of a kernel that moves as many.
+pub struct CopyWorkload {
+    src: wgpu::Buffer,
+    dst: wgpu::Buffer,
+    half: u64,
+}
+
+impl CopyWorkload {
+    pub fn new(ctx: &GpuContext, bytes: u64) -> Self {
+        let half = (bytes / 2).next_multiple_of(16);
+        Self {
+            src: ctx.upload(&vec![0x3f80_0001u32; (half / 4) as usize]),
+            dst: ctx.storage_buffer(half),
+            half,
+        }
+    }
+
+    pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        kernels.record_copy(encoder, &self.src, &self.dst, self.half)
+    }
 }
