@@ -240,15 +240,6 @@ impl Kernels {
                 self.limits.max_compute_invocations_per_workgroup.min(1024)
             )));
         }
-        let iterations = strategy.loop_iterations(shape.cols, passes);
-        if let Some(budget) = self.loop_budget
-            && iterations > budget
-        {
-            return Err(Error::OverLimits(format!(
-                "{strategy:?} runs {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
-                shape.cols
-            )));
-        }
         let room = self
             .max_binding()
             .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
@@ -264,6 +255,15 @@ impl Kernels {
             }
             rows_per_dispatch =
                 rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+        }
+        let iterations = strategy.loop_iterations(shape.cols, passes);
+        if let Some(budget) = self.loop_budget
+            && iterations > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "{strategy:?} runs {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
+                shape.cols
+            )));
         }
         Ok(RowPlan {
             strategy,
