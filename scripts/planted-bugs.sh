@@ -31,4 +31,5 @@ plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v 
 plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
 plant "recomputed sample: noise of lane 4 dropped" $deriv "elem_at(r, f, t + 3u, words.w, dtau)" "elem_at(r, f, t + 3u, words.z, dtau)" derivative soft_f32 || status=1
+plant "SplitRow: the first slice's partial state ignored" forward_split_finish.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 exit $status

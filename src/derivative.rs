@@ -145,7 +145,7 @@ impl Kernels {
             TauGradient::PerRow(slice) => Some(slice),
             TauGradient::Sum(slice) => {
                 self.check_slice("dtau", slice, 1, 4)?;
-                scratch = self.scratch(rows)?;
+                scratch = self.scratch(rows * 4)?;
                 Some(GpuSlice::from(&scratch))
             }
         };
@@ -219,9 +219,17 @@ impl Kernels {
                 offset,
             } => (logits, seed, offset, 3),
         };
+        let strategy = call
+            .strategy
+            .unwrap_or_else(|| Strategy::choose_for_derivatives(shape.cols, self));
+        if let Strategy::SplitRow { .. } = strategy {
+            return Err(invalid(
+                "the derivative kernels have no SplitRow form: use RowPerThread or RowPerWorkgroup",
+            ));
+        }
         let plan = self.plan_rows(
             shape,
-            call.strategy,
+            strategy,
             passes,
             &[
                 (shape.cols, shape.in_pitch, size),
@@ -245,7 +253,7 @@ impl Kernels {
         self.check_tau_arg(call.tau, shape.rows)?;
 
         let pipeline = self.pipeline(
-            &plan.strategy.shader("derivative", call.storage),
+            &strategy.shader("derivative", "", call.storage),
             &[
                 ("MODE", call.mode.shader_value()),
                 ("WORKGROUP_SIZE", f64::from(plan.strategy.workgroup_size())),
@@ -307,39 +315,21 @@ impl Kernels {
                 Some(w) => w.binding(),
                 None => self.placeholder_out.as_entire_binding(),
             };
-            self.dispatch(
+            self.dispatch_grid(
                 encoder,
                 &pipeline,
                 bytemuck::bytes_of(&params),
                 &[
-                    input.binding(),
-                    out.binding(),
-                    tau.binding(self),
-                    grad.binding(),
-                    per_row_binding,
+                    (1, input.binding()),
+                    (2, out.binding()),
+                    (3, tau.binding(self)),
+                    (4, grad.binding()),
+                    (5, per_row_binding),
                 ],
-                plan.strategy.groups(rows),
+                strategy.grid(rows),
             )?;
         }
         Ok(())
-    }
-
-    /// A buffer of `count` f32 for the kernels' own partial results.
-    fn scratch(&self, count: u64) -> Result<wgpu::Buffer> {
-        if count * 4 > self.max_binding() {
-            return Err(crate::Error::OverLimits(format!(
-                "{count} per-row values to sum exceed one storage binding ({} bytes)",
-                self.max_binding()
-            )));
-        }
-        self.checked("allocating scratch", || {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("gumbel-wgpu scratch"),
-                size: count.max(1) * 4,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            })
-        })
     }
 
     /// Records the deterministic sum of the first `count` f32 of `values` into `out`: levels of
@@ -359,7 +349,7 @@ impl Kernels {
             let next = if groups == 1 {
                 None
             } else {
-                Some(self.scratch(groups)?)
+                Some(self.scratch(groups * 4)?)
             };
             let target = next.as_ref().map_or(out, GpuSlice::from);
             let sums = self.window(target, 0, groups, 4)?;

@@ -14,14 +14,22 @@ pub enum Strategy {
     RowPerThread,
     /// One workgroup of `size` invocations (a power of two, 1 to 1024) shares a row.
     RowPerWorkgroup { size: u32 },
+    /// `slices` workgroups of `size` invocations share a row, each a contiguous slice of it,
+    /// and a second dispatch combines their partial results: very long rows when there are
+    /// few of them. Forward kernels only.
+    SplitRow { size: u32, slices: u32 },
 }
 
 impl Strategy {
     /// Every strategy the tests run against the reference.
-    pub const ALL: [Strategy; 3] = [
+    pub const ALL: [Strategy; 4] = [
         Strategy::RowPerThread,
         Strategy::RowPerWorkgroup { size: 64 },
         Strategy::RowPerWorkgroup { size: 256 },
+        Strategy::SplitRow {
+            size: 64,
+            slices: 3,
+        },
     ];
 
     /// The default choice for rows of `cols` elements. On CPU drivers barriers cost far more
@@ -40,16 +48,34 @@ impl Strategy {
             Strategy::RowPerThread
         } else if cols <= 8192 {
             Strategy::RowPerWorkgroup { size: 256 }
-        } else {
+        } else if cols < 131_072 {
             Strategy::RowPerWorkgroup { size: 1024 }
+        } else {
+            // At 64 x 262,144 one workgroup per row left most of an H100 idle (0.11 of copy);
+            // slices of 32,768 elements give 8 or more workgroups per row. Not yet measured on
+            // a GPU: the GPU script times it beside the others.
+            Strategy::SplitRow {
+                size: 1024,
+                slices: cols.div_ceil(32_768),
+            }
         }
     }
 
-    /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy.
-    pub(crate) fn shader(self, family: &str, storage: StorageType) -> String {
+    /// The default choice for the derivative kernels, which have no split-row form.
+    pub fn choose_for_derivatives(cols: u32, kernels: &Kernels) -> Strategy {
+        match Strategy::choose(cols, kernels) {
+            Strategy::SplitRow { size, .. } => Strategy::RowPerWorkgroup { size },
+            other => other,
+        }
+    }
+
+    /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
+    /// for SplitRow, `part` names which of its two kernels.
+    pub(crate) fn shader(self, family: &str, part: &str, storage: StorageType) -> String {
         let layout = match self {
             Strategy::RowPerThread => "row_per_thread",
             Strategy::RowPerWorkgroup { .. } => "row_per_workgroup",
+            Strategy::SplitRow { .. } => part,
         };
         format!("{family}_{layout}_{}", storage.suffix())
     }
@@ -57,7 +83,7 @@ impl Strategy {
     pub(crate) fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
-            Strategy::RowPerWorkgroup { size } => size,
+            Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
         }
     }
 
@@ -65,25 +91,40 @@ impl Strategy {
     fn rows_per_dispatch(self, max_groups: u64) -> u64 {
         match self {
             Strategy::RowPerThread => max_groups * u64::from(self.workgroup_size()),
-            Strategy::RowPerWorkgroup { .. } => max_groups,
+            Strategy::RowPerWorkgroup { .. } | Strategy::SplitRow { .. } => max_groups,
         }
     }
 
-    /// Workgroups for `rows` rows.
-    pub(crate) fn groups(self, rows: u64) -> u32 {
+    /// The workgroup grid for `rows` rows.
+    pub(crate) fn grid(self, rows: u64) -> [u32; 3] {
         match self {
-            Strategy::RowPerThread => rows.div_ceil(u64::from(self.workgroup_size())) as u32,
-            Strategy::RowPerWorkgroup { .. } => rows as u32,
+            Strategy::RowPerThread => {
+                [rows.div_ceil(u64::from(self.workgroup_size())) as u32, 1, 1]
+            }
+            Strategy::RowPerWorkgroup { .. } => [rows as u32, 1, 1],
+            Strategy::SplitRow { slices, .. } => [slices, rows as u32, 1],
+        }
+    }
+
+    /// Noise blocks one workgroup walks (the whole row but for SplitRow).
+    fn blocks_per_group(self, cols: u32) -> u64 {
+        let blocks = u64::from(cols).div_ceil(4) + 1;
+        match self {
+            Strategy::SplitRow { slices, .. } => blocks.div_ceil(u64::from(slices)),
+            _ => blocks,
         }
     }
 
     /// Loop iterations one invocation runs for a row of `cols` elements walked `passes` times.
     fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
-        let blocks = u64::from(cols).div_ceil(4) + 1;
+        let blocks = self.blocks_per_group(cols);
         let size = u64::from(self.workgroup_size());
         match self {
             Strategy::RowPerThread => passes * blocks,
             Strategy::RowPerWorkgroup { .. } => passes * (blocks.div_ceil(size) + 10),
+            Strategy::SplitRow { slices, .. } => {
+                passes * (blocks.div_ceil(size) + 10) + u64::from(slices)
+            }
         }
     }
 }
@@ -129,7 +170,9 @@ struct ForwardParams {
     tau_base: u32,
     tau_per_row: u32,
     tau: f32,
-    _pad: [u32; 3],
+    slices: u32,
+    slice_blocks: u32,
+    _pad: u32,
 }
 
 impl Kernels {
@@ -155,26 +198,38 @@ impl Kernels {
             }
             .span(out_pitch)
         };
-        let plan = self.plan_rows(
-            shape,
-            call.strategy,
-            2,
-            &[
-                (shape.cols, shape.in_pitch, in_size),
-                (out_cols, out_pitch, out_size),
-            ],
-        )?;
+        let strategy = call
+            .strategy
+            .unwrap_or_else(|| Strategy::choose(shape.cols, self));
+        // SplitRow keeps one partial row state (16 bytes) per slice of each row.
+        let slices = match strategy {
+            Strategy::SplitRow { slices, .. } => slices,
+            _ => 0,
+        };
+        let mut buffers = vec![
+            (shape.cols, shape.in_pitch, in_size),
+            (out_cols, out_pitch, out_size),
+        ];
+        if slices > 0 {
+            buffers.push((4 * slices, 4 * slices, 4));
+        }
+        let plan = self.plan_rows(shape, strategy, 2, &buffers)?;
         self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
         self.check_slice("output", call.out, out_span(shape), out_size)?;
         self.check_tau_arg(call.tau, shape.rows)?;
 
-        let pipeline = self.pipeline(
-            &plan.strategy.shader("forward", call.storage),
-            &[
-                ("MODE", call.mode.shader_value()),
-                ("WORKGROUP_SIZE", f64::from(plan.strategy.workgroup_size())),
-            ],
-        )?;
+        let constants = [
+            ("MODE", call.mode.shader_value()),
+            ("WORKGROUP_SIZE", f64::from(strategy.workgroup_size())),
+        ];
+        let pipeline =
+            |part| self.pipeline(&strategy.shader("forward", part, call.storage), &constants);
+        // The kernel that writes the output: for SplitRow, its second step.
+        let writer = pipeline("split_finish")?;
+        let partial = match strategy {
+            Strategy::SplitRow { .. } => Some(pipeline("split_partial")?),
+            _ => None,
+        };
         for (row0, rows) in plan.parts(shape.rows) {
             let part = Shape {
                 rows: rows as u32,
@@ -205,15 +260,29 @@ impl Kernels {
                 tau_base: tau.base,
                 tau_per_row: tau.per_row,
                 tau: tau.scalar,
-                _pad: [0; 3],
+                slices,
+                slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
+                _pad: 0,
             };
-            self.dispatch(
-                encoder,
-                &pipeline,
-                bytemuck::bytes_of(&params),
-                &[logits.binding(), out.binding(), tau.binding(self)],
-                plan.strategy.groups(rows),
-            )?;
+            let params = bytemuck::bytes_of(&params);
+            let mut grid = strategy.grid(rows);
+            let partials;
+            let mut bindings = vec![
+                (1, logits.binding()),
+                (2, out.binding()),
+                (3, tau.binding(self)),
+            ];
+            if let Some(partial) = &partial {
+                partials = self.scratch(rows * u64::from(slices) * 16)?;
+                bindings.push((4, partials.as_entire_binding()));
+                // The first step writes no output.
+                let first: Vec<_> = bindings.iter().filter(|(b, _)| *b != 2).cloned().collect();
+                self.dispatch_grid(encoder, partial, params, &first, grid)?;
+                if call.mode == Mode::Index {
+                    grid[0] = 1;
+                }
+            }
+            self.dispatch_grid(encoder, &writer, params, &bindings, grid)?;
         }
         Ok(())
     }
@@ -225,19 +294,26 @@ impl Kernels {
     pub(crate) fn plan_rows(
         &self,
         shape: Shape,
-        strategy: Option<Strategy>,
+        strategy: Strategy,
         passes: u64,
         buffers: &[(u32, u32, u64)],
     ) -> Result<RowPlan> {
-        let strategy = strategy.unwrap_or_else(|| Strategy::choose(shape.cols, self));
-        if let Strategy::RowPerWorkgroup { size } = strategy
-            && (!size.is_power_of_two()
-                || size > 1024
-                || size > self.limits.max_compute_invocations_per_workgroup)
+        let size = strategy.workgroup_size();
+        if !size.is_power_of_two()
+            || size > 1024
+            || size > self.limits.max_compute_invocations_per_workgroup
         {
             return Err(invalid(format!(
                 "workgroup size {size}: a power of two up to {} is needed",
                 self.limits.max_compute_invocations_per_workgroup.min(1024)
+            )));
+        }
+        if let Strategy::SplitRow { slices, .. } = strategy
+            && (slices == 0 || u64::from(slices) > self.max_groups())
+        {
+            return Err(invalid(format!(
+                "{slices} slices per row: 1 to {} are possible",
+                self.max_groups()
             )));
         }
         let room = self

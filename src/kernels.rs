@@ -221,7 +221,8 @@ impl Kernels {
         u64::from(self.limits.max_compute_workgroups_per_dimension)
     }
 
-    /// Records one dispatch of `pipeline` with its own parameter block in binding 0.
+    /// Records one dispatch of `groups` workgroups of `pipeline`, with its own parameter block
+    /// in binding 0 and `bindings` in bindings 1, 2, ...
     pub(crate) fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -229,6 +230,24 @@ impl Kernels {
         params: &[u8],
         bindings: &[wgpu::BindingResource],
         groups: u32,
+    ) -> Result<()> {
+        let numbered: Vec<(u32, wgpu::BindingResource)> = bindings
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u32 + 1, r.clone()))
+            .collect();
+        self.dispatch_grid(encoder, pipeline, params, &numbered, [groups, 1, 1])
+    }
+
+    /// Records one dispatch of a grid of workgroups, with its own parameter block in binding 0
+    /// and the numbered `bindings` (a kernel's layout holds only the bindings it uses).
+    pub(crate) fn dispatch_grid(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u8],
+        bindings: &[(u32, wgpu::BindingResource)],
+        grid: [u32; 3],
     ) -> Result<()> {
         let bind_group = self.checked("binding buffers", || {
             let params = self
@@ -242,15 +261,10 @@ impl Kernels {
                 binding: 0,
                 resource: params.as_entire_binding(),
             }];
-            entries.extend(
-                bindings
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| wgpu::BindGroupEntry {
-                        binding: i as u32 + 1,
-                        resource: r.clone(),
-                    }),
-            );
+            entries.extend(bindings.iter().map(|(binding, r)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: r.clone(),
+            }));
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.get_bind_group_layout(0),
@@ -260,8 +274,26 @@ impl Kernels {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         pass.set_pipeline(pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(groups, 1, 1);
+        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         Ok(())
+    }
+
+    /// A storage buffer of `bytes` for a kernel's own intermediate results.
+    pub(crate) fn scratch(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        if bytes > self.max_binding() {
+            return Err(Error::OverLimits(format!(
+                "{bytes} bytes of intermediate results exceed one storage binding ({} bytes)",
+                self.max_binding()
+            )));
+        }
+        self.checked("allocating scratch", || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gumbel-wgpu scratch"),
+                size: bytes.next_multiple_of(16).max(16),
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        })
     }
 }
 

@@ -13,9 +13,9 @@ struct ForwardParams {
     tau_base: u32,       // index of row 0 in `taus`
     tau_per_row: u32,
     tau: f32,
+    slices: u32,         // SplitRow: workgroups per row
+    slice_blocks: u32,   // SplitRow: noise blocks per slice
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: ForwardParams;

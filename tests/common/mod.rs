@@ -209,6 +209,13 @@ pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
         Strategy::RowPerWorkgroup { size } => {
             (f64::from(cols) / f64::from(size)).ceil() + 4.0 + f64::from(size).log2()
         }
+        // Within a slice as a workgroup per row, then one merge per slice.
+        Strategy::SplitRow { size, slices } => {
+            (f64::from(cols) / f64::from(size * slices)).ceil()
+                + 4.0
+                + f64::from(size).log2()
+                + f64::from(slices)
+        }
     }
 }
 
@@ -226,4 +233,11 @@ pub fn row_counts(k: u32) -> &'static [u32] {
         65537 => &[1, 3],
         _ => &[1],
     }
+}
+
+/// The strategies the derivative kernels have (every one but SplitRow).
+pub fn derivative_strategies() -> impl Iterator<Item = Strategy> {
+    Strategy::ALL
+        .into_iter()
+        .filter(|s| !matches!(s, Strategy::SplitRow { .. }))
 }
