@@ -285,9 +285,9 @@ fn row_ref<T: Element>(
 #[derive(Default, Debug)]
 struct Tally {
     elements: usize,
-    /// The largest error relative to the largest |value| of its row.
-    worst_row_rel: f64,
-    /// The largest error as a fraction of its bound.
+    /// The largest relative error among values of magnitude 1e-3 or more.
+    worst_rel: f64,
+    /// The largest error as a fraction of its bound, away from f32's flush-to-zero floor.
     worst_of_bound: f64,
     worst_dtau_rel: f64,
 }
@@ -453,9 +453,12 @@ fn check<T: Element>(
                 what(r),
                 x.want[k]
             );
-            let row_max = x.want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            tally.worst_row_rel = tally.worst_row_rel.max(err / row_max.max(1e-30));
-            tally.worst_of_bound = tally.worst_of_bound.max(err / bound);
+            if x.want[k].abs() >= 1e-3 {
+                tally.worst_rel = tally.worst_rel.max(err / x.want[k].abs());
+            }
+            if x.want[k].abs() > 1e3 * FLOOR {
+                tally.worst_of_bound = tally.worst_of_bound.max(err / bound);
+            }
         }
         tally.elements += cols;
         if r + 1 < shape.rows as usize {
