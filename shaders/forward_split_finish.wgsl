@@ -1,5 +1,6 @@
 // Forward pass for very long rows, step 2 of 2: each workgroup merges its row's partial states
-// (in slice order, so every workgroup of the row gets the same bits) and writes its slice.
+// and writes its slice.
+#import forward_common
 #import split_row
 
 override WORKGROUP_SIZE: u32 = 256u;   // a power of two
@@ -7,11 +8,7 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let r = row_view(wid.y);
-    var st = empty_state();
-    for (var s = 0u; s < params.slices; s++) {
-        st = merge(st, unpack_state(partials[partial_index(wid.y, s)]));
-    }
-    let f = row_result(r, st);
+    let f = row_result(r, merged_state(wid.y));
     if MODE == MODE_INDEX {
         if wid.x == 0u && lid == 0u {
             write_index(r, f);

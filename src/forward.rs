@@ -275,9 +275,7 @@ impl Kernels {
             if let Some(partial) = &partial {
                 partials = self.scratch(rows * u64::from(slices) * 16)?;
                 bindings.push((4, partials.as_entire_binding()));
-                // The first step writes no output.
-                let first: Vec<_> = bindings.iter().filter(|(b, _)| *b != 2).cloned().collect();
-                self.dispatch_grid(encoder, partial, params, &first, grid)?;
+                self.dispatch_grid(encoder, partial, params, &bindings, grid)?;
                 if call.mode == Mode::Index {
                     grid[0] = 1;
                 }

@@ -53,6 +53,13 @@ struct PipelineKey {
     constants: Vec<(&'static str, u64)>,
 }
 
+/// A compute pipeline and the bindings its shader uses (its automatic layout's).
+#[derive(Clone)]
+pub(crate) struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    bindings: &'static [u32],
+}
+
 /// Shader modules and pipelines of one device, built on first use and reused after.
 pub struct Kernels {
     pub(crate) device: wgpu::Device,
@@ -61,7 +68,7 @@ pub struct Kernels {
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
     /// Bound where a kernel's optional input is not used.
     pub(crate) placeholder: wgpu::Buffer,
     /// Bound where a kernel's optional output is not used (a dispatch may not bind one buffer
@@ -92,10 +99,10 @@ impl Kernels {
         &self,
         shader: &str,
         constants: &[(&'static str, f64)],
-    ) -> Result<wgpu::ComputePipeline> {
-        let (shader, source) = crate::shaders::SHADERS
+    ) -> Result<Pipeline> {
+        let (shader, source, bindings) = crate::shaders::SHADERS
             .iter()
-            .find(|(name, _)| *name == shader)
+            .find(|(name, _, _)| *name == shader)
             .copied()
             .ok_or_else(|| invalid(format!("no shader named {shader}")))?;
         let key = PipelineKey {
@@ -105,7 +112,7 @@ impl Kernels {
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
         }
-        let pipeline = self.checked(&format!("building pipeline {shader}"), || {
+        let compute = self.checked(&format!("building pipeline {shader}"), || {
             let module = self
                 .modules
                 .lock()
@@ -132,6 +139,10 @@ impl Kernels {
                     cache: None,
                 })
         })?;
+        let pipeline = Pipeline {
+            pipeline: compute,
+            bindings,
+        };
         self.pipelines.lock().unwrap().insert(key, pipeline.clone());
         Ok(pipeline)
     }
@@ -226,7 +237,7 @@ impl Kernels {
     pub(crate) fn dispatch(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        pipeline: &wgpu::ComputePipeline,
+        pipeline: &Pipeline,
         params: &[u8],
         bindings: &[wgpu::BindingResource],
         groups: u32,
@@ -240,11 +251,12 @@ impl Kernels {
     }
 
     /// Records one dispatch of a grid of workgroups, with its own parameter block in binding 0
-    /// and the numbered `bindings` (a kernel's layout holds only the bindings it uses).
+    /// and those of the numbered `bindings` that the shader uses (its automatic layout holds
+    /// no others), so that the kernels of one family can share one list.
     pub(crate) fn dispatch_grid(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        pipeline: &wgpu::ComputePipeline,
+        pipeline: &Pipeline,
         params: &[u8],
         bindings: &[(u32, wgpu::BindingResource)],
         grid: [u32; 3],
@@ -257,22 +269,20 @@ impl Kernels {
                     contents: params,
                     usage: wgpu::BufferUsages::UNIFORM,
                 });
-            let mut entries = vec![wgpu::BindGroupEntry {
-                binding: 0,
-                resource: params.as_entire_binding(),
-            }];
-            entries.extend(bindings.iter().map(|(binding, r)| wgpu::BindGroupEntry {
-                binding: *binding,
-                resource: r.clone(),
-            }));
+            let entries: Vec<wgpu::BindGroupEntry> =
+                std::iter::once((0, params.as_entire_binding()))
+                    .chain(bindings.iter().cloned())
+                    .filter(|(binding, _)| pipeline.bindings.contains(binding))
+                    .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
+                    .collect();
             self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
-                layout: &pipeline.get_bind_group_layout(0),
+                layout: &pipeline.pipeline.get_bind_group_layout(0),
                 entries: &entries,
             })
         })?;
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-        pass.set_pipeline(pipeline);
+        pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
         pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
         Ok(())

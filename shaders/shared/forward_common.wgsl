@@ -22,6 +22,7 @@ struct ForwardParams {
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
 @group(0) @binding(3) var<storage, read> taus: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<vec4<u32>>;   // SplitRow only
 
 // Soft and log-soft need the row's sum of exponentials; hard and index only its argmax.
 fn needs_sum() -> bool {
