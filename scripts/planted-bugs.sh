@@ -32,4 +32,5 @@ plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
 plant "recomputed sample: noise of lane 4 dropped" $deriv "elem_at(r, f, t + 3u, words.w, dtau)" "elem_at(r, f, t + 3u, words.z, dtau)" derivative soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" forward_split_finish.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
+plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = slice_sums[partial_index(row, wid.x)];" derivative soft_f32 || status=1
 exit $status

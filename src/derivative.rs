@@ -98,7 +98,9 @@ struct DerivativeParams {
     row_base: u32,
     per_row_used: u32,
     dtau: f32,
-    _pad: [u32; 3],
+    slices: u32,
+    slice_blocks: u32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -221,21 +223,21 @@ impl Kernels {
         };
         let strategy = call
             .strategy
-            .unwrap_or_else(|| Strategy::choose_for_derivatives(shape.cols, self));
-        if let Strategy::SplitRow { .. } = strategy {
-            return Err(invalid(
-                "the derivative kernels have no SplitRow form: use RowPerThread or RowPerWorkgroup",
-            ));
-        }
-        let plan = self.plan_rows(
-            shape,
-            strategy,
-            passes,
-            &[
-                (shape.cols, shape.in_pitch, size),
-                (shape.cols, shape.out_pitch, size),
-            ],
-        )?;
+            .unwrap_or_else(|| Strategy::choose(shape.cols, self));
+        let mut buffers = vec![
+            (shape.cols, shape.in_pitch, size),
+            (shape.cols, shape.out_pitch, size),
+        ];
+        // SplitRow keeps per slice a row state (16 bytes) and two sums (8 bytes).
+        let slices = match strategy {
+            Strategy::SplitRow { slices, .. } => {
+                buffers.push((4 * slices, 4 * slices, 4));
+                buffers.push((2 * slices, 2 * slices, 4));
+                slices
+            }
+            _ => 0,
+        };
+        let plan = self.plan_rows(shape, strategy, passes, &buffers)?;
         let (grad_name, out_name, per_row_name) = match call.direction {
             Direction::Vjp => ("dy", "dl", "dtau"),
             Direction::Jvp => ("dl", "ydot", "tau tangent"),
@@ -252,22 +254,45 @@ impl Kernels {
         }
         self.check_tau_arg(call.tau, shape.rows)?;
 
-        let pipeline = self.pipeline(
-            &strategy.shader("derivative", "", call.storage),
-            &[
-                ("MODE", call.mode.shader_value()),
-                ("WORKGROUP_SIZE", f64::from(plan.strategy.workgroup_size())),
-                ("SOURCE", if passes == 3 { 0.0 } else { 1.0 }),
-                (
-                    "DIRECTION",
-                    if call.direction == Direction::Vjp {
-                        0.0
-                    } else {
-                        1.0
-                    },
-                ),
-            ],
-        )?;
+        let recompute = passes == 3;
+        let pipeline = |part, workgroup_size| {
+            self.pipeline(
+                &strategy.shader("derivative", part, call.storage),
+                &[
+                    ("MODE", call.mode.shader_value()),
+                    ("WORKGROUP_SIZE", f64::from(workgroup_size)),
+                    ("SOURCE", if recompute { 0.0 } else { 1.0 }),
+                    (
+                        "DIRECTION",
+                        if call.direction == Direction::Vjp {
+                            0.0
+                        } else {
+                            1.0
+                        },
+                    ),
+                ],
+            )
+        };
+        let size_of_groups = strategy.workgroup_size();
+        // The kernels in dispatch order, with their grids' rows per workgroup; for the other
+        // strategies, one kernel.
+        let mut steps = Vec::new();
+        if let Strategy::SplitRow { .. } = strategy {
+            if recompute {
+                steps.push(pipeline("split_state", size_of_groups)?);
+            }
+            steps.push(pipeline("split_dot", size_of_groups)?);
+            steps.push(pipeline("split_write", size_of_groups)?);
+        } else {
+            steps.push(pipeline("", size_of_groups)?);
+        }
+        let dtau_step = match (strategy, call.direction, call.per_row) {
+            (Strategy::SplitRow { .. }, Direction::Vjp, Some(_)) => Some(pipeline(
+                "split_dtau",
+                Strategy::RowPerThread.workgroup_size(),
+            )?),
+            _ => None,
+        };
         for (row0, rows) in plan.parts(shape.rows) {
             let part = Shape {
                 rows: rows as u32,
@@ -309,25 +334,36 @@ impl Kernels {
                 row_base: per_row.as_ref().map_or(0, |w| w.base),
                 per_row_used: u32::from(per_row.is_some()),
                 dtau: call.dtau,
-                _pad: [0; 3],
+                slices,
+                slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
+                _pad: 0,
             };
             let per_row_binding = match &per_row {
                 Some(w) => w.binding(),
                 None => self.placeholder_out.as_entire_binding(),
             };
-            self.dispatch_grid(
-                encoder,
-                &pipeline,
-                bytemuck::bytes_of(&params),
-                &[
-                    (1, input.binding()),
-                    (2, out.binding()),
-                    (3, tau.binding(self)),
-                    (4, grad.binding()),
-                    (5, per_row_binding),
-                ],
-                strategy.grid(rows),
-            )?;
+            let mut bindings = vec![
+                (1, input.binding()),
+                (2, out.binding()),
+                (3, tau.binding(self)),
+                (4, grad.binding()),
+                (5, per_row_binding),
+            ];
+            let scratch;
+            if slices > 0 {
+                let states = rows * u64::from(slices);
+                scratch = (self.scratch(states * 16)?, self.scratch(states * 8)?);
+                bindings.push((6, scratch.0.as_entire_binding()));
+                bindings.push((7, scratch.1.as_entire_binding()));
+            }
+            let params = bytemuck::bytes_of(&params);
+            for step in &steps {
+                self.dispatch_grid(encoder, step, params, &bindings, strategy.grid(rows))?;
+            }
+            if let Some(step) = &dtau_step {
+                let grid = Strategy::RowPerThread.grid(rows);
+                self.dispatch_grid(encoder, step, params, &bindings, grid)?;
+            }
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ pub enum Strategy {
     RowPerWorkgroup { size: u32 },
     /// `slices` workgroups of `size` invocations share a row, each a contiguous slice of it,
     /// and a second dispatch combines their partial results: very long rows when there are
-    /// few of them. Forward kernels only.
+    /// few of them.
     SplitRow { size: u32, slices: u32 },
 }
 
@@ -61,14 +61,6 @@ impl Strategy {
         }
     }
 
-    /// The default choice for the derivative kernels, which have no split-row form.
-    pub fn choose_for_derivatives(cols: u32, kernels: &Kernels) -> Strategy {
-        match Strategy::choose(cols, kernels) {
-            Strategy::SplitRow { size, .. } => Strategy::RowPerWorkgroup { size },
-            other => other,
-        }
-    }
-
     /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
     /// for SplitRow, `part` names which of its two kernels.
     pub(crate) fn shader(self, family: &str, part: &str, storage: StorageType) -> String {
@@ -107,7 +99,7 @@ impl Strategy {
     }
 
     /// Noise blocks one workgroup walks (the whole row but for SplitRow).
-    fn blocks_per_group(self, cols: u32) -> u64 {
+    pub(crate) fn blocks_per_group(self, cols: u32) -> u64 {
         let blocks = u64::from(cols).div_ceil(4) + 1;
         match self {
             Strategy::SplitRow { slices, .. } => blocks.div_ceil(u64::from(slices)),
@@ -285,8 +277,8 @@ impl Kernels {
         Ok(())
     }
 
-    /// Chooses the strategy of a row kernel that walks each row `passes` times, checks it
-    /// against the device, and works out how many rows one dispatch may take: within the
+    /// Checks `strategy` for a row kernel that walks each row `passes` times against the
+    /// device, and works out how many rows one dispatch may take: within the
     /// workgroup count and so that each of `buffers` (elements per row, pitch, element size)
     /// fits one storage binding, with room for the alignment of its start.
     pub(crate) fn plan_rows(
@@ -339,10 +331,7 @@ impl Kernels {
                 shape.cols
             )));
         }
-        Ok(RowPlan {
-            strategy,
-            rows_per_dispatch,
-        })
+        Ok(RowPlan { rows_per_dispatch })
     }
 
     /// Checks a call's temperature argument for `rows` rows.
@@ -375,9 +364,8 @@ impl Kernels {
     }
 }
 
-/// A row kernel's strategy and how many rows each of its dispatches takes.
+/// How many rows each dispatch of a row kernel takes.
 pub(crate) struct RowPlan {
-    pub strategy: Strategy,
     pub rows_per_dispatch: u64,
 }
 

@@ -24,9 +24,9 @@ struct DerivativeParams {
     row_base: u32,       // index of row 0 in `per_row`
     per_row_used: u32,   // VJP: write dtau; JVP: read the tau tangent per row (else params.dtau)
     dtau: f32,           // JVP: the tau tangent of every row
+    slices: u32,         // SplitRow: workgroups per row
+    slice_blocks: u32,   // SplitRow: noise blocks per slice
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: DerivativeParams;
@@ -35,6 +35,9 @@ struct DerivativeParams {
 @group(0) @binding(3) var<storage, read> taus: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<u32>;            // dy, or the tangent of l
 @group(0) @binding(5) var<storage, read_write> per_row: array<f32>;   // dtau out, or its tangent
+// SplitRow only: each slice's row state, and its dot products then sums of w dl.
+@group(0) @binding(6) var<storage, read_write> partials: array<vec4<u32>>;
+@group(0) @binding(7) var<storage, read_write> slice_sums: array<f32>;
 
 const SOURCE_RECOMPUTE: u32 = 0u;
 const SOURCE_SAVED: u32 = 1u;

@@ -234,10 +234,3 @@ pub fn row_counts(k: u32) -> &'static [u32] {
         _ => &[1],
     }
 }
-
-/// The strategies the derivative kernels have (every one but SplitRow).
-pub fn derivative_strategies() -> impl Iterator<Item = Strategy> {
-    Strategy::ALL
-        .into_iter()
-        .filter(|s| !matches!(s, Strategy::SplitRow { .. }))
-}

@@ -1,0 +1,14 @@
+// VJP for very long rows, step 4: the temperature's gradient of each row from its slices'
+// sums of w dl, one invocation per row.
+#import derivative_split
+
+override WORKGROUP_SIZE: u32 = 64u;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if row >= params.rows {
+        return;
+    }
+    finish_row(row, split_sample(row_view(row), row), slices_total(row, w_dl_base()));
+}

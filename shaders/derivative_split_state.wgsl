@@ -1,0 +1,11 @@
+// VJP or JVP for very long rows, step 1 (recomputed sample only): each workgroup reduces its
+// slice of a row to a partial row state.
+#import derivative_common
+#import split_row_state
+
+override WORKGROUP_SIZE: u32 = 256u;   // a power of two
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    store_slice_state(row_view(wid.y), wid.y, wid.x, lid);
+}
