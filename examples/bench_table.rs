@@ -44,19 +44,16 @@ fn strategies(kernel: Kernel, storage: StorageType) -> Vec<Option<Strategy>> {
         Kernel::Forward(Mode::Soft) | Kernel::Vjp { recompute: false }
     );
     if headline && storage == StorageType::F32 {
-        let mut all: Vec<Option<Strategy>> = std::iter::once(None)
+        std::iter::once(None)
             .chain(Strategy::ALL.into_iter().map(Some))
-            .chain([Some(Strategy::RowPerWorkgroup { size: 1024 })])
-            .collect();
-        if let Kernel::Forward(_) = kernel {
-            all.push(Some(Strategy::SplitRow {
-                size: 1024,
-                slices: 8,
-            }));
-        } else {
-            all.retain(|s| !matches!(s, Some(Strategy::SplitRow { .. })));
-        }
-        all
+            .chain([
+                Some(Strategy::RowPerWorkgroup { size: 1024 }),
+                Some(Strategy::SplitRow {
+                    size: 1024,
+                    slices: 8,
+                }),
+            ])
+            .collect()
     } else {
         vec![None]
     }
