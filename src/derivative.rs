@@ -23,6 +23,9 @@ pub enum Source<'a> {
         logits: GpuSlice<'a>,
         seed: u64,
         offset: u64,
+        /// The forward call's GPU noise counter, if it used one (see
+        /// [`crate::ForwardCall::counter`]); record the advance after the derivative.
+        counter: Option<GpuSlice<'a>>,
     },
 }
 
@@ -100,7 +103,7 @@ struct DerivativeParams {
     dtau: f32,
     slices: u32,
     slice_blocks: u32,
-    _pad: u32,
+    counter_used: u32,
 }
 
 #[repr(C)]
@@ -213,13 +216,14 @@ impl Kernels {
             ));
         }
         let size = call.storage.size();
-        let (input, seed, offset, passes) = match call.source {
-            Source::Saved(y) => (y, 0, 0, 2),
+        let (input, seed, offset, counter, passes) = match call.source {
+            Source::Saved(y) => (y, 0, 0, None, 2),
             Source::Recompute {
                 logits,
                 seed,
                 offset,
-            } => (logits, seed, offset, 3),
+                counter,
+            } => (logits, seed, offset, counter, 3),
         };
         let strategy = call
             .strategy
@@ -253,6 +257,7 @@ impl Kernels {
             self.check_slice(per_row_name, per_row, u64::from(shape.rows), 4)?;
         }
         self.check_tau_arg(call.tau, shape.rows)?;
+        let counter_binding = self.counter_binding(counter)?;
 
         let recompute = passes == 3;
         let pipeline = |part, workgroup_size| {
@@ -336,7 +341,7 @@ impl Kernels {
                 dtau: call.dtau,
                 slices,
                 slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
-                _pad: 0,
+                counter_used: u32::from(counter.is_some()),
             };
             let per_row_binding = match &per_row {
                 Some(w) => w.binding(),
@@ -348,6 +353,7 @@ impl Kernels {
                 (3, tau.binding(self)),
                 (4, grad.binding()),
                 (5, per_row_binding),
+                (8, counter_binding.clone()),
             ];
             let scratch;
             if slices > 0 {

@@ -144,6 +144,10 @@ pub struct ForwardCall<'a> {
     pub seed: u64,
     /// Flat noise index of row 0, column 0 (SPEC section 2).
     pub offset: u64,
+    /// A GPU-side noise counter ([`crate::Generator::counter_words`]): when given, the seed
+    /// and offset are read from it when the kernel runs (`offset` is added to its offset, and
+    /// `seed` is not used). See [`Kernels::record_advance`].
+    pub counter: Option<GpuSlice<'a>>,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
 }
@@ -164,7 +168,7 @@ struct ForwardParams {
     tau: f32,
     slices: u32,
     slice_blocks: u32,
-    _pad: u32,
+    counter_used: u32,
 }
 
 impl Kernels {
@@ -209,6 +213,7 @@ impl Kernels {
         self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
         self.check_slice("output", call.out, out_span(shape), out_size)?;
         self.check_tau_arg(call.tau, shape.rows)?;
+        let counter_binding = self.counter_binding(call.counter)?;
 
         let constants = [
             ("MODE", call.mode.shader_value()),
@@ -254,7 +259,7 @@ impl Kernels {
                 tau: tau.scalar,
                 slices,
                 slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
-                _pad: 0,
+                counter_used: u32::from(call.counter.is_some()),
             };
             let params = bytemuck::bytes_of(&params);
             let mut grid = strategy.grid(rows);
@@ -263,6 +268,7 @@ impl Kernels {
                 (1, logits.binding()),
                 (2, out.binding()),
                 (3, tau.binding(self)),
+                (5, counter_binding.clone()),
             ];
             if let Some(partial) = &partial {
                 partials = self.scratch(rows * u64::from(slices) * 16)?;

@@ -238,6 +238,7 @@ impl GpuContext {
                     seed: args.seed,
                     offset: args.offset,
                     strategy: args.strategy,
+                    counter: None,
                 },
             )
         })?;
@@ -455,6 +456,7 @@ impl GpuContext {
                     logits: input_slice,
                     seed: args.seed,
                     offset: args.offset,
+                    counter: None,
                 }
             } else {
                 Source::Saved(input_slice)

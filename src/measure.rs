@@ -141,6 +141,7 @@ impl Workload {
                     logits: GpuSlice::from(&self.logits),
                     seed,
                     offset: 0,
+                    counter: None,
                 }
             } else {
                 Source::Saved(GpuSlice::from(&self.saved))
@@ -160,6 +161,7 @@ impl Workload {
                     seed,
                     offset: 0,
                     strategy,
+                    counter: None,
                 },
             ),
             Kernel::Vjp { recompute } => kernels.record_vjp(

@@ -145,6 +145,7 @@ fn run_gpu<T: Element>(
             logits: GpuSlice::from(&input),
             seed: batch.seed,
             offset: batch.offset,
+            counter: None,
         },
         SourceKind::Saved => Source::Saved(GpuSlice::from(&input)),
     };

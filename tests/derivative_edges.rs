@@ -29,6 +29,7 @@ fn derivatives(
         logits: GpuSlice::from(&input),
         seed: 11,
         offset: 0,
+        counter: None,
     };
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let kernels = ctx.kernels();
@@ -231,6 +232,7 @@ fn bad_input_is_an_error_value() {
         logits: GpuSlice::new(&good, 8),
         seed: 0,
         offset: 0,
+        counter: None,
     };
     expect_invalid(
         vjp(logits_short, &good, &out, TauGradient::None),
@@ -352,6 +354,7 @@ fn split_calls_in_one_encoder_match_one_call() {
                         logits: at(&input, r0, cols),
                         seed,
                         offset: offset + u64::from(r0 * cols),
+                        counter: None,
                     },
                     tau: Tau::PerRow(at(&tau, r0, 1)),
                     dy: at(&grad, r0, cols),

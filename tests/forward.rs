@@ -46,6 +46,7 @@ fn run_gpu<T: Element>(
             seed: batch.seed,
             offset: batch.offset,
             strategy: Some(strategy),
+            counter: None,
         },
     )?;
     ctx.queue.submit([encoder.finish()]);

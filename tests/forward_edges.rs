@@ -48,6 +48,7 @@ fn forward_words<T: Element>(
                 seed: 11,
                 offset: 0,
                 strategy: Some(strategy),
+                counter: None,
             },
         )
         .unwrap();
@@ -220,6 +221,7 @@ fn bad_input_is_an_error_value() {
                 seed: 0,
                 offset: 0,
                 strategy: None,
+                counter: None,
             },
         )
     };
@@ -295,6 +297,7 @@ fn split_calls_match<T: Element>(mode: Mode) {
                     seed,
                     offset: offset + u64::from(r0 * cols),
                     strategy: None,
+                    counter: None,
                 },
             )
             .unwrap();

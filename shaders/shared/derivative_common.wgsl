@@ -26,7 +26,7 @@ struct DerivativeParams {
     dtau: f32,           // JVP: the tau tangent of every row
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
-    _pad0: u32,
+    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
 @group(0) @binding(0) var<uniform> params: DerivativeParams;
@@ -38,6 +38,7 @@ struct DerivativeParams {
 // SplitRow only: each slice's row state, and its dot products then sums of w dl.
 @group(0) @binding(6) var<storage, read_write> partials: array<vec4<u32>>;
 @group(0) @binding(7) var<storage, read_write> slice_sums: array<f32>;
+@group(0) @binding(8) var<storage, read> counter: array<u32>;
 
 const SOURCE_RECOMPUTE: u32 = 0u;
 const SOURCE_SAVED: u32 = 1u;
@@ -136,7 +137,7 @@ struct Elems {
 fn elems_at(r: Row, f: RowResult, j: u32, dtau: f32) -> Elems {
     var words = vec4<u32>();
     if SOURCE == SOURCE_RECOMPUTE {
-        words = noise_block(params.seed, add64_u32(r.block0, j));
+        words = noise_block(r.seed, add64_u32(r.block0, j));
     }
     let t = 4u * j;
     return Elems(elem_at(r, f, t, words.x, dtau), elem_at(r, f, t + 1u, words.y, dtau),

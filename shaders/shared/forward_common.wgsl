@@ -15,7 +15,7 @@ struct ForwardParams {
     tau: f32,
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
-    _pad0: u32,
+    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
 @group(0) @binding(0) var<uniform> params: ForwardParams;
@@ -23,6 +23,7 @@ struct ForwardParams {
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
 @group(0) @binding(3) var<storage, read> taus: array<f32>;
 @group(0) @binding(4) var<storage, read_write> partials: array<vec4<u32>>;   // SplitRow only
+@group(0) @binding(5) var<storage, read> counter: array<u32>;
 
 // Soft and log-soft need the row's sum of exponentials; hard and index only its argmax.
 fn needs_sum() -> bool {

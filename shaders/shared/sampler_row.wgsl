@@ -7,8 +7,13 @@
 // the row ("lead" elements before it, and a tail after it).
 //
 // The importing kernel declares `params` (seed, offset, cols, in_pitch, out_pitch, in_base,
-// out_base, tau_base, tau_per_row, tau), the bindings `logits`, `out` and `taus`, and
-// `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted.
+// out_base, tau_base, tau_per_row, tau, counter_used), the bindings `logits`, `out`, `taus`
+// and `counter`, and `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted.
+//
+// The noise position: params.seed and params.offset, or with counter_used the seed and offset
+// held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus params.offset. A
+// command sequence recorded with the same arguments then draws fresh noise each time the
+// counter advances on the GPU.
 #import philox
 #import gumbel
 #import storage
@@ -24,6 +29,7 @@ const NEG_INF_BITS: u32 = 0xff800000u;
 const NAN_BITS: u32 = 0x7fc00000u;
 
 struct Row {
+    seed: vec2<u32>,
     block0: vec2<u32>,
     lead: u32,
     blocks: u32,
@@ -35,7 +41,13 @@ struct Row {
 
 fn row_view(row: u32) -> Row {
     var r: Row;
-    let first = add64_u32(params.offset, row * params.cols);
+    var offset = params.offset;
+    r.seed = params.seed;
+    if params.counter_used != 0u {
+        r.seed = vec2<u32>(counter[0], counter[1]);
+        offset = add64(vec2<u32>(counter[2], counter[3]), offset);
+    }
+    let first = add64_u32(offset, row * params.cols);
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
     r.blocks = (r.lead + params.cols + 3u) / 4u;
@@ -96,7 +108,7 @@ struct Block {
 }
 
 fn block_at(r: Row, j: u32) -> Block {
-    let words = noise_block(params.seed, add64_u32(r.block0, j));
+    let words = noise_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
     return Block(lane_at(r, t, words.x), lane_at(r, t + 1u, words.y),
                  lane_at(r, t + 2u, words.z), lane_at(r, t + 3u, words.w));
