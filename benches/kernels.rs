@@ -36,7 +36,7 @@ fn kernels(c: &mut Criterion) {
         };
     for (rows, cols) in shapes() {
         for storage in [StorageType::F32, StorageType::F16] {
-            let work = Workload::new(&ctx, rows, cols, storage);
+            let work = Workload::new(&ctx, rows, cols, storage).unwrap();
             let mut group = c.benchmark_group(format!("{rows}x{cols}/{storage:?}"));
             group
                 .sample_size(10)
@@ -51,7 +51,7 @@ fn kernels(c: &mut Criterion) {
                         })
                     })
                 });
-                let copy = CopyWorkload::new(&ctx, bytes);
+                let copy = CopyWorkload::new(&ctx, bytes).unwrap();
                 group.bench_function(format!("copy same bytes as {}", kernel.name()), |b| {
                     b.iter_custom(|iters| timed(iters, &mut |e| copy.record(ctx.kernels(), e)))
                 });

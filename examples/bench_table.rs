@@ -80,10 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 1u64;
     for &(rows, cols) in shapes {
         for storage in [StorageType::F32, StorageType::F16] {
-            let work = Workload::new(&ctx, rows, cols, storage);
+            let work = Workload::new(&ctx, rows, cols, storage)?;
             for kernel in Kernel::ALL {
                 let bytes = work.bytes(kernel);
-                let copy_work = CopyWorkload::new(&ctx, bytes);
+                let copy_work = CopyWorkload::new(&ctx, bytes)?;
                 let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
                 for strategy in strategies(kernel, storage) {
                     seed += 1;

@@ -8,7 +8,7 @@ struct AdvanceParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: AdvanceParams;
+@group(0) @binding(0) var<storage, read> params: AdvanceParams;
 @group(0) @binding(1) var<storage, read_write> counter: array<u32>;
 
 @compute @workgroup_size(1)

@@ -17,6 +17,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     d = workgroup_sum(lid, d);
     if lid == 0u {
-        slice_sums[partial_index(row, wid.x)] = d;
+        partials[sums_index(row, wid.x)].x = bitcast<u32>(d);
     }
 }

@@ -19,6 +19,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     w_dl = workgroup_sum(lid, w_dl);
     if lid == 0u {
-        slice_sums[w_dl_base() + partial_index(row, wid.x)] = w_dl;
+        partials[sums_index(row, wid.x)].y = bitcast<u32>(w_dl);
     }
 }

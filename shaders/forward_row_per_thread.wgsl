@@ -18,9 +18,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let f = row_result(r, st);
     if MODE == MODE_INDEX {
         write_index(r, f);
-        return;
-    }
-    for (var j = 0u; j < r.blocks; j++) {
-        write_block(r, f, j);
+    } else {
+        for (var j = 0u; j < r.blocks; j++) {
+            write_block(r, f, j);
+        }
     }
 }

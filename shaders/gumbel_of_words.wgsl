@@ -9,7 +9,7 @@ struct MapParams {
     _pad0: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: MapParams;
+@group(0) @binding(0) var<storage, read> params: MapParams;
 @group(0) @binding(1) var<storage, read> words: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 

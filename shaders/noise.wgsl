@@ -13,7 +13,7 @@ struct NoiseParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: NoiseParams;
+@group(0) @binding(0) var<storage, read> params: NoiseParams;
 @group(0) @binding(1) var<storage, read_write> out: array<u32>;
 
 const OUTPUT_WORDS: u32 = 0u;

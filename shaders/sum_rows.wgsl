@@ -10,7 +10,7 @@ struct SumParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: SumParams;
+@group(0) @binding(0) var<storage, read> params: SumParams;
 @group(0) @binding(1) var<storage, read> values: array<f32>;
 @group(0) @binding(2) var<storage, read_write> sums: array<f32>;
 

@@ -15,6 +15,17 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     kernels: Kernels,
+    /// The instance that found the device (none for a caller's device).
+    instance: Option<wgpu::Instance>,
+}
+
+/// wgpu objects alive in an instance: what a leak check counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveObjects {
+    pub buffers: usize,
+    pub bind_groups: usize,
+    pub compute_pipelines: usize,
+    pub shader_modules: usize,
 }
 
 impl GpuContext {
@@ -71,7 +82,10 @@ impl GpuContext {
                 adapter: describe(&info),
                 source,
             })?;
-        Ok(Self::from_device(device, queue))
+        Ok(Self {
+            instance: Some(instance),
+            ..Self::from_device(device, queue)
+        })
     }
 
     /// Wraps a device and queue that the caller already has.
@@ -82,7 +96,20 @@ impl GpuContext {
             device,
             queue,
             kernels,
+            instance: None,
         }
+    }
+
+    /// The wgpu objects alive in this context's instance (none for a caller's device, whose
+    /// instance this crate does not see).
+    pub fn live_objects(&self) -> Option<LiveObjects> {
+        let hub = self.instance.as_ref()?.generate_report()?.hub;
+        Some(LiveObjects {
+            buffers: hub.buffers.num_kept_from_user,
+            bind_groups: hub.bind_groups.num_kept_from_user,
+            compute_pipelines: hub.compute_pipelines.num_kept_from_user,
+            shader_modules: hub.shader_modules.num_kept_from_user,
+        })
     }
 
     /// The kernels, for recording into encoders of the caller's.

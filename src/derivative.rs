@@ -232,11 +232,10 @@ impl Kernels {
             (shape.cols, shape.in_pitch, size),
             (shape.cols, shape.out_pitch, size),
         ];
-        // SplitRow keeps per slice a row state (16 bytes) and two sums (8 bytes).
+        // SplitRow keeps per slice a row state and its sums, 16 bytes each.
         let slices = match strategy {
             Strategy::SplitRow { slices, .. } => {
-                buffers.push((4 * slices, 4 * slices, 4));
-                buffers.push((2 * slices, 2 * slices, 4));
+                buffers.push((8 * slices, 8 * slices, 4));
                 slices
             }
             _ => 0,
@@ -353,14 +352,13 @@ impl Kernels {
                 (3, tau.binding(self)),
                 (4, grad.binding()),
                 (5, per_row_binding),
-                (8, counter_binding.clone()),
+                (7, counter_binding.clone()),
             ];
             let scratch;
             if slices > 0 {
-                let states = rows * u64::from(slices);
-                scratch = (self.scratch(states * 16)?, self.scratch(states * 8)?);
-                bindings.push((6, scratch.0.as_entire_binding()));
-                bindings.push((7, scratch.1.as_entire_binding()));
+                // Row states, then the sums, 16 bytes per slice each.
+                scratch = self.scratch(2 * rows * u64::from(slices) * 16)?;
+                bindings.push((6, scratch.as_entire_binding()));
             }
             let params = bytemuck::bytes_of(&params);
             for step in &steps {

@@ -1,13 +1,11 @@
 //! The host-slice layer: slices in, `Vec` out, on a [`GpuContext`]. Each call uploads, records,
 //! submits, waits and reads back; pipelines are still built once and reused.
 
-use wgpu::util::DeviceExt;
-
 use crate::context::GpuContext;
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::{ForwardCall, Strategy, Tau};
-use crate::kernels::{GpuSlice, Kernels};
+use crate::kernels::{GpuSlice, Kernels, buffer_with};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
 use crate::types::{Element, Mode, Shape, check_tau};
@@ -44,17 +42,17 @@ impl<'a> SampleArgs<'a> {
 
 impl GpuContext {
     /// A storage buffer holding `data` (padded to 4 bytes).
-    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> wgpu::Buffer {
-        let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
-        bytes.resize(bytes.len().next_multiple_of(4).max(4), 0);
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("gumbel-wgpu upload"),
-                contents: &bytes,
-                usage: wgpu::BufferUsages::STORAGE
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+        self.kernels().checked("upload", || {
+            buffer_with(
+                &self.device,
+                "gumbel-wgpu upload",
+                bytemuck::cast_slice(data),
+                wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_SRC
                     | wgpu::BufferUsages::COPY_DST,
-            })
+            )
+        })?
     }
 
     /// An uninitialised storage buffer of `bytes` (rounded up to 4) that can be read back.
@@ -104,15 +102,16 @@ impl GpuContext {
     }
 
     /// A buffer with the per-row values of `tau` (a placeholder word for a scalar).
-    fn upload_per_row(&self, tau: HostTau) -> wgpu::Buffer {
+    fn upload_per_row(&self, tau: HostTau) -> Result<wgpu::Buffer> {
         match tau {
-            HostTau::Scalar(_) => self.storage_buffer(4),
+            HostTau::Scalar(_) => Ok(self.storage_buffer(4)),
             HostTau::PerRow(values) => self.upload(values),
         }
     }
 
-    /// Records with `record`, submits and waits, turning validation errors into values.
-    pub(crate) fn run(
+    /// Records with `record` into a new encoder, submits it and waits, turning wgpu's
+    /// validation and out-of-memory errors into values; `what` names the work in them.
+    pub fn submit_and_wait(
         &self,
         what: &str,
         record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
@@ -145,7 +144,7 @@ impl GpuContext {
         output: NoiseOutput,
     ) -> Result<Vec<T>> {
         let out = self.storage_buffer(count as u64 * 4);
-        self.run("noise", |encoder| {
+        self.submit_and_wait("noise", |encoder| {
             self.kernels().record_noise(
                 encoder,
                 &NoiseCall {
@@ -162,9 +161,9 @@ impl GpuContext {
 
     /// The library's word-to-Gumbel map on the GPU, for words of the caller's choosing.
     pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
-        let input = self.upload(words);
+        let input = self.upload(words)?;
         let out = self.storage_buffer(words.len() as u64 * 4);
-        self.run("gumbel_of_words", |encoder| {
+        self.submit_and_wait("gumbel_of_words", |encoder| {
             self.kernels().record_gumbel_of_words(
                 encoder,
                 GpuSlice::from(&input),
@@ -221,11 +220,11 @@ impl GpuContext {
             Mode::Index => (shape.rows as usize, 4),
             _ => (shape.span(shape.out_pitch) as usize, T::STORAGE.size()),
         };
-        let input = self.upload(logits);
+        let input = self.upload(logits)?;
         let out = self.storage_buffer(len as u64 * elem_size);
-        let tau_buffer = self.upload_per_row(args.tau);
+        let tau_buffer = self.upload_per_row(args.tau)?;
         let tau = tau_arg(args.tau, &tau_buffer);
-        self.run("forward", |encoder| {
+        self.submit_and_wait("forward", |encoder| {
             self.kernels().record_forward(
                 encoder,
                 &ForwardCall {
@@ -399,7 +398,7 @@ impl GpuContext {
                 shape.rows
             )));
         }
-        let tangent_buffer = self.upload_per_row(dtau);
+        let tangent_buffer = self.upload_per_row(dtau)?;
         self.derivative_host(source, dl, args, |kernels, encoder, call| {
             kernels.record_jvp(
                 encoder,
@@ -445,10 +444,10 @@ impl GpuContext {
                 shape.out_pitch
             )));
         }
-        let input_buffer = self.upload(input);
-        let grad_buffer = self.upload(grad);
+        let input_buffer = self.upload(input)?;
+        let grad_buffer = self.upload(grad)?;
         let out = self.storage_buffer(len as u64 * T::STORAGE.size());
-        let tau_buffer = self.upload_per_row(args.tau);
+        let tau_buffer = self.upload_per_row(args.tau)?;
         let input_slice = GpuSlice::from(&input_buffer);
         let buffers = HostBuffers {
             source: if recompute {
@@ -466,7 +465,7 @@ impl GpuContext {
             out: GpuSlice::from(&out),
         };
         let kernels = self.kernels();
-        self.run("derivative", |encoder| record(kernels, encoder, buffers))?;
+        self.submit_and_wait("derivative", |encoder| record(kernels, encoder, buffers))?;
         let values: Vec<T> = self.read_back(&out, len)?;
         for r in 0..shape.rows as usize {
             if values[r * shape.out_pitch as usize].to_f32().is_nan() {

@@ -4,8 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use wgpu::util::DeviceExt;
-
 use crate::error::{Error, Result, invalid};
 
 /// A caller's buffer and a byte offset into it.
@@ -261,26 +259,27 @@ impl Kernels {
         bindings: &[(u32, wgpu::BindingResource)],
         grid: [u32; 3],
     ) -> Result<()> {
-        let bind_group = self.checked("binding buffers", || {
-            let params = self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("gumbel-wgpu params"),
-                    contents: params,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
+        let bind_group = self.checked("binding buffers", || -> Result<wgpu::BindGroup> {
+            // Not a uniform buffer: lavapipe specialises a shader on the values of its uniforms
+            // at each dispatch and kept every variant, hundreds of KB per dispatch.
+            let params = buffer_with(
+                &self.device,
+                "gumbel-wgpu params",
+                params,
+                wgpu::BufferUsages::STORAGE,
+            )?;
             let entries: Vec<wgpu::BindGroupEntry> =
                 std::iter::once((0, params.as_entire_binding()))
                     .chain(bindings.iter().cloned())
                     .filter(|(binding, _)| pipeline.bindings.contains(binding))
                     .map(|(binding, resource)| wgpu::BindGroupEntry { binding, resource })
                     .collect();
-            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            Ok(self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.pipeline.get_bind_group_layout(0),
                 entries: &entries,
-            })
-        })?;
+            }))
+        })??;
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, &bind_group, &[]);
@@ -305,6 +304,30 @@ impl Kernels {
             })
         })
     }
+}
+
+/// A buffer holding `contents` (padded to 4 bytes). wgpu's own helper panics when the device is
+/// lost; this returns the error.
+pub(crate) fn buffer_with(
+    device: &wgpu::Device,
+    label: &str,
+    contents: &[u8],
+    usage: wgpu::BufferUsages,
+) -> Result<wgpu::Buffer> {
+    let mut padded = contents.to_vec();
+    padded.resize(contents.len().next_multiple_of(4).max(4), 0);
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: padded.len() as u64,
+        usage,
+        mapped_at_creation: true,
+    });
+    buffer
+        .get_mapped_range_mut(..)
+        .map_err(|e| Error::Map(format!("{label}: {e}")))?
+        .copy_from_slice(&padded);
+    buffer.unmap();
+    Ok(buffer)
 }
 
 fn placeholder(device: &wgpu::Device) -> wgpu::Buffer {

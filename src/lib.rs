@@ -27,7 +27,7 @@ pub mod philox;
 pub mod reference;
 pub mod types;
 
-pub use context::{ADAPTER_ENV, GpuContext};
+pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
 pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
 pub use forward::{ForwardCall, Strategy, Tau};

@@ -87,7 +87,7 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(ctx: &GpuContext, rows: u32, cols: u32, storage: StorageType) -> Self {
+    pub fn new(ctx: &GpuContext, rows: u32, cols: u32, storage: StorageType) -> Result<Self> {
         let n = u64::from(rows) * u64::from(cols);
         let values = |scale: f32, shift: f32| -> Vec<f32> {
             (0..n)
@@ -103,14 +103,14 @@ impl Workload {
                 ctx.upload(&v.into_iter().map(half::bf16::from_f32).collect::<Vec<_>>())
             }
         };
-        Self {
+        Ok(Self {
             shape: Shape::new(rows, cols),
             storage,
-            logits: upload(values(0.004, -2.0)),
-            saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0)),
-            grad: upload(values(0.002, -1.0)),
+            logits: upload(values(0.004, -2.0))?,
+            saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0))?,
+            grad: upload(values(0.002, -1.0))?,
             out: ctx.storage_buffer(n * storage.size()),
-        }
+        })
     }
 
     /// The bytes `kernel` must move (SPEC section 6): the forward reads the logits and writes
@@ -205,13 +205,13 @@ pub struct CopyWorkload {
 }
 
 impl CopyWorkload {
-    pub fn new(ctx: &GpuContext, bytes: u64) -> Self {
+    pub fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
         let half = (bytes / 2).next_multiple_of(16);
-        Self {
-            src: ctx.upload(&vec![0x3f80_0001u32; (half / 4) as usize]),
+        Ok(Self {
+            src: ctx.upload(&vec![0x3f80_0001u32; (half / 4) as usize])?,
             dst: ctx.storage_buffer(half),
             half,
-        }
+        })
     }
 
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {

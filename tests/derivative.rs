@@ -129,17 +129,19 @@ fn run_gpu<T: Element>(
     let ctx = ctx();
     let batch = &inputs.batch;
     let shape = batch.shape;
-    let input = ctx.upload(match source {
-        SourceKind::Recompute => &batch.logits,
-        SourceKind::Saved => &inputs.saved,
-    });
-    let taus = ctx.upload(&batch.taus);
-    let grad = ctx.upload(&inputs.grad);
-    let tangent = ctx.upload(&inputs.tau_tangent);
-    let out = ctx.upload(&vec![poison::<T>(); inputs.grad.len()]);
+    let input = ctx
+        .upload(match source {
+            SourceKind::Recompute => &batch.logits,
+            SourceKind::Saved => &inputs.saved,
+        })
+        .unwrap();
+    let taus = ctx.upload(&batch.taus).unwrap();
+    let grad = ctx.upload(&inputs.grad).unwrap();
+    let tangent = ctx.upload(&inputs.tau_tangent).unwrap();
+    let out = ctx.upload(&vec![poison::<T>(); inputs.grad.len()]).unwrap();
     let per_row = batch.taus.len() > 1;
     let dtau_len = if per_row { shape.rows as usize } else { 1 };
-    let dtau = ctx.upload(&vec![f32::NAN; dtau_len]);
+    let dtau = ctx.upload(&vec![f32::NAN; dtau_len]).unwrap();
     let source = match source {
         SourceKind::Recompute => Source::Recompute {
             logits: GpuSlice::from(&input),

@@ -20,11 +20,15 @@ fn derivatives(
     strategy: Strategy,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let ctx = ctx();
-    let (input, tau, grad) = (ctx.upload(logits), ctx.upload(taus), ctx.upload(grad));
+    let (input, tau, grad) = (
+        ctx.upload(logits).unwrap(),
+        ctx.upload(taus).unwrap(),
+        ctx.upload(grad).unwrap(),
+    );
     let n = grad.size() / 4;
     let (dl, ydot) = (ctx.storage_buffer(n * 4), ctx.storage_buffer(n * 4));
     let dtau = ctx.storage_buffer(u64::from(shape.rows) * 4);
-    let tangents = ctx.upload(&vec![0.5f32; shape.rows as usize]);
+    let tangents = ctx.upload(&vec![0.5f32; shape.rows as usize]).unwrap();
     let source = Source::Recompute {
         logits: GpuSlice::from(&input),
         seed: 11,
@@ -181,7 +185,7 @@ fn bad_input_is_an_error_value() {
     expect_invalid(ctx.vjp(recompute, &dy, Mode::Soft, &no_slices), "0 slices");
 
     // The encoder API checks every buffer.
-    let good = ctx.upload(&logits);
+    let good = ctx.upload(&logits).unwrap();
     let short = ctx.storage_buffer(40);
     let out = ctx.storage_buffer(48);
     let dtau = ctx.storage_buffer(12);
@@ -327,7 +331,11 @@ fn split_calls_in_one_encoder_match_one_call() {
     let logits: Vec<f32> = (0..n).map(|_| rng.uniform(-3.0, 3.0) as f32).collect();
     let dy: Vec<f32> = (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect();
     let taus: Vec<f32> = (0..rows).map(|_| rng.uniform(0.2, 4.0) as f32).collect();
-    let (input, grad, tau) = (ctx.upload(&logits), ctx.upload(&dy), ctx.upload(&taus));
+    let (input, grad, tau) = (
+        ctx.upload(&logits).unwrap(),
+        ctx.upload(&dy).unwrap(),
+        ctx.upload(&taus).unwrap(),
+    );
     let (seed, offset) = (3, (1u64 << 32) - 100);
     let outputs = || {
         (

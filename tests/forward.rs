@@ -19,16 +19,16 @@ fn run_gpu<T: Element>(
 ) -> Result<Vec<u32>, Error> {
     let ctx = ctx();
     let shape = batch.shape;
-    let logits = ctx.upload(&batch.logits);
+    let logits = ctx.upload(&batch.logits).unwrap();
     let out_len = match mode {
         Mode::Index => shape.rows as usize,
         _ => (shape.rows as usize - 1) * shape.out_pitch as usize + shape.cols as usize,
     };
     let out = match mode {
-        Mode::Index => ctx.upload(&vec![0xdead_beefu32; out_len]),
-        _ => ctx.upload(&vec![poison::<T>(); out_len]),
+        Mode::Index => ctx.upload(&vec![0xdead_beefu32; out_len]).unwrap(),
+        _ => ctx.upload(&vec![poison::<T>(); out_len]).unwrap(),
     };
-    let taus = ctx.upload(&batch.taus);
+    let taus = ctx.upload(&batch.taus).unwrap();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     ctx.kernels().record_forward(
         &mut encoder,

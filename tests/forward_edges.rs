@@ -27,8 +27,8 @@ fn forward_words<T: Element>(
     strategy: Strategy,
 ) -> Vec<u32> {
     let ctx = ctx();
-    let input = ctx.upload(logits);
-    let taus = ctx.upload(tau);
+    let input = ctx.upload(logits).unwrap();
+    let taus = ctx.upload(tau).unwrap();
     let len = match mode {
         Mode::Index => shape.rows as usize,
         _ => (shape.rows * shape.out_pitch) as usize,
@@ -199,7 +199,7 @@ fn bad_input_is_an_error_value() {
     expect_invalid(ctx.sample(&logits, Mode::Soft, &odd_group), "power of two");
 
     // The encoder API checks buffers: usage, size, alignment of the offset.
-    let good = ctx.upload(&logits);
+    let good = ctx.upload(&logits).unwrap();
     let out = ctx.storage_buffer(48);
     let no_storage = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
@@ -267,7 +267,7 @@ fn split_calls_match<T: Element>(mode: Mode) {
         .map(|_| T::from_f32(rng.uniform(-3.0, 3.0) as f32))
         .collect();
     let taus: Vec<f32> = (0..rows).map(|_| rng.uniform(0.1, 5.0) as f32).collect();
-    let (input, tau_buf) = (ctx.upload(&logits), ctx.upload(&taus));
+    let (input, tau_buf) = (ctx.upload(&logits).unwrap(), ctx.upload(&taus).unwrap());
     let (out_elems, out_size) = match mode {
         Mode::Index => (rows as u64, 4),
         _ => (u64::from(rows * shape.out_pitch), T::STORAGE.size()),

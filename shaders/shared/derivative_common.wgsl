@@ -29,16 +29,17 @@ struct DerivativeParams {
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
-@group(0) @binding(0) var<uniform> params: DerivativeParams;
+@group(0) @binding(0) var<storage, read> params: DerivativeParams;
 @group(0) @binding(1) var<storage, read> logits: array<u32>;          // or the saved sample
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;   // dl, or the tangent of y
 @group(0) @binding(3) var<storage, read> taus: array<f32>;
 @group(0) @binding(4) var<storage, read> grad: array<u32>;            // dy, or the tangent of l
 @group(0) @binding(5) var<storage, read_write> per_row: array<f32>;   // dtau out, or its tangent
-// SplitRow only: each slice's row state, and its dot products then sums of w dl.
+// SplitRow only: each slice's row state, then (rows * slices further on) its dot product in x
+// and its sum of w dl in y. One binding, so that a kernel stays within the 8 storage buffers
+// that every WebGPU device allows.
 @group(0) @binding(6) var<storage, read_write> partials: array<vec4<u32>>;
-@group(0) @binding(7) var<storage, read_write> slice_sums: array<f32>;
-@group(0) @binding(8) var<storage, read> counter: array<u32>;
+@group(0) @binding(7) var<storage, read> counter: array<u32>;
 
 const SOURCE_RECOMPUTE: u32 = 0u;
 const SOURCE_SAVED: u32 = 1u;

@@ -1,7 +1,7 @@
 // The derivative kernels' SplitRow steps after the first (which stores each slice's row state
 // when the sample is recomputed): the slices' dot products, then the outputs with the slices'
-// sums of w dl, then the temperature's gradient per row. Partial results meet in `slice_sums`:
-// dot products at partial_index(row, slice), sums of w dl `rows * slices` further on.
+// sums of w dl, then the temperature's gradient per row. The slices' sums meet in `partials`,
+// `rows * slices` entries after their row states: the dot product in x, the sum of w dl in y.
 #import derivative_common
 #import split_row
 
@@ -14,15 +14,17 @@ fn split_sample(r: Row, row: u32) -> RowResult {
     return sample_of(r, st);
 }
 
-// The sum over the row's slices of what they stored at `base`, in slice order.
-fn slices_total(row: u32, base: u32) -> f32 {
-    var total = 0.0;
-    for (var s = 0u; s < params.slices; s++) {
-        total += slice_sums[base + partial_index(row, s)];
-    }
-    return total;
+// Where slice `slice` of row `row` keeps its sums.
+fn sums_index(row: u32, slice: u32) -> u32 {
+    return params.rows * params.slices + partial_index(row, slice);
 }
 
-fn w_dl_base() -> u32 {
-    return params.rows * params.slices;
+// The sum over the row's slices of their component `c` of the sums (0: dot, 1: w dl), in
+// slice order.
+fn slices_total(row: u32, c: u32) -> f32 {
+    var total = 0.0;
+    for (var s = 0u; s < params.slices; s++) {
+        total += bitcast<f32>(partials[sums_index(row, s)][c]);
+    }
+    return total;
 }

@@ -18,7 +18,7 @@ struct ForwardParams {
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
-@group(0) @binding(0) var<uniform> params: ForwardParams;
+@group(0) @binding(0) var<storage, read> params: ForwardParams;
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
 @group(0) @binding(3) var<storage, read> taus: array<f32>;

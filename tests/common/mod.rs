@@ -1,6 +1,8 @@
 //! What the GPU tests share: one device for the whole test binary, and ULP arithmetic.
 #![allow(dead_code)]
 
+pub mod calls;
+
 use std::sync::OnceLock;
 
 use gumbel_wgpu::{Element, GpuContext, Shape, Strategy};

@@ -1,0 +1,217 @@
+//! The embedding API: many calls recorded into one encoder, a GPU-side noise counter, several
+//! threads on one device, a long run of recorded calls that must not grow memory, and errors
+//! from inside wgpu as values.
+
+mod common;
+
+use common::calls::{CALLS, Calls, random};
+use common::ctx;
+use gumbel_wgpu::{
+    Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, Kernels, Mode, SampleArgs,
+    Shape, Source, StorageType, Tau, TauGradient, VjpCall,
+};
+
+/// Each call recorded into one shared encoder gets its own parameters: nothing is overwritten
+/// between record and submit, so the results equal the same calls submitted one at a time.
+#[test]
+fn calls_recorded_into_one_encoder_keep_their_own_parameters() {
+    let ctx = ctx();
+    let together = Calls::new(ctx);
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    for i in 0..CALLS {
+        together.record(ctx.kernels(), &mut encoder, i);
+    }
+    ctx.queue.submit([encoder.finish()]);
+    let alone = Calls::new(ctx);
+    for i in 0..CALLS {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        alone.record(ctx.kernels(), &mut encoder, i);
+        ctx.queue.submit([encoder.finish()]);
+    }
+    let (x, y) = (together.read(ctx), alone.read(ctx));
+    for (i, (x, y)) in x.iter().zip(&y).enumerate() {
+        assert!(
+            x == y,
+            "output {i} differs between one encoder and separate submissions"
+        );
+        assert!(!x.contains(&0x7fa5_a5a5), "output {i} was not written");
+    }
+}
+
+/// A forward call and its recomputing VJP read their noise position from a GPU counter, which
+/// an advance recorded after them moves on: three submissions of the same recorded calls draw
+/// the noise that a host Generator hands out, step by step.
+#[test]
+fn gpu_counter_draws_fresh_noise_each_submission() {
+    let ctx = ctx();
+    let shape = Shape::new(20, 37);
+    let n = shape.noise_elements() as usize;
+    let logits = ctx.upload(&random(n, 5, -2.0, 2.0)).unwrap();
+    let dy = ctx.upload(&random(n, 6, -1.0, 1.0)).unwrap();
+    let mut host = Generator::at(0x1234_5678_9abc, (1 << 32) - 300);
+    let counter = ctx.upload(&host.counter_words()).unwrap();
+    let outputs = || {
+        (
+            ctx.storage_buffer(n as u64 * 4),
+            ctx.storage_buffer(n as u64 * 4),
+        )
+    };
+    for step in 0..3 {
+        let (seed, offset) = host.take(&shape);
+        let (by_counter, explicit) = (outputs(), outputs());
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let kernels = ctx.kernels();
+        // With a counter, the call's own seed and offset are unused (0).
+        let at = |counter: &Option<GpuSlice<'_>>| match counter {
+            Some(_) => (0, 0),
+            None => (seed, offset),
+        };
+        let forward = |out, counter| ForwardCall {
+            mode: Mode::Soft,
+            storage: StorageType::F32,
+            shape,
+            logits: GpuSlice::from(&logits),
+            out,
+            tau: Tau::Scalar(0.8),
+            seed: at(&counter).0,
+            offset: at(&counter).1,
+            counter,
+            strategy: None,
+        };
+        let vjp = |dl, counter| VjpCall {
+            mode: Mode::Soft,
+            storage: StorageType::F32,
+            shape,
+            source: Source::Recompute {
+                logits: GpuSlice::from(&logits),
+                seed: at(&counter).0,
+                offset: at(&counter).1,
+                counter,
+            },
+            tau: Tau::Scalar(0.8),
+            dy: GpuSlice::from(&dy),
+            dl,
+            dtau: TauGradient::None,
+            strategy: None,
+        };
+        let c = Some(GpuSlice::from(&counter));
+        kernels
+            .record_forward(&mut encoder, &forward(GpuSlice::from(&by_counter.0), c))
+            .unwrap();
+        kernels
+            .record_vjp(&mut encoder, &vjp(GpuSlice::from(&by_counter.1), c))
+            .unwrap();
+        kernels
+            .record_advance(
+                &mut encoder,
+                GpuSlice::from(&counter),
+                shape.noise_elements(),
+            )
+            .unwrap();
+        kernels
+            .record_forward(&mut encoder, &forward(GpuSlice::from(&explicit.0), None))
+            .unwrap();
+        kernels
+            .record_vjp(&mut encoder, &vjp(GpuSlice::from(&explicit.1), None))
+            .unwrap();
+        ctx.queue.submit([encoder.finish()]);
+        let read = |b: &wgpu::Buffer| ctx.read_back::<u32>(b, n).unwrap();
+        assert!(
+            read(&by_counter.0) == read(&explicit.0),
+            "step {step}: forward"
+        );
+        assert!(read(&by_counter.1) == read(&explicit.1), "step {step}: VJP");
+    }
+    let words: Vec<u32> = ctx.read_back(&counter, 4).unwrap();
+    let state = Generator::from_counter_words(words.try_into().unwrap());
+    assert_eq!(state, host, "the GPU counter and the host generator agree");
+}
+
+#[test]
+fn sampler_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<GpuContext>();
+    send_sync::<Kernels>();
+    send_sync::<Generator>();
+    send_sync::<ForwardCall<'static>>();
+    send_sync::<VjpCall<'static>>();
+    send_sync::<Error>();
+}
+
+/// One host-slice call of a mixed set: its result as bytes.
+fn mixed_call(ctx: &GpuContext, i: u64) -> Vec<u8> {
+    let (rows, cols) = [(16, 5), (3, 700), (64, 64), (1, 9000)][(i % 4) as usize];
+    let logits = random((rows * cols) as usize, i, -4.0, 4.0);
+    let args = SampleArgs::new(rows, cols, 0.3 + (i % 5) as f32, 1000 + i);
+    match i % 3 {
+        0 => bytemuck::cast_slice(&ctx.sample(&logits, Mode::Soft, &args).unwrap()).to_vec(),
+        1 => bytemuck::cast_slice(&ctx.sample_indices(&logits, &args).unwrap()).to_vec(),
+        _ => {
+            let dy = random(logits.len(), i + 7, -1.0, 1.0);
+            let g = ctx
+                .vjp(HostSource::Recompute(&logits), &dy, Mode::LogSoft, &args)
+                .unwrap();
+            [bytemuck::cast_slice(&g.dl), bytemuck::cast_slice(&g.dtau)].concat()
+        }
+    }
+}
+
+/// Four threads sample on one device at once; each result equals the same call made alone.
+#[test]
+fn four_threads_sample_at_once() {
+    let ctx = ctx();
+    let per_thread = 12u64;
+    let threaded: Vec<Vec<Vec<u8>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|t| {
+                scope.spawn(move || {
+                    (0..per_thread)
+                        .map(|j| mixed_call(ctx, t * 100 + j))
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (t, results) in threaded.iter().enumerate() {
+        for (j, got) in results.iter().enumerate() {
+            let want = mixed_call(ctx, t as u64 * 100 + j as u64);
+            assert!(
+                *got == want,
+                "thread {t} call {j} differs from the same call alone"
+            );
+        }
+    }
+}
+
+/// Errors raised inside wgpu during a call (here a destroyed input buffer, and a destroyed
+/// device) come back as error values, not panics.
+#[test]
+fn wgpu_errors_inside_a_call_are_values() {
+    let ctx = GpuContext::new().unwrap();
+    let logits = ctx.upload(&[0.5f32; 8]).unwrap();
+    let out = ctx.storage_buffer(32);
+    logits.destroy();
+    let result = ctx.submit_and_wait("forward", |encoder| {
+        ctx.kernels().record_forward(
+            encoder,
+            &ForwardCall {
+                mode: Mode::Soft,
+                storage: StorageType::F32,
+                shape: Shape::new(2, 4),
+                logits: GpuSlice::from(&logits),
+                out: GpuSlice::from(&out),
+                tau: Tau::Scalar(1.0),
+                seed: 0,
+                offset: 0,
+                counter: None,
+                strategy: None,
+            },
+        )
+    });
+    assert!(matches!(result, Err(Error::Wgpu { .. })), "{result:?}");
+    ctx.device.destroy();
+    let args = SampleArgs::new(2, 4, 1.0, 0);
+    let result = ctx.sample(&[0.5f32; 8], Mode::Soft, &args);
+    assert!(result.is_err(), "{result:?}");
+}
