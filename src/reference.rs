@@ -69,6 +69,8 @@ impl std::fmt::Display for NoSample {
     }
 }
 
+impl std::error::Error for NoSample {}
+
 /// The sample of one row, in f64.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RowSample {
