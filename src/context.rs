@@ -11,7 +11,9 @@ const NO_ADAPTER_HELP: &str = "on a machine without a GPU, install Mesa's Vulkan
 
 /// A device, its queue and the crate's kernels for it.
 pub struct GpuContext {
+    /// The device every call of this context runs on.
     pub device: wgpu::Device,
+    /// Its queue.
     pub queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     kernels: Kernels,
@@ -22,9 +24,13 @@ pub struct GpuContext {
 /// wgpu objects alive in an instance: what a leak check counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveObjects {
+    /// Buffers.
     pub buffers: usize,
+    /// Bind groups.
     pub bind_groups: usize,
+    /// Compute pipelines.
     pub compute_pipelines: usize,
+    /// Shader modules.
     pub shader_modules: usize,
 }
 
@@ -117,6 +123,7 @@ impl GpuContext {
         &self.kernels
     }
 
+    /// The adapter's name, backend and type.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.info
     }

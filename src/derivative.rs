@@ -20,8 +20,11 @@ pub enum Source<'a> {
     /// The logits, with the forward call's seed and offset: the sample is regenerated from the
     /// same noise, so a training step need only keep the logits.
     Recompute {
+        /// The logits, read at `shape.in_pitch`.
         logits: GpuSlice<'a>,
+        /// The forward call's seed.
         seed: u64,
+        /// The forward call's offset (flat noise index of row 0, column 0).
         offset: u64,
         /// The forward call's GPU noise counter, if it used one (see
         /// [`crate::ForwardCall::counter`]); record the advance after the derivative.
@@ -55,13 +58,21 @@ pub enum TauTangent<'a> {
 /// is the straight-through estimator: the soft sample's gradient.
 #[derive(Clone, Copy, Debug)]
 pub struct VjpCall<'a> {
+    /// The output whose derivative this is (not index mode).
     pub mode: Mode,
+    /// Storage of the sample or logits, `dy` and `dl`.
     pub storage: StorageType,
+    /// The forward call's shape: `in_pitch` for the source, `out_pitch` for `dy` and `dl`.
     pub shape: Shape,
+    /// Where the sample comes from.
     pub source: Source<'a>,
+    /// The forward call's temperature.
     pub tau: Tau<'a>,
+    /// The upstream gradient of the output.
     pub dy: GpuSlice<'a>,
+    /// The gradient of the logits, written.
     pub dl: GpuSlice<'a>,
+    /// Where the temperature's gradient goes, if anywhere.
     pub dtau: TauGradient<'a>,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
@@ -71,13 +82,21 @@ pub struct VjpCall<'a> {
 /// the temperature. `dl` and `ydot` hold `storage` elements at `shape.out_pitch`.
 #[derive(Clone, Copy, Debug)]
 pub struct JvpCall<'a> {
+    /// The output whose tangent this is (not index mode).
     pub mode: Mode,
+    /// Storage of the sample or logits, `dl` and `ydot`.
     pub storage: StorageType,
+    /// The forward call's shape: `in_pitch` for the source, `out_pitch` for `dl` and `ydot`.
     pub shape: Shape,
+    /// Where the sample comes from.
     pub source: Source<'a>,
+    /// The forward call's temperature.
     pub tau: Tau<'a>,
+    /// The tangent of the logits.
     pub dl: GpuSlice<'a>,
+    /// The tangent of the temperature.
     pub dtau: TauTangent<'a>,
+    /// The output's tangent, written.
     pub ydot: GpuSlice<'a>,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,

@@ -10,7 +10,9 @@ pub enum Error {
     /// The adapter refused to give a device.
     #[error("could not create a device on adapter {adapter}: {source}")]
     RequestDevice {
+        /// The adapter's name.
         adapter: String,
+        /// wgpu's reason.
         source: wgpu::RequestDeviceError,
     },
     /// A shape, size, alignment, temperature or usage that the call cannot take.
@@ -21,7 +23,12 @@ pub enum Error {
     OverLimits(String),
     /// wgpu reported a validation or out-of-memory error inside a call of this crate.
     #[error("wgpu error in {context}: {message}")]
-    Wgpu { context: String, message: String },
+    Wgpu {
+        /// The work that failed.
+        context: String,
+        /// wgpu's report.
+        message: String,
+    },
     /// Waiting for the device failed (for example, the device was lost).
     #[error("device poll failed: {0}")]
     Poll(#[from] wgpu::PollError),
@@ -31,7 +38,12 @@ pub enum Error {
     /// A row of a host-slice call had no sample: all its logits masked, a NaN or +inf logit,
     /// or a temperature that is not finite and positive.
     #[error("row {row} has no sample: {reason}")]
-    NoSample { row: usize, reason: String },
+    NoSample {
+        /// The first row without a sample.
+        row: usize,
+        /// Why it has none.
+        reason: String,
+    },
 }
 
 /// This crate's result type.

@@ -13,11 +13,19 @@ pub enum Strategy {
     /// One invocation walks a whole row: no barriers. Short rows, and CPU drivers.
     RowPerThread,
     /// One workgroup of `size` invocations (a power of two, 1 to 1024) shares a row.
-    RowPerWorkgroup { size: u32 },
+    RowPerWorkgroup {
+        /// Invocations per workgroup.
+        size: u32,
+    },
     /// `slices` workgroups of `size` invocations share a row, each a contiguous slice of it,
     /// and a second dispatch combines their partial results: very long rows when there are
     /// few of them.
-    SplitRow { size: u32, slices: u32 },
+    SplitRow {
+        /// Invocations per workgroup.
+        size: u32,
+        /// Workgroups per row.
+        slices: u32,
+    },
 }
 
 impl Strategy {
@@ -135,12 +143,19 @@ pub enum Tau<'a> {
 /// `out` holds `storage` elements, except in index mode: one `u32` per row, at `out_pitch` 1.
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardCall<'a> {
+    /// What the call writes.
     pub mode: Mode,
+    /// Storage of the logits and the output.
     pub storage: StorageType,
+    /// Rows, K and the pitches of the logits and the output.
     pub shape: Shape,
+    /// The logits.
     pub logits: GpuSlice<'a>,
+    /// The output.
     pub out: GpuSlice<'a>,
+    /// The temperature.
     pub tau: Tau<'a>,
+    /// The noise stream's seed (SPEC section 2).
     pub seed: u64,
     /// Flat noise index of row 0, column 0 (SPEC section 2).
     pub offset: u64,

@@ -36,6 +36,7 @@ impl Generator {
         Self { seed, offset }
     }
 
+    /// The seed of the stream.
     pub fn seed(&self) -> u64 {
         self.seed
     }

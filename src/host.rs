@@ -13,17 +13,24 @@ use crate::types::{Element, Mode, Shape, check_tau};
 /// The temperature of a host-slice call.
 #[derive(Clone, Copy, Debug)]
 pub enum HostTau<'a> {
+    /// One value for every row.
     Scalar(f32),
+    /// One value per row.
     PerRow(&'a [f32]),
 }
 
 /// The parameters of a host-slice sampling call.
 #[derive(Clone, Copy, Debug)]
 pub struct SampleArgs<'a> {
+    /// Rows, K and pitches of the host slices.
     pub shape: Shape,
+    /// The temperature.
     pub tau: HostTau<'a>,
+    /// The noise stream's seed.
     pub seed: u64,
+    /// Flat noise index of row 0, column 0.
     pub offset: u64,
+    /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
 }
 

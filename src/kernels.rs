@@ -9,11 +9,14 @@ use crate::error::{Error, Result, invalid};
 /// A caller's buffer and a byte offset into it.
 #[derive(Clone, Copy, Debug)]
 pub struct GpuSlice<'a> {
+    /// The buffer.
     pub buffer: &'a wgpu::Buffer,
+    /// Byte offset of element 0 (a multiple of the element size).
     pub offset: u64,
 }
 
 impl<'a> GpuSlice<'a> {
+    /// `buffer` from byte `offset` on.
     pub fn new(buffer: &'a wgpu::Buffer, offset: u64) -> Self {
         Self { buffer, offset }
     }

@@ -1,4 +1,34 @@
-//! Gumbel-Softmax (Concrete) sampling on the GPU with fused WGSL kernels.
+#![warn(missing_docs)]
+//! Gumbel-Softmax (Concrete) sampling on the GPU with fused WGSL kernels, and its derivatives.
+//!
+//! - [`Kernels`] records the kernels into a caller's [`wgpu::CommandEncoder`] with the
+//!   caller's buffers ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`NoiseCall`]);
+//! - [`GpuContext`] finds a device and adds a host-slice layer (slices in, `Vec` out);
+//! - [`reference`] is the CPU reference in f64, on the same random words;
+//! - [`Generator`] hands out noise positions, on the host or through a GPU-side counter.
+//!
+//! Host slices in, samples out, checked against the reference:
+//!
+//! ```
+//! use gumbel_wgpu::reference::{self, RowSample};
+//! use gumbel_wgpu::{GpuContext, HostSource, Mode, SampleArgs};
+//!
+//! let ctx = GpuContext::new()?;
+//! let logits = [0.5f32, -1.0, 2.0, 0.0, /* row 1 */ 1.0, 1.0, 1.0, f32::NEG_INFINITY];
+//! let args = SampleArgs::new(2, 4, 0.5, 42);
+//! let y = ctx.sample(&logits, Mode::Soft, &args)?;
+//! let Ok(RowSample::Values(want)) = reference::forward_row(&logits[..4], 0.5, 42, 0, Mode::Soft)
+//! else { unreachable!() };
+//! assert!(y[..4].iter().zip(&want).all(|(a, b)| (f64::from(*a) - b).abs() < 1e-5));
+//! assert_eq!(y[7], 0.0); // masked
+//!
+//! // The gradient of sum(y * dy) by the logits, with the sample recomputed from the same noise.
+//! let dy = [1.0f32, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+//! let grad = ctx.vjp(HostSource::Recompute(&logits), &dy, Mode::Soft, &args)?;
+//! assert_eq!(grad.dl[7], 0.0);
+//! assert!(grad.dl.iter().sum::<f32>().abs() < 1e-5);
+//! # Ok::<(), gumbel_wgpu::Error>(())
+//! ```
 //!
 //! The noise of flat element `n` depends only on `(seed, n)`, on the GPU and on the CPU alike:
 //!

@@ -41,13 +41,16 @@ pub fn gb_per_s(bytes: u64, time: Duration) -> f64 {
 /// A kernel the benchmarks time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
+    /// A forward pass.
     Forward(Mode),
     /// The soft sample's VJP, from the saved sample or recomputed from the logits.
     Vjp {
+        /// Recomputed from the logits, or from the saved sample.
         recompute: bool,
     },
     /// The soft sample's JVP, from the saved sample or recomputed from the logits.
     Jvp {
+        /// Recomputed from the logits, or from the saved sample.
         recompute: bool,
     },
 }
@@ -65,6 +68,7 @@ impl Kernel {
         Kernel::Jvp { recompute: true },
     ];
 
+    /// A name for tables.
     pub fn name(self) -> String {
         let source = |recompute| if recompute { "recompute" } else { "saved" };
         match self {
@@ -77,7 +81,9 @@ impl Kernel {
 
 /// Buffers to run every benchmarked kernel at one shape and storage type.
 pub struct Workload {
+    /// Rows and K (dense).
     pub shape: Shape,
+    /// Storage of every buffer.
     pub storage: StorageType,
     logits: wgpu::Buffer,
     /// A soft sample (any values do for timing) and an upstream gradient.
@@ -87,6 +93,7 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// Buffers for `rows` x `cols` in `storage`, filled with fixed non-constant values.
     pub fn new(ctx: &GpuContext, rows: u32, cols: u32, storage: StorageType) -> Result<Self> {
         let n = u64::from(rows) * u64::from(cols);
         let values = |scale: f32, shift: f32| -> Vec<f32> {
@@ -205,6 +212,7 @@ pub struct CopyWorkload {
 }
 
 impl CopyWorkload {
+    /// Buffers for a copy of `bytes` in all.
     pub fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
         let half = (bytes / 2).next_multiple_of(16);
         Ok(Self {
@@ -214,6 +222,7 @@ impl CopyWorkload {
         })
     }
 
+    /// Records one copy.
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         kernels.record_copy(encoder, &self.src, &self.dst, self.half)
     }

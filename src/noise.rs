@@ -20,10 +20,15 @@ pub enum NoiseOutput {
 /// Elements `offset .. offset + count` of `seed`'s stream into `out` (4 bytes each).
 #[derive(Clone, Copy, Debug)]
 pub struct NoiseCall<'a> {
+    /// The stream's seed.
     pub seed: u64,
+    /// The flat index of the first element.
     pub offset: u64,
+    /// How many elements.
     pub count: u64,
+    /// Words or Gumbel noise.
     pub output: NoiseOutput,
+    /// Where they go, 4 bytes each.
     pub out: GpuSlice<'a>,
 }
 

@@ -54,8 +54,11 @@ pub fn perturbed_row(logits: &[f32], seed: u64, first: u64) -> Vec<Perturbed> {
 /// Why a row has no sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NoSample {
+    /// Every logit is masked.
     AllMasked,
+    /// This column holds NaN or +inf.
     InvalidLogit(usize),
+    /// The temperature is not finite and positive.
     InvalidTau,
 }
 
@@ -188,7 +191,9 @@ pub fn forward(
 /// The derivatives only use `y`-weighted sums of `w`, and `y` sums to one, so `c` cancels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplePoint {
+    /// The soft sample.
     pub y: Vec<f64>,
+    /// `z + c`, or `None` where the element takes no part.
     pub w: Vec<Option<f64>>,
 }
 
@@ -218,7 +223,9 @@ impl SamplePoint {
 /// The gradient of one row: of each logit, and of the temperature.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RowGradient {
+    /// The gradient of each logit.
     pub dl: Vec<f64>,
+    /// The temperature's gradient.
     pub dtau: f64,
 }
 

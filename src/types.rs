@@ -33,12 +33,16 @@ impl Mode {
 /// How logits and outputs are stored in memory. Arithmetic is f32 throughout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StorageType {
+    /// IEEE binary32.
     F32,
+    /// IEEE binary16.
     F16,
+    /// bfloat16: the top half of an f32.
     Bf16,
 }
 
 impl StorageType {
+    /// Every storage type.
     pub const ALL: [StorageType; 3] = [StorageType::F32, StorageType::F16, StorageType::Bf16];
 
     /// Bytes per element.
@@ -61,7 +65,9 @@ impl StorageType {
 
 /// A host element type of logits and outputs: `f32`, `half::f16` or `half::bf16`.
 pub trait Element: bytemuck::Pod + Copy + Send + Sync + std::fmt::Debug + 'static {
+    /// The storage type of this element type.
     const STORAGE: StorageType;
+    /// The value as f32 (exact).
     fn to_f32(self) -> f32;
     /// Rounds to nearest, ties to even, as the kernels do.
     fn from_f32(value: f32) -> Self;
@@ -102,9 +108,13 @@ impl Element for half::bf16 {
 /// is neither read nor written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
+    /// Rows in the batch.
     pub rows: u32,
+    /// Categories per row (K).
     pub cols: u32,
+    /// Elements from one row of logits (or saved sample) to the next.
     pub in_pitch: u32,
+    /// Elements from one row of outputs (and gradients) to the next.
     pub out_pitch: u32,
 }
 
