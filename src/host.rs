@@ -8,6 +8,7 @@ use crate::forward::{ForwardCall, Strategy, Tau};
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
+use crate::top_k::TopKCall;
 use crate::types::{Element, Mode, Shape, check_tau};
 
 /// The temperature of a host-slice call.
@@ -496,4 +497,59 @@ struct HostBuffers<'a> {
     tau: Tau<'a>,
     grad: GpuSlice<'a>,
     out: GpuSlice<'a>,
+}
+
+/// The result of a host-slice top-k call: `k` entries per row, in decreasing order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopK {
+    /// Entries per row.
+    pub k: u32,
+    /// The chosen columns; `u32::MAX` past a row's valid logits.
+    pub indices: Vec<u32>,
+    /// Their perturbed logits `l + g`; -inf past a row's valid logits.
+    pub values: Vec<f32>,
+}
+
+impl GpuContext {
+    /// Gumbel-top-k ([`TopKCall`]): `k` categories per row without replacement, with the
+    /// noise of `args.seed` and `args.offset` (`args.tau` plays no part). A row without a
+    /// valid logit, or with a NaN or +inf one, is an error.
+    pub fn top_k<T: Element>(&self, logits: &[T], k: u32, args: &SampleArgs) -> Result<TopK> {
+        check_host_args(logits, args)?;
+        let shape = args.shape;
+        let len = shape.rows as usize * k as usize;
+        let input = self.upload(logits)?;
+        let (indices, values) = (
+            self.storage_buffer(len as u64 * 4),
+            self.storage_buffer(len as u64 * 4),
+        );
+        self.submit_and_wait("top-k", |encoder| {
+            self.kernels().record_top_k(
+                encoder,
+                &TopKCall {
+                    storage: T::STORAGE,
+                    shape,
+                    k,
+                    logits: GpuSlice::from(&input),
+                    indices: GpuSlice::from(&indices),
+                    values: GpuSlice::from(&values),
+                    seed: args.seed,
+                    offset: args.offset,
+                    counter: None,
+                    strategy: args.strategy,
+                },
+            )
+        })?;
+        let result = TopK {
+            k,
+            indices: self.read_back(&indices, len)?,
+            values: self.read_back(&values, len)?,
+        };
+        if let Some(r) =
+            (0..shape.rows as usize).find(|&r| result.indices[r * k as usize] == u32::MAX)
+        {
+            return Err(no_sample(logits, args, r));
+        }
+        Ok(result)
+    }
 }

@@ -55,6 +55,7 @@ pub mod measure;
 pub mod noise;
 pub mod philox;
 pub mod reference;
+pub mod top_k;
 pub mod types;
 
 pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
@@ -62,10 +63,11 @@ pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
 pub use forward::{ForwardCall, Strategy, Tau};
 pub use generator::Generator;
-pub use host::{Gradient, HostSource, HostTau, SampleArgs};
+pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
 pub use kernels::{GpuSlice, Kernels};
 pub use noise::{NoiseCall, NoiseOutput};
 pub use philox::Philox4x32;
+pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, Shape, StorageType};
 
 mod shaders {

@@ -164,6 +164,27 @@ pub fn forward_row(
     })
 }
 
+/// Gumbel-top-k of one row: the `k` largest `l + g` as (column, value), in decreasing order
+/// (ties: the lower column first), with the noise of flat elements `first ..` (the index
+/// mode's). Fewer than `k` when fewer logits are valid; no sample when a logit is NaN or +inf
+/// or every one is masked.
+pub fn top_k_row(
+    logits: &[f32],
+    seed: u64,
+    first: u64,
+    k: usize,
+) -> Result<Vec<(u32, f64)>, NoSample> {
+    let z = scaled_row(logits, 1.0, seed, first, Mode::Index)?;
+    let mut valid: Vec<(u32, f64)> = z
+        .iter()
+        .enumerate()
+        .filter_map(|(c, v)| v.map(|v| (c as u32, v)))
+        .collect();
+    valid.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    valid.truncate(k);
+    Ok(valid)
+}
+
 /// The forward pass of a batch: row `r` reads `logits[r * shape.in_pitch ..][.. shape.cols]`,
 /// uses `taus[r]` (or `taus[0]` for all rows when `taus` has one element) and the noise of flat
 /// elements `offset + r * cols ..`.

@@ -1,0 +1,45 @@
+// What the top-k kernels share: parameters, bindings, and the order-preserving keys of the
+// perturbed logits.
+#import sampler_row
+
+struct TopKParams {
+    seed: vec2<u32>,
+    offset: vec2<u32>,
+    rows: u32,
+    cols: u32,
+    in_pitch: u32,
+    out_pitch: u32,      // of the outputs: k
+    in_base: u32,
+    out_base: u32,       // element index of row 0 in `indices`
+    tau_base: u32,       // unused: top-k takes no temperature
+    tau_per_row: u32,
+    tau: f32,
+    k: u32,
+    values_base: u32,    // element index of row 0 in `values`
+    counter_used: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> params: TopKParams;
+@group(0) @binding(1) var<storage, read> logits: array<u32>;
+// The storage pieces write through `out`; top-k writes `indices` and `values` instead.
+@group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
+@group(0) @binding(3) var<storage, read> taus: array<f32>;
+@group(0) @binding(4) var<storage, read_write> indices: array<u32>;
+@group(0) @binding(5) var<storage, read_write> values: array<f32>;
+@group(0) @binding(6) var<storage, read> counter: array<u32>;
+
+fn needs_sum() -> bool {
+    return false;
+}
+
+// Larger values get larger keys (IEEE order made unsigned).
+fn key_of(v: f32) -> u32 {
+    let b = bitcast<u32>(v);
+    return select(b | 0x80000000u, ~b, (b >> 31u) == 1u);
+}
+
+fn value_of(key: u32) -> f32 {
+    return bitcast<f32>(select(~key, key ^ 0x80000000u, (key >> 31u) == 1u));
+}

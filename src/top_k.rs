@@ -1,0 +1,186 @@
+//! Gumbel-top-k: the k largest perturbed logits `l + g` of each row and their indices, in
+//! decreasing order: k categories sampled without replacement (Kool, van Hoof and Welling,
+//! ICML 2019). The noise is the index mode's, so top-1 is the index sample.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result, invalid};
+use crate::forward::Strategy;
+use crate::kernels::{GpuSlice, Kernels};
+use crate::noise::split64;
+use crate::types::{Shape, StorageType};
+
+/// The largest k a call takes (one workgroup sorts the winners).
+pub const MAX_K: u32 = 256;
+
+/// The largest k of the thread-per-row kernel (its list lives in registers).
+pub const MAX_K_PER_THREAD: u32 = 32;
+
+const WORKGROUP_SIZE: u64 = 256;
+
+/// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`; `out_pitch`
+/// is not used), and per row `k` indices (u32) and perturbed values (f32), `k` apart.
+///
+/// A row with fewer than `k` valid logits (the others masked, -inf) fills the rest of its
+/// outputs with index `u32::MAX` and value -inf. A row holding a NaN or +inf logit has no
+/// sample: every index `u32::MAX`, every value NaN.
+#[derive(Clone, Copy, Debug)]
+pub struct TopKCall<'a> {
+    /// Storage of the logits.
+    pub storage: StorageType,
+    /// Rows, K and the logits' pitch.
+    pub shape: Shape,
+    /// How many categories per row, 1 to [`MAX_K`] and at most K.
+    pub k: u32,
+    /// The logits.
+    pub logits: GpuSlice<'a>,
+    /// `rows * k` u32, written.
+    pub indices: GpuSlice<'a>,
+    /// `rows * k` f32, written: the perturbed logits `l + g`.
+    pub values: GpuSlice<'a>,
+    /// The noise stream's seed.
+    pub seed: u64,
+    /// Flat noise index of row 0, column 0 (as for the forward call).
+    pub offset: u64,
+    /// A GPU-side noise counter, as in [`crate::ForwardCall::counter`].
+    pub counter: Option<GpuSlice<'a>>,
+    /// `RowPerThread` (k up to [`MAX_K_PER_THREAD`]: a sorted list per invocation) or
+    /// `RowPerWorkgroup { size: 256 }` (a radix select); `None`: [`choose_top_k`].
+    pub strategy: Option<Strategy>,
+}
+
+/// The default top-k strategy: a thread per row for short rows and small k, where one
+/// workgroup per row would leave most of it idle; a radix select by a workgroup otherwise.
+pub fn choose_top_k(cols: u32, k: u32) -> Strategy {
+    if cols <= 1024 && k <= MAX_K_PER_THREAD {
+        Strategy::RowPerThread
+    } else {
+        Strategy::RowPerWorkgroup {
+            size: WORKGROUP_SIZE as u32,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TopKParams {
+    seed: [u32; 2],
+    offset: [u32; 2],
+    rows: u32,
+    cols: u32,
+    in_pitch: u32,
+    out_pitch: u32,
+    in_base: u32,
+    out_base: u32,
+    tau_base: u32,
+    tau_per_row: u32,
+    tau: f32,
+    k: u32,
+    values_base: u32,
+    counter_used: u32,
+    _pad: [u32; 2],
+}
+
+impl Kernels {
+    /// Records a top-k call into `encoder`, split by rows as the forward pass is.
+    pub fn record_top_k(&self, encoder: &mut wgpu::CommandEncoder, call: &TopKCall) -> Result<()> {
+        let shape = Shape {
+            out_pitch: call.shape.cols,
+            ..call.shape
+        };
+        shape.validate()?;
+        let k = call.k;
+        if k == 0 || k > MAX_K || k > shape.cols {
+            return Err(invalid(format!(
+                "k = {k}: 1 to {} categories of K = {} can be drawn",
+                MAX_K.min(shape.cols),
+                shape.cols
+            )));
+        }
+        let size = call.storage.size();
+        let strategy = call.strategy.unwrap_or_else(|| choose_top_k(shape.cols, k));
+        let blocks = u64::from(shape.cols).div_ceil(4) + 1;
+        let (shader, iterations) = match strategy {
+            Strategy::RowPerThread if k <= MAX_K_PER_THREAD => (
+                "top_k_row_per_thread",
+                // Every element may shift the whole list.
+                blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k),
+            ),
+            Strategy::RowPerWorkgroup { size } if u64::from(size) == WORKGROUP_SIZE => (
+                "top_k_row_per_workgroup",
+                // Nine passes over the row, and invocation 0's scans of the histograms.
+                9 * (blocks.div_ceil(WORKGROUP_SIZE) + 10) + 8 * 512 + 64,
+            ),
+            _ => {
+                return Err(invalid(format!(
+                    "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: {WORKGROUP_SIZE} }}, not {strategy:?} with k = {k}"
+                )));
+            }
+        };
+        let plan = self.plan_rows(
+            shape,
+            strategy,
+            1,
+            &[(shape.cols, shape.in_pitch, size), (k, k, 4), (k, k, 4)],
+        )?;
+        if let Some(budget) = self.loop_budget {
+            if iterations > budget {
+                return Err(Error::OverLimits(format!(
+                    "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {budget}",
+                    shape.cols
+                )));
+            }
+        }
+        let outputs = u64::from(shape.rows) * u64::from(k);
+        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), size)?;
+        self.check_slice("indices", call.indices, outputs, 4)?;
+        self.check_slice("values", call.values, outputs, 4)?;
+        let counter = self.counter_binding(call.counter)?;
+        let pipeline = self.pipeline(&format!("{shader}_{}", call.storage.suffix()), &[])?;
+        for (row0, rows) in plan.parts(shape.rows) {
+            let part = Shape {
+                rows: rows as u32,
+                ..shape
+            };
+            let logits = self.window(
+                call.logits,
+                row0 * u64::from(shape.in_pitch),
+                part.span(shape.in_pitch),
+                size,
+            )?;
+            let out = |slice| self.window(slice, row0 * u64::from(k), rows * u64::from(k), 4);
+            let (indices, values) = (out(call.indices)?, out(call.values)?);
+            let params = TopKParams {
+                seed: split64(call.seed),
+                offset: split64(call.offset.wrapping_add(row0 * u64::from(shape.cols))),
+                rows: rows as u32,
+                cols: shape.cols,
+                in_pitch: shape.in_pitch,
+                out_pitch: k,
+                in_base: logits.base,
+                out_base: indices.base,
+                tau_base: 0,
+                tau_per_row: 0,
+                tau: 1.0,
+                k,
+                values_base: values.base,
+                counter_used: u32::from(call.counter.is_some()),
+                _pad: [0; 2],
+            };
+            self.dispatch_grid(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[
+                    (1, logits.binding()),
+                    (3, self.placeholder.as_entire_binding()),
+                    (4, indices.binding()),
+                    (5, values.binding()),
+                    (6, counter.clone()),
+                ],
+                strategy.grid(rows),
+            )?;
+        }
+        Ok(())
+    }
+}
