@@ -33,4 +33,6 @@ plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w *
 plant "recomputed sample: noise of lane 4 dropped" $deriv "elem_at(r, f, t + 3u, words.w, dtau)" "elem_at(r, f, t + 3u, words.z, dtau)" derivative soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" forward_split_finish.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = slice_sums[partial_index(row, wid.x)];" derivative soft_f32 || status=1
+plant "top-k, thread per row: list kept in increasing order" top_k_row_per_thread.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
+plant "top-k, radix select: threshold bin one too high" top_k_row_per_workgroup.wgsl "if before + count >= wanted {" "if before + count > wanted {" top_k matches_reference_f32 || status=1
 exit $status
