@@ -4,11 +4,12 @@
 //! every strategy.
 //!
 //! `cargo run --release --example bench_table -- [--quick] [--markdown FILE]`
-//! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536).
+//! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
+//! and 16x262144 instead of 4096x32768 and 64x262144).
 
 use std::time::Duration;
 
-use gumbel_wgpu::measure::{CopyWorkload, Kernel, Workload, gb_per_s, time_per_run};
+use gumbel_wgpu::measure::{CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run};
 use gumbel_wgpu::{GpuContext, Mode, StorageType, Strategy};
 
 const FULL: [(u32, u32); 5] = [
@@ -110,6 +111,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     lines.push(line);
                 }
             }
+        }
+    }
+    // Top-k beside a read-only pass over the logits (SPEC section 6 has no target for it).
+    let top_k_shapes: &[(u32, u32)] = if quick {
+        &[(256, 32_768), (16, 262_144)]
+    } else {
+        &[(4_096, 32_768), (64, 262_144)]
+    };
+    lines.push(String::new());
+    lines.push(
+        "| kernel | storage | shape | GB/s | read GB/s | ratio to a read of the logits |".into(),
+    );
+    lines.push("|---|---|---|---|---|---|".into());
+    println!("{}", lines[lines.len() - 3..].join("\n"));
+    for &(rows, cols) in top_k_shapes {
+        let work = Workload::new(&ctx, rows, cols, StorageType::F32)?;
+        let logits_bytes = u64::from(rows) * u64::from(cols) * 4;
+        let read_work = ReadWorkload::new(&ctx, logits_bytes)?;
+        let read = bench.time(|e| read_work.record(ctx.kernels(), e))?;
+        for k in [1, 8, 64] {
+            let kernel = Kernel::TopK { k };
+            let t = bench.time(|e| work.record(ctx.kernels(), e, kernel, None, 1))?;
+            let bytes = work.bytes(kernel);
+            let line = format!(
+                "| {} | F32 | {rows}x{cols} | {:.2} | {:.2} | {:.3} |",
+                kernel.name(),
+                gb_per_s(bytes, t),
+                gb_per_s(logits_bytes, read),
+                read.as_secs_f64() / t.as_secs_f64()
+            );
+            println!("{line}");
+            lines.push(line);
         }
     }
     if let Some(path) = markdown {

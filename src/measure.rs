@@ -9,6 +9,7 @@ use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::Result;
 use crate::forward::{ForwardCall, Strategy, Tau};
 use crate::kernels::{GpuSlice, Kernels};
+use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Seconds per repetition of what `record` records, over `reps` repetitions in one submit,
@@ -48,6 +49,11 @@ pub enum Kernel {
         /// Recomputed from the logits, or from the saved sample.
         recompute: bool,
     },
+    /// Gumbel-top-k with this k (default strategy).
+    TopK {
+        /// Categories per row.
+        k: u32,
+    },
     /// The soft sample's JVP, from the saved sample or recomputed from the logits.
     Jvp {
         /// Recomputed from the logits, or from the saved sample.
@@ -75,6 +81,7 @@ impl Kernel {
             Kernel::Forward(mode) => format!("forward {mode:?}"),
             Kernel::Vjp { recompute } => format!("VJP {}", source(recompute)),
             Kernel::Jvp { recompute } => format!("JVP {}", source(recompute)),
+            Kernel::TopK { k } => format!("top-{k}"),
         }
     }
 }
@@ -90,6 +97,8 @@ pub struct Workload {
     saved: wgpu::Buffer,
     grad: wgpu::Buffer,
     out: wgpu::Buffer,
+    top_indices: wgpu::Buffer,
+    top_values: wgpu::Buffer,
 }
 
 impl Workload {
@@ -117,6 +126,8 @@ impl Workload {
             saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0))?,
             grad: upload(values(0.002, -1.0))?,
             out: ctx.storage_buffer(n * storage.size()),
+            top_indices: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
+            top_values: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
         })
     }
 
@@ -129,6 +140,8 @@ impl Workload {
             Kernel::Forward(Mode::Index) => elements + u64::from(self.shape.rows) * 4,
             Kernel::Forward(_) => 2 * elements,
             Kernel::Vjp { .. } | Kernel::Jvp { .. } => 3 * elements,
+            // The logits, and an index and a value per category drawn.
+            Kernel::TopK { k } => elements + u64::from(self.shape.rows) * u64::from(k) * 8,
         }
     }
 
@@ -185,6 +198,21 @@ impl Workload {
                     strategy,
                 },
             ),
+            Kernel::TopK { k } => kernels.record_top_k(
+                encoder,
+                &TopKCall {
+                    storage,
+                    shape,
+                    k,
+                    logits: GpuSlice::from(&self.logits),
+                    indices: GpuSlice::from(&self.top_indices),
+                    values: GpuSlice::from(&self.top_values),
+                    seed,
+                    offset: 0,
+                    counter: None,
+                    strategy,
+                },
+            ),
             Kernel::Jvp { recompute } => kernels.record_jvp(
                 encoder,
                 &JvpCall {
@@ -225,5 +253,30 @@ impl CopyWorkload {
     /// Records one copy.
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         kernels.record_copy(encoder, &self.src, &self.dst, self.half)
+    }
+}
+
+/// Buffers for a read-only pass over `bytes`: the yardstick of kernels that read much and
+/// write little (top-k).
+pub struct ReadWorkload {
+    src: wgpu::Buffer,
+    sink: wgpu::Buffer,
+    bytes: u64,
+}
+
+impl ReadWorkload {
+    /// Buffers for a read of `bytes` (rounded up to 16).
+    pub fn new(ctx: &GpuContext, bytes: u64) -> Result<Self> {
+        let bytes = bytes.next_multiple_of(16);
+        Ok(Self {
+            src: ctx.upload(&vec![0x3f80_0001u32; (bytes / 4) as usize])?,
+            sink: ctx.storage_buffer(4),
+            bytes,
+        })
+    }
+
+    /// Records one read.
+    pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
+        kernels.record_read(encoder, &self.src, self.bytes, &self.sink)
     }
 }
