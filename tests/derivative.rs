@@ -27,8 +27,8 @@
 mod common;
 
 use common::{
-    Batch, EPS, KS, RowBounds, TestRng, ctx, make_batch, poison, row_counts, sequential_adds,
-    storage_bits, storage_rounding, ulp_f32, value_of,
+    Batch, EPS, KS, RowBounds, TestRng, ctx, make_batch, poison, refused_long_row, row_counts,
+    runs_at, sequential_adds, storage_bits, storage_rounding, ulp_f32, value_of,
 };
 use gumbel_wgpu::reference::{self, Perturbed, SamplePoint, perturbed_row, scaled_row, softmax};
 use gumbel_wgpu::{
@@ -495,33 +495,24 @@ fn check_mode<T: Element>(mode: Mode) {
             for source in [SourceKind::Recompute, SourceKind::Saved] {
                 for direction in [Direction::Vjp, Direction::Jvp] {
                     for strategy in Strategy::ALL {
-                        // lavapipe runs 70,000 workgroups slowly (about 2 s a call at width 256).
-                        // Past 65,535 rows, where calls split into several dispatches, each
-                        // strategy with a workgroup per row (or more) runs at one K of
-                        // {1, 3, 8} and one (source, direction) pair, a different one for
-                        // each K; the split is recorded by code all four pairs share.
-                        let wide = [
-                            (1, Strategy::RowPerWorkgroup { size: 64 }),
-                            (3, Strategy::RowPerWorkgroup { size: 256 }),
-                            (8, Strategy::ALL[3]),
-                        ];
+                        // Past 65,535 rows also one (source, direction) pair per K, a
+                        // different one for each K: the split is recorded by code all four
+                        // pairs share.
                         let pair = (source as usize) * 2 + direction as usize;
-                        if rows > 65_535
-                            && strategy != Strategy::RowPerThread
-                            && (!wide.contains(&(k, strategy)) || pair != k as usize % 4)
+                        if !runs_at(rows, k, strategy)
+                            || (rows > 65_535
+                                && strategy != Strategy::RowPerThread
+                                && pair != k as usize % 4)
                         {
                             continue;
                         }
-                        match run_gpu(&inputs, mode, source, direction, strategy) {
+                        let result = run_gpu(&inputs, mode, source, direction, strategy);
+                        if refused_long_row(&result, k, strategy) {
+                            continue;
+                        }
+                        match result {
                             Ok(gpu) => {
                                 check(&inputs, mode, source, direction, strategy, &gpu, &mut tally)
-                            }
-                            // A thread per row cannot walk a million elements within lavapipe's
-                            // loop budget; the library says so.
-                            Err(Error::OverLimits(msg))
-                                if strategy == Strategy::RowPerThread && k > 100_000 =>
-                            {
-                                eprintln!("K={k} {strategy:?}: refused: {msg}");
                             }
                             Err(e) => panic!(
                                 "{direction:?} {mode:?} {:?} {source:?} {strategy:?} K={k} rows={rows}: {e}",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRng, ctx};
+use common::{TestRng, ctx, expect_invalid};
 use gumbel_wgpu::reference::{self, SamplePoint};
 use gumbel_wgpu::{
     Error, GpuSlice, HostSource, HostTau, JvpCall, Mode, SampleArgs, Shape, Source, StorageType,
@@ -131,15 +131,6 @@ fn rows_without_a_sample() {
     match ctx().vjp(HostSource::Recompute(&logits), &grad, Mode::Soft, &args) {
         Err(Error::NoSample { row: 0, reason }) => assert!(reason.contains("masked"), "{reason}"),
         other => panic!("expected NoSample for row 0, got {other:?}"),
-    }
-}
-
-fn expect_invalid<T: std::fmt::Debug>(result: gumbel_wgpu::Result<T>, needle: &str) {
-    match result {
-        Err(Error::InvalidArgument(msg)) => {
-            assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}")
-        }
-        other => panic!("expected InvalidArgument mentioning {needle:?}, got {other:?}"),
     }
 }
 

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{
-    Batch, KS, RowBounds, ctx, make_batch, poison, row_counts, sequential_adds, storage_bits,
-    storage_rounding, value_of,
+    Batch, KS, RowBounds, ctx, make_batch, poison, refused_long_row, row_counts, runs_at,
+    sequential_adds, storage_bits, storage_rounding, value_of,
 };
 use gumbel_wgpu::reference::{self, Perturbed, perturbed_row};
 use gumbel_wgpu::{Element, Error, ForwardCall, GpuSlice, Mode, Strategy, Tau};
@@ -200,29 +200,15 @@ fn check_mode<T: Element>(mode: Mode) {
         for &rows in row_counts(k) {
             let batch = make_batch::<T>(rows, k, case as u64 + u64::from(rows));
             for strategy in Strategy::ALL {
-                // lavapipe runs 70,000 workgroups slowly (about 2 s a call at width 256).
-                // Past 65,535 rows, where the calls split into several dispatches, each
-                // strategy with a workgroup per row (or more) runs at one K of {1, 3, 8}.
-                let wide = [
-                    (1, Strategy::RowPerWorkgroup { size: 64 }),
-                    (3, Strategy::RowPerWorkgroup { size: 256 }),
-                    (8, Strategy::ALL[3]),
-                ];
-                if rows > 65_535
-                    && strategy != Strategy::RowPerThread
-                    && !wide.contains(&(k, strategy))
-                {
+                if !runs_at(rows, k, strategy) {
                     continue;
                 }
-                match run_gpu(&batch, mode, strategy) {
+                let result = run_gpu(&batch, mode, strategy);
+                if refused_long_row(&result, k, strategy) {
+                    continue;
+                }
+                match result {
                     Ok(gpu) => check(&batch, mode, strategy, &gpu, &mut tally),
-                    // A thread per row cannot walk a million elements within lavapipe's loop
-                    // budget; the library says so instead of computing garbage.
-                    Err(Error::OverLimits(msg))
-                        if strategy == Strategy::RowPerThread && k > 100_000 =>
-                    {
-                        eprintln!("K={k} {strategy:?}: refused: {msg}");
-                    }
                     Err(e) => panic!(
                         "{mode:?} {:?} {strategy:?} K={k} rows={rows}: {e}",
                         T::STORAGE

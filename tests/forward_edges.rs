@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRng, ctx, storage_bits};
+use common::{TestRng, ctx, expect_invalid, storage_bits};
 use gumbel_wgpu::reference::{self, RowSample};
 use gumbel_wgpu::{
     Element, Error, ForwardCall, GpuSlice, HostTau, Mode, SampleArgs, Shape, StorageType, Strategy,
@@ -140,15 +140,6 @@ fn rows_without_a_sample_f16() {
 #[test]
 fn rows_without_a_sample_bf16() {
     no_sample_rows::<half::bf16>();
-}
-
-fn expect_invalid<T: std::fmt::Debug>(result: gumbel_wgpu::Result<T>, needle: &str) {
-    match result {
-        Err(Error::InvalidArgument(msg)) => {
-            assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}")
-        }
-        other => panic!("expected InvalidArgument mentioning {needle:?}, got {other:?}"),
-    }
 }
 
 #[test]

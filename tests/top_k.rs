@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestRng, ctx, noise_tolerance, poison, ulp_f32};
+use common::{TestRng, ctx, expect_invalid, noise_tolerance, poison, ulp_f32};
 use gumbel_wgpu::reference::{NoSample, Perturbed, perturbed_row, top_k_row};
 use gumbel_wgpu::{Element, Error, GpuSlice, MAX_K, SampleArgs, Shape, Strategy, TopKCall};
 
@@ -229,15 +229,6 @@ fn ordered_pairs_follow_plackett_luce() {
     }
     eprintln!("chi-square {chi2:.2} on 19 degrees of freedom");
     assert!(chi2 < 43.82, "chi-square {chi2}");
-}
-
-fn expect_invalid<T: std::fmt::Debug>(result: gumbel_wgpu::Result<T>, needle: &str) {
-    match result {
-        Err(Error::InvalidArgument(msg)) => {
-            assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}")
-        }
-        other => panic!("expected InvalidArgument mentioning {needle:?}, got {other:?}"),
-    }
 }
 
 #[test]

@@ -236,3 +236,38 @@ pub fn row_counts(k: u32) -> &'static [u32] {
         _ => &[1],
     }
 }
+
+/// Whether a matrix test runs `strategy` on a batch of `rows` rows of K = `k`. lavapipe runs
+/// 70,000 workgroups slowly (about 2 s a call at width 256), so past 65,535 rows, where calls
+/// split into several dispatches, each strategy with a workgroup per row (or more) runs at
+/// one K of {1, 3, 8} only.
+pub fn runs_at(rows: u32, k: u32, strategy: Strategy) -> bool {
+    let wide = [
+        (1, Strategy::RowPerWorkgroup { size: 64 }),
+        (3, Strategy::RowPerWorkgroup { size: 256 }),
+        (8, Strategy::ALL[3]),
+    ];
+    rows <= 65_535 || strategy == Strategy::RowPerThread || wide.contains(&(k, strategy))
+}
+
+/// Whether `result` is the refusal of a thread per row to walk a row longer than lavapipe's
+/// loop budget allows (the library says so instead of computing garbage).
+pub fn refused_long_row<T>(result: &gumbel_wgpu::Result<T>, k: u32, strategy: Strategy) -> bool {
+    let refused = matches!(result, Err(gumbel_wgpu::Error::OverLimits(_)))
+        && strategy == Strategy::RowPerThread
+        && k > 100_000;
+    if refused {
+        eprintln!("K={k} {strategy:?}: refused over the loop budget");
+    }
+    refused
+}
+
+/// Asserts that `result` is an `InvalidArgument` whose message mentions `needle`.
+pub fn expect_invalid<T: std::fmt::Debug>(result: gumbel_wgpu::Result<T>, needle: &str) {
+    match result {
+        Err(gumbel_wgpu::Error::InvalidArgument(msg)) => {
+            assert!(msg.contains(needle), "message {msg:?} lacks {needle:?}")
+        }
+        other => panic!("expected InvalidArgument mentioning {needle:?}, got {other:?}"),
+    }
+}
