@@ -1,7 +1,9 @@
 //! Runs the benchmark matrix once and prints one table: every kernel at each shape, its GB/s
 //! (SPEC section 6 byte counts) and its ratio to a copy kernel moving the same bytes on the
 //! same adapter in the same run; the soft forward and the saved-sample VJP in f32 also under
-//! every strategy.
+//! every strategy. Beside them: the unfused baseline (a noise kernel writing Gumbel noise to
+//! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's
+//! ratio to it, and the CPU reference.
 //!
 //! `cargo run --release --example bench_table -- [--quick] [--markdown FILE]`
 //! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
@@ -10,7 +12,8 @@
 use std::time::Duration;
 
 use gumbel_wgpu::measure::{CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run};
-use gumbel_wgpu::{GpuContext, Mode, StorageType, Strategy};
+use gumbel_wgpu::reference;
+use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy};
 
 const FULL: [(u32, u32); 5] = [
     (1_048_576, 8),
@@ -38,8 +41,9 @@ impl Bench<'_> {
     }
 }
 
-/// Strategies to time `kernel` under: the default, and every one for the headline kernels.
-fn strategies(kernel: Kernel, storage: StorageType) -> Vec<Option<Strategy>> {
+/// Strategies to time `kernel` under: the default, and every one for the headline kernels
+/// (but on a CPU driver not 1024-wide workgroups over 65,536 rows, which take minutes there).
+fn strategies(kernel: Kernel, storage: StorageType, rows: u32, cpu: bool) -> Vec<Option<Strategy>> {
     let headline = matches!(
         kernel,
         Kernel::Forward(Mode::Soft) | Kernel::Vjp { recompute: false }
@@ -54,10 +58,31 @@ fn strategies(kernel: Kernel, storage: StorageType) -> Vec<Option<Strategy>> {
                     slices: 8,
                 }),
             ])
+            .filter(|s| !(cpu && rows >= 65_536 && s.is_some_and(|s| s.workgroup_size() == 1024)))
             .collect()
     } else {
         vec![None]
     }
+}
+
+/// The CPU reference's soft forward (f64 inside, one thread) on a slice of the shape, scaled
+/// to GB/s of the same byte count as the kernels.
+fn cpu_reference(rows: u32, cols: u32) -> String {
+    // At most about a million elements: the reference is a yardstick, not a contender.
+    let sample_rows = rows.min((1 << 20) / cols).max(1);
+    let shape = Shape::new(sample_rows, cols);
+    let logits: Vec<f32> = (0..shape.noise_elements())
+        .map(|i| ((i.wrapping_mul(2_654_435_761) % 1000) as f32) * 0.004 - 2.0)
+        .collect();
+    let start = std::time::Instant::now();
+    let out = reference::forward(&logits, shape, &[0.7], 1, 0, Mode::Soft);
+    let t = start.elapsed();
+    std::hint::black_box(out);
+    let bytes = shape.noise_elements() * 8;
+    format!(
+        "| CPU reference (f64, 1 thread, {sample_rows} rows) | F32 | {rows}x{cols} | | {:.3} | | | |",
+        gb_per_s(bytes, t)
+    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,20 +98,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         budget: Duration::from_millis(if quick { 300 } else { 200 }),
     };
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
+    let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let mut lines = vec![format!("adapter: {}", ctx.summary())];
     lines.push(String::new());
-    lines.push("| kernel | storage | shape | strategy | GB/s | copy GB/s | ratio to copy |".into());
-    lines.push("|---|---|---|---|---|---|---|".into());
+    lines.push(
+        "| kernel | storage | shape | strategy | GB/s | copy GB/s | ratio to copy | ratio to unfused |"
+            .into(),
+    );
+    lines.push("|---|---|---|---|---|---|---|---|".into());
     println!("{}", lines.join("\n"));
     let mut seed = 1u64;
     for &(rows, cols) in shapes {
         for storage in [StorageType::F32, StorageType::F16] {
             let work = Workload::new(&ctx, rows, cols, storage)?;
+            // The unfused baseline (f32): noise written to memory, then a softmax reading it.
+            let unfused = match storage {
+                StorageType::F32 => Some(bench.time(|e| work.record_unfused(ctx.kernels(), e, 1))),
+                _ => None,
+            };
+            if let Some(result) = &unfused {
+                let line = match result {
+                    Ok(t) => format!(
+                        "| unfused soft (noise kernel + softmax) | F32 | {rows}x{cols} | RowPerThread | {:.2} | | | |",
+                        gb_per_s(work.bytes(Kernel::Forward(Mode::Soft)), *t)
+                    ),
+                    Err(e) => {
+                        format!("| unfused soft | F32 | {rows}x{cols} | | refused: {e} | | | |")
+                    }
+                };
+                println!("{line}");
+                lines.push(line);
+            }
+            if storage == StorageType::F32 {
+                lines.push(cpu_reference(rows, cols));
+                println!("{}", lines[lines.len() - 1]);
+            }
             for kernel in Kernel::ALL {
                 let bytes = work.bytes(kernel);
                 let copy_work = CopyWorkload::new(&ctx, bytes)?;
                 let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
-                for strategy in strategies(kernel, storage) {
+                for strategy in strategies(kernel, storage, rows, cpu) {
                     seed += 1;
                     let name = match strategy {
                         None => format!("default ({:?})", Strategy::choose(cols, ctx.kernels())),
@@ -96,14 +147,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         bench.time(|e| work.record(ctx.kernels(), e, kernel, strategy, seed));
                     let line = match timed {
                         Ok(t) => format!(
-                            "| {} | {storage:?} | {rows}x{cols} | {name} | {:.2} | {:.2} | {:.3} |",
+                            "| {} | {storage:?} | {rows}x{cols} | {name} | {:.2} | {:.2} | {:.3} | {} |",
                             kernel.name(),
                             gb_per_s(bytes, t),
                             gb_per_s(bytes, copy),
-                            copy.as_secs_f64() / t.as_secs_f64()
+                            copy.as_secs_f64() / t.as_secs_f64(),
+                            match (&unfused, kernel) {
+                                (Some(Ok(u)), Kernel::Forward(Mode::Soft)) =>
+                                    format!("{:.3}", u.as_secs_f64() / t.as_secs_f64()),
+                                _ => String::new(),
+                            }
                         ),
                         Err(e) => format!(
-                            "| {} | {storage:?} | {rows}x{cols} | {name} | refused: {e} | | |",
+                            "| {} | {storage:?} | {rows}x{cols} | {name} | refused: {e} | | | |",
                             kernel.name()
                         ),
                     };

@@ -9,7 +9,8 @@ struct ReadParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<storage, read> params: ReadParams;
+// A uniform, as for the copy kernel (copy.wgsl says why).
+@group(0) @binding(0) var<uniform> params: ReadParams;
 @group(0) @binding(1) var<storage, read> src: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> sink: array<u32>;
 

@@ -80,7 +80,8 @@ impl Strategy {
         format!("{family}_{layout}_{}", storage.suffix())
     }
 
-    pub(crate) fn workgroup_size(self) -> u32 {
+    /// Invocations per workgroup.
+    pub fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,

@@ -263,13 +263,14 @@ impl Kernels {
         grid: [u32; 3],
     ) -> Result<()> {
         let bind_group = self.checked("binding buffers", || -> Result<wgpu::BindGroup> {
-            // Not a uniform buffer: lavapipe specialises a shader on the values of its uniforms
-            // at each dispatch and kept every variant, hundreds of KB per dispatch.
+            // The kernels read their parameters from storage, not uniforms: lavapipe specialises
+            // a shader on the values of its uniforms at each dispatch and kept every variant,
+            // hundreds of KB per dispatch. Only the copy and read yardsticks take uniforms.
             let params = buffer_with(
                 &self.device,
                 "gumbel-wgpu params",
                 params,
-                wgpu::BufferUsages::STORAGE,
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::UNIFORM,
             )?;
             let entries: Vec<wgpu::BindGroupEntry> =
                 std::iter::once((0, params.as_entire_binding()))

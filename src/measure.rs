@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::context::GpuContext;
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
-use crate::error::Result;
+use crate::error::{Error, Result, invalid};
 use crate::forward::{ForwardCall, Strategy, Tau};
 use crate::kernels::{GpuSlice, Kernels};
+use crate::noise::{NoiseCall, NoiseOutput};
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -99,6 +100,8 @@ pub struct Workload {
     out: wgpu::Buffer,
     top_indices: wgpu::Buffer,
     top_values: wgpu::Buffer,
+    /// The unfused baseline's noise, in memory.
+    noise: wgpu::Buffer,
 }
 
 impl Workload {
@@ -128,6 +131,7 @@ impl Workload {
             out: ctx.storage_buffer(n * storage.size()),
             top_indices: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
             top_values: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
+            noise: ctx.storage_buffer(n * 4),
         })
     }
 
@@ -143,6 +147,52 @@ impl Workload {
             // The logits, and an index and a value per category drawn.
             Kernel::TopK { k } => elements + u64::from(self.shape.rows) * u64::from(k) * 8,
         }
+    }
+
+    /// Records the unfused baseline of the soft forward (f32 only), as PyTorch computes it:
+    /// the noise kernel writes Gumbel noise to memory, then a softmax kernel reads it back with
+    /// the logits. It moves twice the fused kernel's bytes.
+    pub fn record_unfused(
+        &self,
+        kernels: &Kernels,
+        encoder: &mut wgpu::CommandEncoder,
+        seed: u64,
+    ) -> Result<()> {
+        let shape = self.shape;
+        if self.storage != StorageType::F32 {
+            return Err(invalid("the unfused baseline is f32 only"));
+        }
+        if let Some(budget) = kernels.loop_budget
+            && 2 * u64::from(shape.cols) > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "the unfused baseline walks a row twice per invocation: K = {} is over this driver's loop budget",
+                shape.cols
+            )));
+        }
+        kernels.record_noise(
+            encoder,
+            &NoiseCall {
+                seed,
+                offset: 0,
+                count: shape.noise_elements(),
+                output: NoiseOutput::Gumbel,
+                out: GpuSlice::from(&self.noise),
+            },
+        )?;
+        let params = [shape.rows, shape.cols, 0.7f32.to_bits(), 0];
+        let pipeline = kernels.pipeline("unfused_softmax", &[])?;
+        kernels.dispatch(
+            encoder,
+            &pipeline,
+            bytemuck::cast_slice(&params),
+            &[
+                self.logits.as_entire_binding(),
+                self.noise.as_entire_binding(),
+                self.out.as_entire_binding(),
+            ],
+            shape.rows.div_ceil(64),
+        )
     }
 
     /// Records one run of `kernel`.
