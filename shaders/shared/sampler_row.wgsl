@@ -154,9 +154,12 @@ fn add_lane(st: RowState, l: Lane) -> RowState {
     return RowState(st.m, st.s, st.arg, st.invalid | u32(l.kind == LANE_INVALID));
 }
 
-fn add_block(st: RowState, r: Row, j: u32) -> RowState {
-    let b = block_at(r, j);
+fn add_lanes(st: RowState, b: Block) -> RowState {
     return add_lane(add_lane(add_lane(add_lane(st, b.a), b.b), b.c), b.d);
+}
+
+fn add_block(st: RowState, r: Row, j: u32) -> RowState {
+    return add_lanes(st, block_at(r, j));
 }
 
 // What the write pass needs of a finished row.
@@ -200,7 +203,11 @@ fn output_value(l: Lane, f: RowResult) -> f32 {
 }
 
 fn write_block(r: Row, f: RowResult, j: u32) {
-    let b = block_at(r, j);
+    write_lanes(r, f, j, block_at(r, j));
+}
+
+// Writes block j's outputs from its lanes.
+fn write_lanes(r: Row, f: RowResult, j: u32, b: Block) {
     let v = vec4<f32>(output_value(b.a, f), output_value(b.b, f),
                       output_value(b.c, f), output_value(b.d, f));
     let live = vec4<bool>(b.a.kind != LANE_OUTSIDE, b.b.kind != LANE_OUTSIDE,
