@@ -6,6 +6,7 @@
 //! ratio to it, and the CPU reference.
 //!
 //! `cargo run --release --example bench_table -- [--quick] [--markdown FILE]`
+//! `--only TEXT` keeps the kernels whose name contains TEXT (say `VJP`, `forward Soft`, `top`).
 //! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
 //! and 16x262144 instead of 4096x32768 and 64x262144).
 
@@ -97,6 +98,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ctx: &ctx,
         budget: Duration::from_millis(if quick { 300 } else { 200 }),
     };
+    // `--only TEXT`: just the kernels whose name contains TEXT (no top-k table unless it does).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
     let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let mut lines = vec![format!("adapter: {}", ctx.summary())];
@@ -133,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 lines.push(cpu_reference(rows, cols));
                 println!("{}", lines[lines.len() - 1]);
             }
-            for kernel in Kernel::ALL {
+            for kernel in Kernel::ALL.into_iter().filter(|k| wanted(&k.name())) {
                 let bytes = work.bytes(kernel);
                 let copy_work = CopyWorkload::new(&ctx, bytes)?;
                 let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
@@ -188,6 +196,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let read = bench.time(|e| read_work.record(ctx.kernels(), e))?;
         for k in [1, 8, 64] {
             let kernel = Kernel::TopK { k };
+            if !wanted(&kernel.name()) {
+                continue;
+            }
             let t = bench.time(|e| work.record(ctx.kernels(), e, kernel, None, 1))?;
             let bytes = work.bytes(kernel);
             let line = format!(

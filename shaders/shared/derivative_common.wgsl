@@ -88,7 +88,8 @@ struct Elem {
     t: f32,       // VJP: dy; JVP: zdot = (dl - w dtau) / tau
 }
 
-fn elem_at(r: Row, f: RowResult, t: u32, word: u32, dtau: f32) -> Elem {
+// Element at position t of the row's blocks; `l` is its lane when the sample is recomputed.
+fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, dtau: f32) -> Elem {
     var e: Elem;
     let k = t - r.lead;
     e.live = t >= r.lead && k < params.cols;
@@ -96,7 +97,6 @@ fn elem_at(r: Row, f: RowResult, t: u32, word: u32, dtau: f32) -> Elem {
         return e;
     }
     if SOURCE == SOURCE_RECOMPUTE {
-        let l = lane_at(r, t, word);
         e.on = l.kind == LANE_VALUE;
         e.w = l.v - f.m;
         e.y = exp(e.w) * f.inv_s;
@@ -136,13 +136,18 @@ struct Elems {
 }
 
 fn elems_at(r: Row, f: RowResult, j: u32, dtau: f32) -> Elems {
-    var words = vec4<u32>();
+    var b: Block;
     if SOURCE == SOURCE_RECOMPUTE {
-        words = noise_block(r.seed, add64_u32(r.block0, j));
+        b = block_at(r, j);
     }
+    return elems_of(r, f, j, b, dtau);
+}
+
+// Block j's elements, with its lanes `b` (used when the sample is recomputed).
+fn elems_of(r: Row, f: RowResult, j: u32, b: Block, dtau: f32) -> Elems {
     let t = 4u * j;
-    return Elems(elem_at(r, f, t, words.x, dtau), elem_at(r, f, t + 1u, words.y, dtau),
-                 elem_at(r, f, t + 2u, words.z, dtau), elem_at(r, f, t + 3u, words.w, dtau));
+    return Elems(elem_at(r, f, t, b.a, dtau), elem_at(r, f, t + 1u, b.b, dtau),
+                 elem_at(r, f, t + 2u, b.c, dtau), elem_at(r, f, t + 3u, b.d, dtau));
 }
 
 // The row's dot product: <dy, y> (soft, hard), sum dy (log-soft), or <zdot, y> (JVP).
@@ -157,7 +162,10 @@ fn dot_term(e: Elem) -> f32 {
 }
 
 fn dot_block(r: Row, f: RowResult, j: u32, dtau: f32) -> f32 {
-    let e = elems_at(r, f, j, dtau);
+    return dot_elems(elems_at(r, f, j, dtau));
+}
+
+fn dot_elems(e: Elems) -> f32 {
     return dot_term(e.a) + dot_term(e.b) + dot_term(e.c) + dot_term(e.d);
 }
 
@@ -188,7 +196,10 @@ fn out_value(r: Row, f: RowResult, e: Elem, d: f32) -> f32 {
 
 // Writes block j's outputs; returns its part of sum w * dl (for the VJP's dtau).
 fn write_out_block(r: Row, f: RowResult, d: f32, j: u32, dtau: f32) -> f32 {
-    let e = elems_at(r, f, j, dtau);
+    return write_out_elems(r, f, d, j, elems_at(r, f, j, dtau), dtau);
+}
+
+fn write_out_elems(r: Row, f: RowResult, d: f32, j: u32, e: Elems, dtau: f32) -> f32 {
     let v = vec4<f32>(out_value(r, f, e.a, d), out_value(r, f, e.b, d),
                       out_value(r, f, e.c, d), out_value(r, f, e.d, d));
     store_run4(r.out_at + 4u * j - r.lead, v, vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live));
