@@ -6,6 +6,7 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
     let row = wid.y;
     let r = row_view(row);
     let dtau = tau_tangent(row);

@@ -6,6 +6,7 @@ override WORKGROUP_SIZE: u32 = 64u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_params();
     let row = gid.x;
     if row >= params.rows {
         return;

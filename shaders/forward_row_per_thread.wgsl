@@ -11,6 +11,7 @@ var<private> cache: array<Block, CACHED_BLOCKS>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_params();
     let row = gid.x;
     if row >= params.rows {
         return;

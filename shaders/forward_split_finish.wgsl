@@ -7,6 +7,7 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
     let r = row_view(wid.y);
     let f = row_result(r, merged_state(wid.y));
     if MODE == MODE_INDEX {

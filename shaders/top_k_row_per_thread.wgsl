@@ -40,6 +40,7 @@ fn insert(list: ptr<function, List>, l: Lane) {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_params();
     let row = gid.x;
     if row >= params.rows {
         return;

@@ -101,6 +101,7 @@ fn before(a: u32, b: u32) -> bool {
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
     let row = wid.x;
     let r = row_view(row);
     if lid == 0u {
