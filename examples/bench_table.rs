@@ -12,7 +12,9 @@
 
 use std::time::Duration;
 
-use gumbel_wgpu::measure::{CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run};
+use gumbel_wgpu::measure::{
+    CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run, timestamps_available,
+};
 use gumbel_wgpu::reference;
 use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy};
 
@@ -107,7 +109,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wanted = |name: &str| only.as_ref().is_none_or(|o| name.contains(o.as_str()));
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
     let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
-    let mut lines = vec![format!("adapter: {}", ctx.summary())];
+    let mut lines = vec![format!(
+        "adapter: {}; timed with {}",
+        ctx.summary(),
+        if timestamps_available(&ctx) {
+            "GPU timestamp queries"
+        } else {
+            "the wall clock from submit to a blocking poll"
+        }
+    )];
     lines.push(String::new());
     lines.push(
         "| kernel | storage | shape | strategy | GB/s | copy GB/s | ratio to copy | ratio to unfused |"

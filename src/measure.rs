@@ -1,6 +1,7 @@
-//! Timing kernels for benchmarks. GPU work is recorded first and timed from submit to the
-//! end of a blocking poll, so that recording, upload and readback stay out of the figures;
-//! many repetitions per submit amortise the submit itself.
+//! Timing kernels for benchmarks. GPU work is recorded first and timed with GPU timestamps
+//! where the device has them, otherwise from submit to the end of a blocking poll, so that
+//! recording, upload and readback stay out of the figures; many repetitions per submit
+//! amortise the rest.
 
 use std::time::{Duration, Instant};
 
@@ -14,25 +15,106 @@ use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Seconds per repetition of what `record` records, over `reps` repetitions in one submit,
-/// after one warm-up submit.
+/// after one warm-up submit. Timed on the GPU with timestamp queries when the device has them
+/// (written in the encoder before the first repetition and after the last), otherwise from
+/// submit to the end of a blocking poll.
 pub fn time_per_run(
     ctx: &GpuContext,
     reps: u32,
     mut record: impl FnMut(&mut wgpu::CommandEncoder) -> Result<()>,
 ) -> Result<Duration> {
+    let timestamps = timestamps_available(ctx);
     let mut run = |n: u32| -> Result<Duration> {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let stamps = timestamps.then(|| Timestamps::new(ctx));
+        if let Some(t) = &stamps {
+            encoder.write_timestamp(&t.set, 0);
+        }
         for _ in 0..n {
             record(&mut encoder)?;
+        }
+        if let Some(t) = &stamps {
+            encoder.write_timestamp(&t.set, 1);
+            t.resolve(&mut encoder);
         }
         let commands = encoder.finish();
         let start = Instant::now();
         ctx.queue.submit([commands]);
         ctx.wait()?;
-        Ok(start.elapsed())
+        let wall = start.elapsed();
+        match &stamps {
+            Some(t) => t.elapsed(ctx),
+            None => Ok(wall),
+        }
     };
     run(1)?;
     Ok(run(reps)? / reps)
+}
+
+/// Whether [`time_per_run`] times on the GPU (timestamp queries inside encoders), unless
+/// `GUMBEL_BENCH_WALL_CLOCK` is set, to compare the two timers.
+pub fn timestamps_available(ctx: &GpuContext) -> bool {
+    std::env::var_os("GUMBEL_BENCH_WALL_CLOCK").is_none()
+        && ctx.device.features().contains(
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS,
+        )
+}
+
+/// Two GPU timestamps and the buffers that bring them back.
+struct Timestamps {
+    set: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+    readback: wgpu::Buffer,
+}
+
+impl Timestamps {
+    fn new(ctx: &GpuContext) -> Self {
+        let buffer = |usage| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gumbel-wgpu timestamps"),
+                size: 16,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Self {
+            set: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("gumbel-wgpu timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            }),
+            resolved: buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+            readback: buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+        }
+    }
+
+    fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.resolve_query_set(&self.set, 0..2, &self.resolved, 0);
+        encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, 16);
+    }
+
+    /// The time between the two stamps, after the submission has finished.
+    fn elapsed(&self, ctx: &GpuContext) -> Result<Duration> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.readback.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        ctx.wait()?;
+        rx.recv()
+            .map_err(|e| Error::Map(e.to_string()))?
+            .map_err(|e| Error::Map(e.to_string()))?;
+        let ticks: Vec<u64> = {
+            let view = self
+                .readback
+                .get_mapped_range(..)
+                .map_err(|e| Error::Map(e.to_string()))?;
+            bytemuck::pod_collect_to_vec(&view[..])
+        };
+        self.readback.unmap();
+        let ns =
+            ticks[1].saturating_sub(ticks[0]) as f64 * f64::from(ctx.queue.get_timestamp_period());
+        Ok(Duration::from_secs_f64(ns * 1e-9))
+    }
 }
 
 /// Bytes a kernel must move per second, in GB/s.
