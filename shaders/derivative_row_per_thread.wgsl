@@ -1,13 +1,9 @@
 // VJP or JVP, one invocation per row: three passes over the row (the sample's statistics when
 // recomputed, the dot product, the outputs), no barriers.
 #import derivative_common
+#import row_cache
 
 override WORKGROUP_SIZE: u32 = 64u;
-
-// A short row's recomputed lanes stay in the invocation's memory across the three passes, so
-// its noise is made once, not three times (as in forward_row_per_thread).
-const CACHED_BLOCKS: u32 = 17u;   // rows up to 64 elements, whatever their lead
-var<private> cache: array<Block, CACHED_BLOCKS>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -1,13 +1,9 @@
 // Forward pass, one invocation per row: no barriers, which suits short rows everywhere and
 // medium rows on CPU drivers, where barriers are expensive.
 #import forward_common
+#import row_cache
 
 override WORKGROUP_SIZE: u32 = 64u;
-
-// A short row's lanes stay in the invocation's memory between the two passes, so its noise
-// (a Philox call and two logarithms per element, most of the cost) is made once, not twice.
-const CACHED_BLOCKS: u32 = 17u;   // rows up to 64 elements, whatever their lead
-var<private> cache: array<Block, CACHED_BLOCKS>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

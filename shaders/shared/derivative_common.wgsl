@@ -7,6 +7,7 @@
 // recomputed. Only <., y>-weighted sums of w enter the results, and the softmax weights sum to
 // one, so the constant cancels; that is what lets a saved sample stand in for z.
 #import sampler_row
+#import params
 
 struct DerivativeParams {
     seed: vec2<u32>,
@@ -29,15 +30,7 @@ struct DerivativeParams {
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
-@group(0) @binding(0) var<storage, read> params_buffer: DerivativeParams;
-// The parameters in the invocation's own memory, loaded once by `load_params()` at the top of
-// every entry point: the compiler cannot know that the read-write bindings leave the buffer
-// alone, so it would reload each field after every store.
-var<private> params: DerivativeParams;
-
-fn load_params() {
-    params = params_buffer;
-}
+alias Params = DerivativeParams;
 @group(0) @binding(1) var<storage, read> logits: array<u32>;          // or the saved sample
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;   // dl, or the tangent of y
 @group(0) @binding(3) var<storage, read> taus: array<f32>;

@@ -1,5 +1,6 @@
 // The forward kernels' parameters and bindings.
 #import sampler_row
+#import params
 
 struct ForwardParams {
     seed: vec2<u32>,
@@ -18,15 +19,7 @@ struct ForwardParams {
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
-@group(0) @binding(0) var<storage, read> params_buffer: ForwardParams;
-// The parameters in the invocation's own memory, loaded once by `load_params()` at the top of
-// every entry point: the compiler cannot know that the read-write bindings leave the buffer
-// alone, so it would reload each field after every store.
-var<private> params: ForwardParams;
-
-fn load_params() {
-    params = params_buffer;
-}
+alias Params = ForwardParams;
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
 @group(0) @binding(3) var<storage, read> taus: array<f32>;

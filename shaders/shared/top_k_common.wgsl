@@ -1,6 +1,7 @@
 // What the top-k kernels share: parameters, bindings, and the order-preserving keys of the
 // perturbed logits.
 #import sampler_row
+#import params
 
 struct TopKParams {
     seed: vec2<u32>,
@@ -21,15 +22,7 @@ struct TopKParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<storage, read> params_buffer: TopKParams;
-// The parameters in the invocation's own memory, loaded once by `load_params()` at the top of
-// every entry point: the compiler cannot know that the read-write bindings leave the buffer
-// alone, so it would reload each field after every store.
-var<private> params: TopKParams;
-
-fn load_params() {
-    params = params_buffer;
-}
+alias Params = TopKParams;
 @group(0) @binding(1) var<storage, read> logits: array<u32>;
 // The storage pieces write through `out`; top-k writes `indices` and `values` instead.
 @group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
