@@ -5,9 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
-use crate::forward::{Strategy, Tau};
+use crate::forward::{RowHeader, Strategy, Tau};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::noise::split64;
 use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
@@ -105,17 +104,7 @@ pub struct JvpCall<'a> {
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct DerivativeParams {
-    seed: [u32; 2],
-    offset: [u32; 2],
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,
-    in_base: u32,
-    out_base: u32,
-    tau_base: u32,
-    tau_per_row: u32,
-    tau: f32,
+    header: RowHeader,
     grad_base: u32,
     row_base: u32,
     per_row_used: u32,
@@ -342,17 +331,15 @@ impl Kernels {
                 .transpose()?;
             let tau = self.tau_part(call.tau, row0, rows)?;
             let params = DerivativeParams {
-                seed: split64(seed),
-                offset: split64(offset.wrapping_add(row0 * u64::from(shape.cols))),
-                rows: rows as u32,
-                cols: shape.cols,
-                in_pitch: shape.in_pitch,
-                out_pitch: shape.out_pitch,
-                in_base: input.base,
-                out_base: out.base,
-                tau_base: tau.base,
-                tau_per_row: tau.per_row,
-                tau: tau.scalar,
+                header: RowHeader::new(
+                    seed,
+                    offset,
+                    shape,
+                    (row0, rows),
+                    input.base,
+                    (out.base, shape.out_pitch),
+                    &tau,
+                ),
                 grad_base: grad.base,
                 row_base: per_row.as_ref().map_or(0, |w| w.base),
                 per_row_used: u32::from(per_row.is_some()),

@@ -168,20 +168,58 @@ pub struct ForwardCall<'a> {
     pub strategy: Option<Strategy>,
 }
 
+/// The parameters every row kernel's block starts with, in the order sampler_row.wgsl's
+/// families declare them.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct RowHeader {
+    pub seed: [u32; 2],
+    pub offset: [u32; 2],
+    pub rows: u32,
+    pub cols: u32,
+    pub in_pitch: u32,
+    pub out_pitch: u32,
+    pub in_base: u32,
+    pub out_base: u32,
+    pub tau_base: u32,
+    pub tau_per_row: u32,
+    pub tau: f32,
+}
+
+impl RowHeader {
+    /// The header of a dispatch over `rows` rows from `row0` of a call of `shape`, whose noise
+    /// starts at `offset` for its row 0, reading at element `in_base` and writing rows
+    /// `out_pitch` apart from element `out_base`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        seed: u64,
+        offset: u64,
+        shape: Shape,
+        (row0, rows): (u64, u64),
+        in_base: u32,
+        (out_base, out_pitch): (u32, u32),
+        tau: &TauPart,
+    ) -> Self {
+        Self {
+            seed: split64(seed),
+            offset: split64(offset.wrapping_add(row0 * u64::from(shape.cols))),
+            rows: rows as u32,
+            cols: shape.cols,
+            in_pitch: shape.in_pitch,
+            out_pitch,
+            in_base,
+            out_base,
+            tau_base: tau.base,
+            tau_per_row: tau.per_row,
+            tau: tau.scalar,
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ForwardParams {
-    seed: [u32; 2],
-    offset: [u32; 2],
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,
-    in_base: u32,
-    out_base: u32,
-    tau_base: u32,
-    tau_per_row: u32,
-    tau: f32,
+    header: RowHeader,
     slices: u32,
     slice_blocks: u32,
     counter_used: u32,
@@ -262,17 +300,15 @@ impl Kernels {
             )?;
             let tau = self.tau_part(call.tau, row0, rows)?;
             let params = ForwardParams {
-                seed: split64(call.seed),
-                offset: split64(call.offset.wrapping_add(row0 * u64::from(shape.cols))),
-                rows: rows as u32,
-                cols: shape.cols,
-                in_pitch: shape.in_pitch,
-                out_pitch,
-                in_base: logits.base,
-                out_base: out.base,
-                tau_base: tau.base,
-                tau_per_row: tau.per_row,
-                tau: tau.scalar,
+                header: RowHeader::new(
+                    call.seed,
+                    call.offset,
+                    shape,
+                    (row0, rows),
+                    logits.base,
+                    (out.base, out_pitch),
+                    &tau,
+                ),
                 slices,
                 slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
                 counter_used: u32::from(call.counter.is_some()),

@@ -5,9 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::forward::Strategy;
+use crate::forward::{RowHeader, Strategy};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::noise::split64;
 use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
@@ -64,17 +63,7 @@ pub fn choose_top_k(cols: u32, k: u32) -> Strategy {
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct TopKParams {
-    seed: [u32; 2],
-    offset: [u32; 2],
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,
-    in_base: u32,
-    out_base: u32,
-    tau_base: u32,
-    tau_per_row: u32,
-    tau: f32,
+    header: RowHeader,
     k: u32,
     values_base: u32,
     counter_used: u32,
@@ -151,17 +140,16 @@ impl Kernels {
             let out = |slice| self.window(slice, row0 * u64::from(k), rows * u64::from(k), 4);
             let (indices, values) = (out(call.indices)?, out(call.values)?);
             let params = TopKParams {
-                seed: split64(call.seed),
-                offset: split64(call.offset.wrapping_add(row0 * u64::from(shape.cols))),
-                rows: rows as u32,
-                cols: shape.cols,
-                in_pitch: shape.in_pitch,
-                out_pitch: k,
-                in_base: logits.base,
-                out_base: indices.base,
-                tau_base: 0,
-                tau_per_row: 0,
-                tau: 1.0,
+                // Top-k takes no temperature.
+                header: RowHeader::new(
+                    call.seed,
+                    call.offset,
+                    shape,
+                    (row0, rows),
+                    logits.base,
+                    (indices.base, k),
+                    &self.tau_part(crate::Tau::Scalar(1.0), row0, rows)?,
+                ),
                 k,
                 values_base: values.base,
                 counter_used: u32::from(call.counter.is_some()),
