@@ -24,6 +24,7 @@
 //!     log-soft: ez_k + eE + shift + EPS |ydot_k|.
 //! Every output also gets the storage type's rounding and f32's flush-to-zero floor.
 
+#[macro_use]
 mod common;
 
 use common::{
@@ -525,15 +526,6 @@ fn check_mode<T: Element>(mode: Mode) {
         }
     }
     eprintln!("{mode:?} {:?}: {tally:?}", T::STORAGE);
-}
-
-macro_rules! matrix {
-    ($($name:ident: $t:ty, $mode:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            check_mode::<$t>($mode);
-        }
-    )*};
 }
 
 matrix! {

@@ -2,6 +2,7 @@
 //! encoder API, over the K and row counts of the forward issue (the largest ones at fewer rows,
 //! so that the suite runs in minutes on lavapipe).
 
+#[macro_use]
 mod common;
 
 use common::{
@@ -218,15 +219,6 @@ fn check_mode<T: Element>(mode: Mode) {
         }
     }
     eprintln!("{mode:?} {:?}: {tally:?}", T::STORAGE);
-}
-
-macro_rules! matrix {
-    ($($name:ident: $t:ty, $mode:expr;)*) => {$(
-        #[test]
-        fn $name() {
-            check_mode::<$t>($mode);
-        }
-    )*};
 }
 
 matrix! {

@@ -271,3 +271,15 @@ pub fn expect_invalid<T: std::fmt::Debug>(result: gumbel_wgpu::Result<T>, needle
         other => panic!("expected InvalidArgument mentioning {needle:?}, got {other:?}"),
     }
 }
+
+/// One `#[test]` per (name, storage type, mode), each running the including file's
+/// `check_mode::<T>(mode)`: the mode x storage matrices of the forward and derivative tests.
+#[allow(unused_macros)] // test binaries without a matrix include this module too
+macro_rules! matrix {
+    ($($name:ident: $t:ty, $mode:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            check_mode::<$t>($mode);
+        }
+    )*};
+}
