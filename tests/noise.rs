@@ -71,9 +71,11 @@ fn gumbel_noise_is_within_bound_of_f64() {
 #[test]
 fn gumbel_tails_are_accurate_at_extreme_words() {
     let mut words = vec![0, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, u32::MAX];
-    // Dense near both ends, near the middle, and an even sweep of the whole range.
+    // Dense near both ends, near the middle, near u = 3/4 (where exp1_of_word changes
+    // formula), and an even sweep of the whole range.
     for k in 0..100_000u32 {
         words.extend([k, u32::MAX - k, 0x8000_0000 - k, 0x8000_0000 + k]);
+        words.extend([0xc000_0000 - k, 0xc000_0000 + k]);
         words.push(k.wrapping_mul(42_949));
     }
     let mut rng = TestRng::new(5);

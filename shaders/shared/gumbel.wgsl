@@ -14,8 +14,16 @@ fn two_atanh_small(s: f32) -> f32 {
     return 2.0 * (s + s * s2 * p);
 }
 
-// Natural log of a positive normal f32, within a few ULP everywhere.
-fn ln_accurate(x: f32) -> f32 {
+// ln x = e ln 2 + 2 atanh(num / den): x = 2^e (1 + s) / (1 - s) with s = num / den small.
+struct LogArgument {
+    e: f32,
+    num: f32,
+    den: f32,
+}
+
+// The reduction of a positive normal f32: e its exponent, m in [0.707, 1.414] its mantissa,
+// s = (m - 1) / (m + 1).
+fn log_argument(x: f32) -> LogArgument {
     let bits = bitcast<u32>(x);
     var e = i32(bits >> 23u) - 127;
     var m = bitcast<f32>((bits & 0x007fffffu) | 0x3f800000u);
@@ -23,22 +31,31 @@ fn ln_accurate(x: f32) -> f32 {
         m = m * 0.5;
         e = e + 1;
     }
-    let fe = f32(e);
-    return fe * LN2_HI + (fe * LN2_LO + two_atanh_small((m - 1.0) / (m + 1.0)));
+    return LogArgument(f32(e), m - 1.0, m + 1.0);
+}
+
+fn ln_of_argument(a: LogArgument) -> f32 {
+    return a.e * LN2_HI + (a.e * LN2_LO + two_atanh_small(a.num / a.den));
+}
+
+// Natural log of a positive normal f32, within a few ULP everywhere.
+fn ln_accurate(x: f32) -> f32 {
+    return ln_of_argument(log_argument(x));
 }
 
 // E = -ln(u) with u = (x + 0.5) 2^-32, an Exp(1) variate. Above u = 1/2 it works from
-// w = 1 - u = u(!x), which the complemented word gives exactly.
+// w = 1 - u = u(!x), which the complemented word gives exactly, and above u = 3/4 from
+// -ln(1 - w) = 2 atanh(w / (2 - w)) (w / (2 - w) <= 1/7 there). The three cases share one
+// logarithm, chosen by select: as branches, any SIMD group holding words from more than one
+// case (nearly all of them) would run every case.
 fn exp1_of_word(x: u32) -> f32 {
-    if x < 0x80000000u {
-        return -ln_accurate((f32(x) + 0.5) * TWO_POW_M32);
-    }
+    let upper = x >= 0x80000000u;
     let w = (f32(~x) + 0.5) * TWO_POW_M32;
-    if w >= 0.25 {
-        return -ln_accurate(1.0 - w);
-    }
-    // -ln(1 - w) = 2 atanh(w / (2 - w)), and w / (2 - w) <= 1/7 here.
-    return two_atanh_small(w / (2.0 - w));
+    let a = log_argument(select((f32(x) + 0.5) * TWO_POW_M32, 1.0 - w, upper));
+    // With e = 0 and num = -w the sum below is exactly -2 atanh(w / (2 - w)).
+    let tail = upper && w < 0.25;
+    return -ln_of_argument(LogArgument(select(a.e, 0.0, tail), select(a.num, -w, tail),
+                                       select(a.den, 2.0 - w, tail)));
 }
 
 fn gumbel_of_word(x: u32) -> f32 {
