@@ -3,8 +3,11 @@
 //!
 //! Layout: `shaders/*.wgsl` are kernels (one entry point `main` each); `shaders/shared/*.wgsl`
 //! are pieces that kernels pull in with a line `#import name`. Each piece is included once.
-//! A kernel that imports `storage` is composed once per storage type, with `storage` bound to
-//! `shared/storage_<type>.wgsl`, and named `<kernel>_<type>`.
+//! Two imports name a family of pieces and make variants of a kernel that pulls them in:
+//! - `storage`: one variant per storage type, bound to `shared/storage_<type>.wgsl` and named
+//!   `<kernel>_<type>`;
+//! - `mul_wide`: `shared/mul_wide_halves.wgsl` (core WGSL), and a variant named
+//!   `<name>_int64` with `shared/mul_wide_int64.wgsl` for devices with 64-bit integers.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -33,42 +36,48 @@ fn main() {
     for kernel in &kernels {
         let stem = kernel.file_stem().unwrap().to_str().unwrap().to_owned();
         let text = fs::read_to_string(kernel).unwrap();
-        let variants: Vec<(String, Option<&str>)> = if imports_storage(&shader_dir, &text) {
-            STORAGE_TYPES
-                .iter()
-                .map(|t| (format!("{stem}_{t}"), Some(*t)))
-                .collect()
+        let storages: Vec<Option<&str>> = if imports_piece(&shader_dir, &text, "storage") {
+            STORAGE_TYPES.iter().copied().map(Some).collect()
         } else {
-            vec![(stem.clone(), None)]
+            vec![None]
         };
-        for (name, storage) in variants {
-            let mut composed = Composed::default();
-            let mut seen = BTreeSet::new();
-            compose(&shader_dir, kernel, storage, &mut seen, &mut composed);
-            let composed_text = composed.text.clone();
-            let bindings = match validate(&composed_text) {
-                Ok(bindings) => bindings,
-                Err((line, msg)) => {
-                    let origin = line
-                        .and_then(|l| composed.origin.get(l as usize - 1))
-                        .map(|(file, l)| format!("{}:{l}", file.display()))
-                        .unwrap_or_else(|| kernel.display().to_string());
-                    println!("cargo:warning={origin}: WGSL error in shader {name}");
-                    for line in msg.lines() {
-                        println!("cargo:warning={line}");
+        let int64: &[bool] = if imports_piece(&shader_dir, &text, "mul_wide") {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for storage in storages {
+            for &int64 in int64 {
+                let variant = Variant { storage, int64 };
+                let name = variant.name(&stem);
+                let mut composed = Composed::default();
+                let mut seen = BTreeSet::new();
+                compose(&shader_dir, kernel, variant, &mut seen, &mut composed);
+                let composed_text = composed.text.clone();
+                let bindings = match validate(&composed_text) {
+                    Ok(bindings) => bindings,
+                    Err((line, msg)) => {
+                        let origin = line
+                            .and_then(|l| composed.origin.get(l as usize - 1))
+                            .map(|(file, l)| format!("{}:{l}", file.display()))
+                            .unwrap_or_else(|| kernel.display().to_string());
+                        println!("cargo:warning={origin}: WGSL error in shader {name}");
+                        for line in msg.lines() {
+                            println!("cargo:warning={line}");
+                        }
+                        failed = true;
+                        Vec::new()
                     }
-                    failed = true;
-                    Vec::new()
-                }
-            };
-            let file = out_dir.join(format!("{name}.wgsl"));
-            fs::write(&file, &composed.text).unwrap();
-            writeln!(
-                table,
-                "    ({name:?}, include_str!({:?}), &{bindings:?}),",
-                file.display()
-            )
-            .unwrap();
+                };
+                let file = out_dir.join(format!("{name}.wgsl"));
+                fs::write(&file, &composed.text).unwrap();
+                writeln!(
+                    table,
+                    "    ({name:?}, include_str!({:?}), &{bindings:?}),",
+                    file.display()
+                )
+                .unwrap();
+            }
         }
     }
     table.push_str("];\n");
@@ -84,14 +93,44 @@ fn imports(text: &str) -> impl Iterator<Item = &str> {
         .map(str::trim)
 }
 
-/// Whether a kernel pulls in `storage`, directly or through another piece.
-fn imports_storage(dir: &Path, text: &str) -> bool {
+/// Whether a kernel pulls in `wanted`, directly or through another piece.
+fn imports_piece(dir: &Path, text: &str, wanted: &str) -> bool {
     imports(text).any(|name| {
-        name == "storage" || {
+        name == wanted || {
             let piece = dir.join("shared").join(format!("{name}.wgsl"));
-            fs::read_to_string(piece).is_ok_and(|t| imports_storage(dir, &t))
+            fs::read_to_string(piece).is_ok_and(|t| imports_piece(dir, &t, wanted))
         }
     })
+}
+
+/// Which pieces a kernel's `storage` and `mul_wide` imports stand for.
+#[derive(Clone, Copy)]
+struct Variant<'a> {
+    storage: Option<&'a str>,
+    int64: bool,
+}
+
+impl Variant<'_> {
+    fn name(self, stem: &str) -> String {
+        let mut name = stem.to_owned();
+        if let Some(t) = self.storage {
+            name = format!("{name}_{t}");
+        }
+        if self.int64 {
+            name.push_str("_int64");
+        }
+        name
+    }
+
+    /// The piece that `#import name` means in this variant.
+    fn piece(self, name: &str) -> String {
+        match (name, self.storage) {
+            ("storage", Some(t)) => format!("storage_{t}"),
+            ("mul_wide", _) if self.int64 => "mul_wide_int64".to_owned(),
+            ("mul_wide", _) => "mul_wide_halves".to_owned(),
+            (n, _) => n.to_owned(),
+        }
+    }
 }
 
 /// A composed shader and, for each of its lines, the source file and line it came from.
@@ -113,7 +152,7 @@ impl Composed {
 fn compose(
     dir: &Path,
     file: &Path,
-    storage: Option<&str>,
+    variant: Variant,
     seen: &mut BTreeSet<String>,
     out: &mut Composed,
 ) {
@@ -122,16 +161,13 @@ fn compose(
     for (number, line) in text.lines().enumerate() {
         match line.trim().strip_prefix("#import ") {
             Some(name) => {
-                let name = match (name.trim(), storage) {
-                    ("storage", Some(t)) => format!("storage_{t}"),
-                    (n, _) => n.to_owned(),
-                };
+                let name = variant.piece(name.trim());
                 if seen.insert(name.clone()) {
                     let piece = dir.join("shared").join(format!("{name}.wgsl"));
                     if !piece.exists() {
                         panic!("{}:{}: no shared piece {name}", file.display(), number + 1);
                     }
-                    compose(dir, &piece, storage, seen, out);
+                    compose(dir, &piece, variant, seen, out);
                 }
             }
             None => out.push(line, file, number + 1),

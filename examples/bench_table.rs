@@ -5,8 +5,10 @@
 //! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's
 //! ratio to it, and the CPU reference.
 //!
-//! `cargo run --release --example bench_table -- [--quick] [--markdown FILE]`
+//! `cargo run --release --example bench_table -- [--quick] [--halves] [--markdown FILE]`
 //! `--only TEXT` keeps the kernels whose name contains TEXT (say `VJP`, `forward Soft`, `top`).
+//! `--halves` makes Philox's 64-bit products from 16-bit halves even where the device has
+//! 64-bit integers (the kernels' default there), to time the difference.
 //! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
 //! and 16x262144 instead of 4096x32768 and 64x262144).
 
@@ -16,7 +18,7 @@ use gumbel_wgpu::measure::{
     CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run, timestamps_available,
 };
 use gumbel_wgpu::reference;
-use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy};
+use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy, WideMultiply};
 
 const FULL: [(u32, u32); 5] = [
     (1_048_576, 8),
@@ -95,7 +97,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .position(|a| a == "--markdown")
         .and_then(|i| args.get(i + 1));
-    let ctx = GpuContext::new()?;
+    let mut ctx = GpuContext::new()?;
+    if args.iter().any(|a| a == "--halves") {
+        ctx = ctx.with_wide_multiply(WideMultiply::Halves)?;
+    }
     let bench = Bench {
         ctx: &ctx,
         budget: Duration::from_millis(if quick { 300 } else { 200 }),

@@ -18,6 +18,9 @@ plant() {
     echo "caught: $name ($(grep -m1 -oE '(column|argmax|dtau) [^:]*: [^,]*' /tmp/planted.log | head -1))"
 }
 status=0
+plant "Philox from 16-bit halves: the middle carry dropped" shared/mul_wide_halves.wgsl " + (mid >> 16u);" ";" noise words_are_bit_exact || status=1
+plant "Philox with int64: high word shifted by 31" shared/mul_wide_int64.wgsl "u32(p >> 32u)" "u32(p >> 31u)" noise words_are_bit_exact || status=1
+plant "exp1_of_word: the upper tail's sign flipped" shared/gumbel.wgsl "select(a.num, -w, tail)" "select(a.num, w, tail)" noise gumbel_tails || status=1
 row=shared/sampler_row.wgsl
 deriv=shared/derivative_common.wgsl
 plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" forward soft_f32 || status=1

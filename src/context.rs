@@ -1,7 +1,7 @@
 //! Finding a device: a real GPU when there is one, otherwise a CPU Vulkan driver (lavapipe).
 
 use crate::error::{Error, Result};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, WideMultiply};
 
 /// The environment variable that picks an adapter by (a case-insensitive part of) its name.
 pub const ADAPTER_ENV: &str = "GUMBEL_WGPU_ADAPTER";
@@ -73,7 +73,8 @@ impl GpuContext {
         let info = adapter.get_info();
         let wanted_features = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
-            | wgpu::Features::SUBGROUP;
+            | wgpu::Features::SUBGROUP
+            | wgpu::Features::SHADER_INT64;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("gumbel-wgpu"),
@@ -104,6 +105,14 @@ impl GpuContext {
             kernels,
             instance: None,
         }
+    }
+
+    /// This context with kernels that form Philox's products as `wide_multiply` says (the
+    /// default is the fastest the device allows); an error where the device lacks what it
+    /// needs.
+    pub fn with_wide_multiply(mut self, wide_multiply: WideMultiply) -> Result<Self> {
+        self.kernels = Kernels::with_wide_multiply(&self.device, wide_multiply)?;
+        Ok(self)
     }
 
     /// The wgpu objects alive in this context's instance (none for a caller's device, whose
@@ -141,15 +150,19 @@ impl GpuContext {
         if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
             used.push("timestamp queries".to_owned());
         }
+        if features.contains(wgpu::Features::SHADER_INT64) {
+            used.push("shader int64".to_owned());
+        }
         format!(
-            "{}; features: {}; max storage binding {} MiB",
+            "{}; features: {}; max storage binding {} MiB; Philox products: {:?}",
             describe(&self.info),
             if used.is_empty() {
                 "none".to_owned()
             } else {
                 used.join(", ")
             },
-            self.device.limits().max_storage_buffer_binding_size >> 20
+            self.device.limits().max_storage_buffer_binding_size >> 20,
+            self.kernels.wide_multiply()
         )
     }
 

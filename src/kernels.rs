@@ -61,6 +61,28 @@ pub(crate) struct Pipeline {
     bindings: &'static [u32],
 }
 
+/// How the noise-making kernels form Philox's 32x32 -> 64-bit products. Both give the same
+/// bits; tests hold each against the CPU reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WideMultiply {
+    /// From 16-bit halves in core WGSL: any device.
+    Halves,
+    /// One native 64-bit multiply: devices with the `SHADER_INT64` feature. About 10 to 20%
+    /// faster on lavapipe (BENCHMARKS.md).
+    Int64,
+}
+
+impl WideMultiply {
+    /// The fastest that `device` was created with.
+    pub fn best_for(device: &wgpu::Device) -> Self {
+        if device.features().contains(wgpu::Features::SHADER_INT64) {
+            WideMultiply::Int64
+        } else {
+            WideMultiply::Halves
+        }
+    }
+}
+
 /// Shader modules and pipelines of one device, built on first use and reused after.
 pub struct Kernels {
     pub(crate) device: wgpu::Device,
@@ -68,6 +90,7 @@ pub struct Kernels {
     /// llvmpipe's silent per-invocation loop budget (WGPU-NOTES.md), where it applies.
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
+    wide_multiply: WideMultiply,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
     /// Bound where a kernel's optional input is not used.
@@ -78,8 +101,30 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    /// Kernels for a device of the caller's.
+    /// Kernels for a device of the caller's, with the fastest [`WideMultiply`] it allows.
     pub fn new(device: &wgpu::Device) -> Self {
+        Self::build(device, WideMultiply::best_for(device))
+    }
+
+    /// Kernels that form Philox's products as `wide_multiply` says; an error where that needs
+    /// a feature the device was not created with.
+    pub fn with_wide_multiply(device: &wgpu::Device, wide_multiply: WideMultiply) -> Result<Self> {
+        if wide_multiply == WideMultiply::Int64
+            && !device.features().contains(wgpu::Features::SHADER_INT64)
+        {
+            return Err(invalid(
+                "WideMultiply::Int64 needs a device created with the SHADER_INT64 feature",
+            ));
+        }
+        Ok(Self::build(device, wide_multiply))
+    }
+
+    /// How these kernels form Philox's products.
+    pub fn wide_multiply(&self) -> WideMultiply {
+        self.wide_multiply
+    }
+
+    fn build(device: &wgpu::Device, wide_multiply: WideMultiply) -> Self {
         let info = device.adapter_info();
         let is_llvmpipe = info.name.to_lowercase().contains("llvmpipe");
         Self {
@@ -88,6 +133,7 @@ impl Kernels {
             // 65,535 iterations in all; keep a margin for the reduction loops.
             loop_budget: is_llvmpipe.then_some(60_000),
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            wide_multiply,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholder: placeholder(device),
@@ -95,16 +141,25 @@ impl Kernels {
         }
     }
 
-    /// The pipeline of `shader` with its `main` entry point and these override constants.
+    /// The pipeline of `shader` (its `_int64` variant where there is one and these kernels
+    /// use it) with its `main` entry point and these override constants.
     pub(crate) fn pipeline(
         &self,
         shader: &str,
         constants: &[(&'static str, f64)],
     ) -> Result<Pipeline> {
-        let (shader, source, bindings) = crate::shaders::SHADERS
-            .iter()
-            .find(|(name, _, _)| *name == shader)
-            .copied()
+        let find = |wanted: &str| {
+            crate::shaders::SHADERS
+                .iter()
+                .find(|(name, _, _)| *name == wanted)
+                .copied()
+        };
+        let int64 = match self.wide_multiply {
+            WideMultiply::Int64 => find(&format!("{shader}_int64")),
+            WideMultiply::Halves => None,
+        };
+        let (shader, source, bindings) = int64
+            .or_else(|| find(shader))
             .ok_or_else(|| invalid(format!("no shader named {shader}")))?;
         let key = PipelineKey {
             shader,

@@ -64,7 +64,7 @@ pub use error::{Error, Result};
 pub use forward::{ForwardCall, Strategy, Tau};
 pub use generator::Generator;
 pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
-pub use kernels::{GpuSlice, Kernels};
+pub use kernels::{GpuSlice, Kernels, WideMultiply};
 pub use noise::{NoiseCall, NoiseOutput};
 pub use philox::Philox4x32;
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{TestRng, ctx, noise_tolerance, ulp_f32};
+use common::{TestRng, contexts_by_wide_multiply, ctx, noise_tolerance, ulp_f32};
 use gumbel_wgpu::philox::noise_word;
 use gumbel_wgpu::reference::{self, gumbel_of_word};
+use gumbel_wgpu::{GpuContext, Mode, SampleArgs};
 
 const BLOCK_BOUNDARY: u64 = 4 * (1 << 32); // flat index where the counter's high word becomes 1
 
@@ -20,14 +21,47 @@ fn words_are_bit_exact_across_seeds_and_offsets() {
         (7, BLOCK_BOUNDARY - 500_001), // n / 4 crosses 2^32 inside the range
         (7, BLOCK_BOUNDARY - 2),
     ];
-    for (seed, offset) in cases {
-        let gpu = ctx().noise_words(seed, offset, count).unwrap();
-        let mismatches = (0..count)
-            .filter(|&i| gpu[i] != noise_word(seed, offset + i as u64))
-            .count();
+    for ctx in contexts_by_wide_multiply() {
+        let wide = ctx.kernels().wide_multiply();
+        for (seed, offset) in cases {
+            let gpu = ctx.noise_words(seed, offset, count).unwrap();
+            let mismatches = (0..count)
+                .filter(|&i| gpu[i] != noise_word(seed, offset + i as u64))
+                .count();
+            assert_eq!(
+                mismatches, 0,
+                "{wide:?}: seed {seed:#x} offset {offset}: {mismatches} words differ"
+            );
+        }
+    }
+}
+
+/// The samplers reach Philox through the same shared piece as the noise kernel; this checks
+/// that every Philox variant of them gives the same samples.
+#[test]
+fn every_wide_multiply_gives_the_same_samples() {
+    let contexts = contexts_by_wide_multiply();
+    let mut rng = TestRng::new(11);
+    let (rows, cols) = (300u32, 77u32);
+    let logits: Vec<f32> = (0..rows * cols)
+        .map(|_| rng.uniform(-3.0, 3.0) as f32)
+        .collect();
+    let args = SampleArgs::new(rows, cols, 0.6, 0x5eed);
+    let soft = |c: &GpuContext| c.sample(&logits, Mode::Soft, &args).unwrap();
+    let index = |c: &GpuContext| c.sample_indices(&logits, &args).unwrap();
+    for c in &contexts[1..] {
+        let wide = c.kernels().wide_multiply();
+        assert!(
+            soft(c)
+                .iter()
+                .zip(soft(contexts[0]))
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{wide:?}: soft samples differ"
+        );
         assert_eq!(
-            mismatches, 0,
-            "seed {seed:#x} offset {offset}: {mismatches} words differ"
+            index(c),
+            index(contexts[0]),
+            "{wide:?}: index samples differ"
         );
     }
 }

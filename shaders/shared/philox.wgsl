@@ -1,6 +1,7 @@
 // Philox4x32-10 (Salmon et al., SC11), as in Random123. The ten rounds are written out rather
 // than looped: lavapipe counts every loop iteration of an invocation against one small budget.
 #import u64
+#import mul_wide
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

@@ -20,6 +20,22 @@ pub fn ctx() -> &'static GpuContext {
     })
 }
 
+/// The shared context, and where its kernels use native 64-bit products for Philox, a second
+/// one on the same kind of device that forms them from 16-bit halves: the kernel variants that
+/// the noise tests hold to the CPU bit for bit.
+pub fn contexts_by_wide_multiply() -> Vec<&'static GpuContext> {
+    static HALVES: OnceLock<GpuContext> = OnceLock::new();
+    let mut contexts = vec![ctx()];
+    if ctx().kernels().wide_multiply() != gumbel_wgpu::WideMultiply::Halves {
+        contexts.push(HALVES.get_or_init(|| {
+            GpuContext::new()
+                .and_then(|c| c.with_wide_multiply(gumbel_wgpu::WideMultiply::Halves))
+                .unwrap_or_else(|e| panic!("no second device for the GPU tests: {e}"))
+        }));
+    }
+    contexts
+}
+
 /// The spacing of f32 values at |x| (the ULP of the f32 nearest x).
 pub fn ulp_f32(x: f64) -> f64 {
     let a = (x as f32).abs();
