@@ -20,7 +20,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var j = 0u; j < r.blocks; j++) {
             let b = block_at(r, j);
             if cached {
-                cache[j] = b;
+                cache_block(j, b);
             }
             st = add_lanes(st, b);
         }
@@ -30,10 +30,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var w_dl = 0.0;
     if cached {
         for (var j = 0u; j < r.blocks; j++) {
-            d += dot_elems(elems_of(r, f, j, cache[j], dtau));
+            d += dot_elems(elems_of(r, f, j, cached_block(r, j), dtau));
         }
         for (var j = 0u; j < r.blocks; j++) {
-            w_dl += write_out_elems(r, f, d, j, elems_of(r, f, j, cache[j], dtau), dtau);
+            w_dl += write_out_elems(r, f, d, j, elems_of(r, f, j, cached_block(r, j), dtau), dtau);
         }
     } else {
         for (var j = 0u; j < r.blocks; j++) {

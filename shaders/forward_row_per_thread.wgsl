@@ -18,7 +18,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < r.blocks; j++) {
         let b = block_at(r, j);
         if cached {
-            cache[j] = b;
+            cache_block(j, b);
         }
         st = add_lanes(st, b);
     }
@@ -27,7 +27,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         write_index(r, f);
     } else if cached {
         for (var j = 0u; j < r.blocks; j++) {
-            write_lanes(r, f, j, cache[j]);
+            write_lanes(r, f, j, cached_block(r, j));
         }
     } else {
         for (var j = 0u; j < r.blocks; j++) {

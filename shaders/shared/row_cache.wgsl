@@ -1,6 +1,41 @@
 // A short row's lanes kept in the invocation's memory between the passes of a thread-per-row
 // kernel, so that its noise (a Philox call and two logarithms per element, most of the cost)
 // is made once.
+//
+// Only the values are kept (a vec4 a block, where whole Lanes would take three times the
+// registers or spill): masked lanes and lanes outside the row as -inf. Where the row is valid
+// that is all a lane's kind needs, since no valid lane's value is infinite; where it is not,
+// every output is NaN whatever the kinds.
 
 const CACHED_BLOCKS: u32 = 17u;   // rows up to 64 elements, whatever their lead
-var<private> cache: array<Block, CACHED_BLOCKS>;
+var<private> cache: array<vec4<f32>, CACHED_BLOCKS>;
+
+fn cached_value(l: Lane) -> f32 {
+    return select(bitcast<f32>(NEG_INF_BITS), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
+}
+
+fn cache_block(j: u32, b: Block) {
+    cache[j] = vec4<f32>(cached_value(b.a), cached_value(b.b), cached_value(b.c),
+                         cached_value(b.d));
+}
+
+fn cached_lane(r: Row, t: u32, v: f32) -> Lane {
+    var l: Lane;
+    l.k = t - r.lead;
+    l.v = v;
+    l.kind = LANE_VALUE;
+    if t < r.lead || l.k >= params.cols {
+        l.kind = LANE_OUTSIDE;
+    } else if bitcast<u32>(v) == NEG_INF_BITS {
+        l.kind = LANE_MASKED;
+    }
+    return l;
+}
+
+// Block j of the row as block_at made it (up to the kinds of a row that is not valid).
+fn cached_block(r: Row, j: u32) -> Block {
+    let c = cache[j];
+    let t = 4u * j;
+    return Block(cached_lane(r, t, c.x), cached_lane(r, t + 1u, c.y),
+                 cached_lane(r, t + 2u, c.z), cached_lane(r, t + 3u, c.w));
+}
