@@ -5,8 +5,10 @@
 //! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's
 //! ratio to it, and the CPU reference.
 //!
-//! `cargo run --release --example bench_table -- [--quick] [--halves] [--markdown FILE]`
-//! `--only TEXT` keeps the kernels whose name contains TEXT (say `VJP`, `forward Soft`, `top`).
+//! `cargo run --release --example bench_table -- [--quick] [--default-only] [--halves] [--markdown FILE]`
+//! `--only TEXT[,TEXT...]` keeps the kernels whose name contains one of the TEXTs (say `VJP`,
+//! `forward Soft`, `top`).
+//! `--default-only` times each kernel under its default strategy alone.
 //! `--halves` makes Philox's 64-bit products from 16-bit halves even where the device has
 //! 64-bit integers (the kernels' default there), to time the difference.
 //! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
@@ -111,7 +113,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    let wanted = |name: &str| only.as_ref().is_none_or(|o| name.contains(o.as_str()));
+    let wanted = |name: &str| {
+        only.as_ref()
+            .is_none_or(|o| o.split(',').any(|part| name.contains(part)))
+    };
+    let default_only = args.iter().any(|a| a == "--default-only");
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
     let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let mut lines = vec![format!(
@@ -160,7 +166,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let bytes = work.bytes(kernel);
                 let copy_work = CopyWorkload::new(&ctx, bytes)?;
                 let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
-                for strategy in strategies(kernel, storage, rows, cpu) {
+                let mut timed_strategies = strategies(kernel, storage, rows, cpu);
+                if default_only {
+                    timed_strategies.truncate(1);
+                }
+                for strategy in timed_strategies {
                     seed += 1;
                     let name = match strategy {
                         None => format!("default ({:?})", Strategy::choose(cols, ctx.kernels())),
