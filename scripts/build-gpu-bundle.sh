@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds, on an x86-64 machine with Rust, everything the GPU run needs into .bench/: the test
-# binaries, the benchmark table, and the Vulkan loader package. A GPU box without Rust or
-# network then runs scripts/gpu-run.sh from the repository root.
+# binaries, the benchmark table, the cost-breakdown builds and the Vulkan loader package, the
+# binaries stripped and packed into one gzip'd tar (the device tool carries 64 MiB at most). A
+# GPU box without Rust or network then runs scripts/gpu-run.sh from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .bench
@@ -15,7 +16,9 @@ for line in sys.stdin:
     if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
         print(m["target"]["name"], m["executable"])' |
     while read -r name exe; do cp "$exe" ".bench/test-$name"; done
-strip .bench/* 2>/dev/null || true
+bash scripts/cost-breakdown.sh --build .bench/breakdown
+strip .bench/* .bench/breakdown/* 2>/dev/null || true
+(cd .bench && tar czf bundle.tgz bench_table quickstart test-* breakdown && rm -rf bench_table quickstart test-* breakdown)
 if [ ! -d .bench/gl ]; then
     (mkdir -p .bench/gl && cd .bench/gl && apt-get download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null 2>&1) ||
         echo "could not download libvulkan1; the GPU box must have a Vulkan loader"

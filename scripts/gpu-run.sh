@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine with no Rust toolchain and no network, from the repository root, after
 # scripts/build-gpu-bundle.sh filled .bench/. Brings a Vulkan loader if the box has none, runs
-# every test binary on the GPU, the benchmark table, and PyTorch's gumbel_softmax on the same
-# shapes. Writes logs to ${OUT:-.bench/out}.
+# every test binary on the GPU, the benchmark table, PyTorch's gumbel_softmax on the same
+# shapes, and the cost breakdown (scripts/cost-breakdown.sh, which includes Philox from 16-bit
+# halves). Writes logs to
+# ${OUT:-.bench/out}.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-.bench/out}"
 mkdir -p "$out"
+[ -f .bench/bundle.tgz ] && tar xzf .bench/bundle.tgz -C .bench
 # The Vulkan loader and the GL vendor-neutral libraries NVIDIA's Vulkan driver links against.
 if ! ldconfig -p | grep -q libvulkan.so.1 || ! ldconfig -p | grep -q libGLX.so.0; then
     for f in .bench/gl/*.deb; do dpkg -x "$f" /; done
@@ -37,5 +40,6 @@ echo "tests exit status: $status" | tee -a "$out/tests.log"
 if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 scripts/torch_gumbel.py > "$out/torch.md" 2>&1
 fi
-cat "$out/gpu.txt" "$out/bench_table.md" "$out/torch.md" 2>/dev/null
+timeout 240 bash scripts/cost-breakdown.sh --run .bench/breakdown > "$out/breakdown.md" 2>&1
+cat "$out/gpu.txt" "$out/bench_table.md" "$out/torch.md" "$out/breakdown.md" 2>/dev/null
 exit $status
