@@ -34,6 +34,7 @@ plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v 
 plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
 plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, dtau)" "elem_at(r, f, t + 3u, b.c, dtau)" derivative soft_f32 || status=1
+plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "j * CACHE_INVOCATIONS + cache_lane" "j * CACHE_INVOCATIONS" forward soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = slice_sums[partial_index(row, wid.x)];" derivative soft_f32 || status=1
 plant "top-k, thread per row: list kept in increasing order" top_k_row_per_thread.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1

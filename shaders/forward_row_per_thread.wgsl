@@ -1,37 +1,4 @@
 // Forward pass, one invocation per row: no barriers, which suits short rows everywhere and
 // medium rows on CPU drivers, where barriers are expensive.
-#import forward_common
-#import row_cache
-
-override WORKGROUP_SIZE: u32 = 64u;
-
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    load_params();
-    let row = gid.x;
-    if row >= params.rows {
-        return;
-    }
-    let r = row_view(row);
-    let cached = MODE != MODE_INDEX && r.blocks <= CACHED_BLOCKS;
-    var st = empty_state();
-    for (var j = 0u; j < r.blocks; j++) {
-        let b = block_at(r, j);
-        if cached {
-            cache_block(j, b);
-        }
-        st = add_lanes(st, b);
-    }
-    let f = row_result(r, st);
-    if MODE == MODE_INDEX {
-        write_index(r, f);
-    } else if cached {
-        for (var j = 0u; j < r.blocks; j++) {
-            write_lanes(r, f, j, cached_block(r, j));
-        }
-    } else {
-        for (var j = 0u; j < r.blocks; j++) {
-            write_block(r, f, j);
-        }
-    }
-}
+#import row_cache_private
+#import forward_row_per_thread_body

@@ -12,6 +12,10 @@ use crate::types::{Mode, Shape, StorageType, check_tau};
 pub enum Strategy {
     /// One invocation walks a whole row: no barriers. Short rows, and CPU drivers.
     RowPerThread,
+    /// One invocation per row as [`Strategy::RowPerThread`], in workgroups of 8 that keep
+    /// each row's values in workgroup memory, so that rows of up to 1,024 elements make their
+    /// noise once. For CPU drivers (an 8-wide workgroup leaves most of a GPU idle).
+    RowPerThreadCached,
     /// One workgroup of `size` invocations (a power of two, 1 to 1024) shares a row.
     RowPerWorkgroup {
         /// Invocations per workgroup.
@@ -30,8 +34,9 @@ pub enum Strategy {
 
 impl Strategy {
     /// Every strategy the tests run against the reference.
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 5] = [
         Strategy::RowPerThread,
+        Strategy::RowPerThreadCached,
         Strategy::RowPerWorkgroup { size: 64 },
         Strategy::RowPerWorkgroup { size: 256 },
         Strategy::SplitRow {
@@ -44,7 +49,11 @@ impl Strategy {
     /// than a long serial loop (WGPU-NOTES.md), so a thread keeps its row much longer there.
     pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
         if kernels.is_cpu {
-            if cols <= 16_384 {
+            // Rows up to 64 elements fit a thread's own (faster) cache; see
+            // shaders/shared/row_cache_private.wgsl.
+            if (65..=1024).contains(&cols) {
+                Strategy::RowPerThreadCached
+            } else if cols <= 16_384 {
                 Strategy::RowPerThread
             } else {
                 Strategy::RowPerWorkgroup { size: 64 }
@@ -74,6 +83,7 @@ impl Strategy {
     pub(crate) fn shader(self, family: &str, part: &str, storage: StorageType) -> String {
         let layout = match self {
             Strategy::RowPerThread => "row_per_thread",
+            Strategy::RowPerThreadCached => "row_per_thread_cached",
             Strategy::RowPerWorkgroup { .. } => "row_per_workgroup",
             Strategy::SplitRow { .. } => part,
         };
@@ -84,6 +94,7 @@ impl Strategy {
     pub fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
+            Strategy::RowPerThreadCached => 8,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
         }
     }
@@ -91,7 +102,9 @@ impl Strategy {
     /// Rows one dispatch can cover.
     fn rows_per_dispatch(self, max_groups: u64) -> u64 {
         match self {
-            Strategy::RowPerThread => max_groups * u64::from(self.workgroup_size()),
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
+                max_groups * u64::from(self.workgroup_size())
+            }
             Strategy::RowPerWorkgroup { .. } | Strategy::SplitRow { .. } => max_groups,
         }
     }
@@ -99,7 +112,7 @@ impl Strategy {
     /// The workgroup grid for `rows` rows.
     pub(crate) fn grid(self, rows: u64) -> [u32; 3] {
         match self {
-            Strategy::RowPerThread => {
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
                 [rows.div_ceil(u64::from(self.workgroup_size())) as u32, 1, 1]
             }
             Strategy::RowPerWorkgroup { .. } => [rows as u32, 1, 1],
@@ -121,7 +134,7 @@ impl Strategy {
         let blocks = self.blocks_per_group(cols);
         let size = u64::from(self.workgroup_size());
         match self {
-            Strategy::RowPerThread => passes * blocks,
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => passes * blocks,
             Strategy::RowPerWorkgroup { .. } => passes * (blocks.div_ceil(size) + 10),
             Strategy::SplitRow { slices, .. } => {
                 passes * (blocks.div_ceil(size) + 10) + u64::from(slices)

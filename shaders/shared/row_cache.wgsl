@@ -1,22 +1,24 @@
-// A short row's lanes kept in the invocation's memory between the passes of a thread-per-row
-// kernel, so that its noise (a Philox call and two logarithms per element, most of the cost)
-// is made once.
+// A row's lanes kept between the passes of a thread-per-row kernel, so that its noise (a Philox
+// call and two logarithms per element, most of the cost) is made once. Where they are kept
+// comes from the piece that imports this one: row_cache_private (registers, short rows) or
+// row_cache_workgroup (workgroup memory, longer rows on CPU drivers). Each supplies
+// CACHED_BLOCKS, cache_load and cache_store; the kernel sets cache_lane to its
+// local_invocation_index.
 //
 // Only the values are kept (a vec4 a block, where whole Lanes would take three times the
 // registers or spill): masked lanes and lanes outside the row as -inf. Where the row is valid
 // that is all a lane's kind needs, since no valid lane's value is infinite; where it is not,
 // every output is NaN whatever the kinds.
 
-const CACHED_BLOCKS: u32 = 17u;   // rows up to 64 elements, whatever their lead
-var<private> cache: array<vec4<f32>, CACHED_BLOCKS>;
+var<private> cache_lane: u32;
 
 fn cached_value(l: Lane) -> f32 {
     return select(bitcast<f32>(NEG_INF_BITS), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
 }
 
 fn cache_block(j: u32, b: Block) {
-    cache[j] = vec4<f32>(cached_value(b.a), cached_value(b.b), cached_value(b.c),
-                         cached_value(b.d));
+    cache_store(j, vec4<f32>(cached_value(b.a), cached_value(b.b), cached_value(b.c),
+                             cached_value(b.d)));
 }
 
 fn cached_lane(r: Row, t: u32, v: f32) -> Lane {
@@ -34,7 +36,7 @@ fn cached_lane(r: Row, t: u32, v: f32) -> Lane {
 
 // Block j of the row as block_at made it (up to the kinds of a row that is not valid).
 fn cached_block(r: Row, j: u32) -> Block {
-    let c = cache[j];
+    let c = cache_load(j);
     let t = 4u * j;
     return Block(cached_lane(r, t, c.x), cached_lane(r, t + 1u, c.y),
                  cached_lane(r, t + 2u, c.z), cached_lane(r, t + 3u, c.w));

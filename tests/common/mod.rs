@@ -223,7 +223,7 @@ pub fn value_of<T: Element>(bits: u32) -> f64 {
 /// Longest chain of sequential additions in a strategy's row sum (see RowBounds).
 pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
     match strategy {
-        Strategy::RowPerThread => f64::from(cols),
+        Strategy::RowPerThread | Strategy::RowPerThreadCached => f64::from(cols),
         Strategy::RowPerWorkgroup { size } => {
             (f64::from(cols) / f64::from(size)).ceil() + 4.0 + f64::from(size).log2()
         }
@@ -255,13 +255,20 @@ pub fn row_counts(k: u32) -> &'static [u32] {
 
 /// Whether a matrix test runs `strategy` on a batch of `rows` rows of K = `k`. lavapipe runs
 /// 70,000 workgroups slowly (about 2 s a call at width 256), so past 65,535 rows, where calls
-/// split into several dispatches, each strategy with a workgroup per row (or more) runs at
-/// one K of {1, 3, 8} only.
+/// split into several dispatches, each strategy but a plain thread per row runs at one K of
+/// {1, 3, 8} only.
 pub fn runs_at(rows: u32, k: u32, strategy: Strategy) -> bool {
     let wide = [
         (1, Strategy::RowPerWorkgroup { size: 64 }),
         (3, Strategy::RowPerWorkgroup { size: 256 }),
-        (8, Strategy::ALL[3]),
+        (3, Strategy::RowPerThreadCached),
+        (
+            8,
+            Strategy::SplitRow {
+                size: 64,
+                slices: 3,
+            },
+        ),
     ];
     rows <= 65_535 || strategy == Strategy::RowPerThread || wide.contains(&(k, strategy))
 }
@@ -270,7 +277,10 @@ pub fn runs_at(rows: u32, k: u32, strategy: Strategy) -> bool {
 /// loop budget allows (the library says so instead of computing garbage).
 pub fn refused_long_row<T>(result: &gumbel_wgpu::Result<T>, k: u32, strategy: Strategy) -> bool {
     let refused = matches!(result, Err(gumbel_wgpu::Error::OverLimits(_)))
-        && strategy == Strategy::RowPerThread
+        && matches!(
+            strategy,
+            Strategy::RowPerThread | Strategy::RowPerThreadCached
+        )
         && k > 100_000;
     if refused {
         eprintln!("K={k} {strategy:?}: refused over the loop budget");
