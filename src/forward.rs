@@ -49,12 +49,14 @@ impl Strategy {
     /// than a long serial loop (WGPU-NOTES.md), so a thread keeps its row much longer there.
     pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
         if kernels.is_cpu {
-            // Rows up to 64 elements fit a thread's own (faster) cache; see
-            // shaders/shared/row_cache_private.wgsl.
-            if (65..=1024).contains(&cols) {
-                Strategy::RowPerThreadCached
-            } else if cols <= 16_384 {
+            // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
+            // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
+            // spread even 64 rows over every core, and rows up to 1,024 elements make their
+            // noise once; past 65,536 a thread's walks near lavapipe's loop budget.
+            if cols <= 64 {
                 Strategy::RowPerThread
+            } else if cols <= 65_536 {
+                Strategy::RowPerThreadCached
             } else {
                 Strategy::RowPerWorkgroup { size: 64 }
             }
