@@ -3,9 +3,11 @@
 # scripts/build-gpu-bundle.sh filled .bench/. Brings a Vulkan loader if the box has none, runs
 # every test binary on the GPU, the benchmark table, PyTorch's gumbel_softmax on the same
 # shapes, and the cost breakdown (scripts/cost-breakdown.sh, which includes Philox from 16-bit
-# halves). Writes logs to
-# ${OUT:-.bench/out}.
+# halves). Writes logs to ${OUT:-.bench/out}. `--quick` runs the smaller lavapipe shapes
+# instead: a dry run of this script on a machine without a GPU.
 set -uo pipefail
+quick=()
+[ "${1:-}" = --quick ] && quick=(--quick)
 cd "$(dirname "$0")/.."
 out="${OUT:-.bench/out}"
 mkdir -p "$out"
@@ -22,7 +24,8 @@ fi
 echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv > "$out/gpu.txt" 2>&1 ||
+    echo "no nvidia-smi" > "$out/gpu.txt"
 .bench/quickstart 2>&1 | tee "$out/quickstart.log"
 if grep -q NoAdapter "$out/quickstart.log"; then
     VK_LOADER_DEBUG=error,warn .bench/quickstart 2>&1 | tail -20
@@ -36,10 +39,10 @@ for t in .bench/test-*; do
     grep -E "^test result|FAILED|panicked" "$out/tests.log" | tail -3
 done
 echo "tests exit status: $status" | tee -a "$out/tests.log"
-.bench/bench_table --markdown "$out/bench_table.md" > "$out/bench_table.log" 2>&1
+.bench/bench_table "${quick[@]}" --markdown "$out/bench_table.md" > "$out/bench_table.log" 2>&1
 if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 scripts/torch_gumbel.py > "$out/torch.md" 2>&1
 fi
-timeout 240 bash scripts/cost-breakdown.sh --run .bench/breakdown > "$out/breakdown.md" 2>&1
+timeout 240 bash scripts/cost-breakdown.sh --run .bench/breakdown "${quick[@]}" > "$out/breakdown.md" 2>&1
 cat "$out/gpu.txt" "$out/bench_table.md" "$out/torch.md" "$out/breakdown.md" 2>/dev/null
 exit $status
