@@ -41,6 +41,9 @@ if [ "$mode" != run ]; then
     cut no-logs shared/gumbel.wgsl "$no_logs" "$linear"
     cut no-noise shared/gumbel.wgsl "$no_logs" "$linear" \
         shared/philox.wgsl "$one_round" "var c = counter ^ vec4<u32>(key, key); return c;"
+    # The yardstick itself with one u32 per invocation instead of a vec4, as the kernels load.
+    cut scalar-copy copy.wgsl "array<vec4<u32>>;" "array<u32>;" \
+        copy.wgsl "i < params.count;" "i < params.count * 4u;"
     git checkout -- shaders
 fi
 [ "$mode" = build ] && exit 0
@@ -52,15 +55,17 @@ run() {
 }
 run as-built as-built "$@"
 run halves as-built --halves "$@"
-for slug in philox-1-round no-logs no-noise; do run $slug $slug "$@"; done
+for slug in philox-1-round no-logs no-noise scalar-copy; do run $slug $slug "$@"; done
 python3 - "$dir" <<'PY'
 import sys
 d = sys.argv[1]
 builds = [("as-built", "as built"), ("halves", "Philox from 16-bit halves"),
           ("philox-1-round", "Philox: 1 round of 10"), ("no-logs", "no logarithms"),
           ("no-noise", "no noise")]
+# The scalar-copy build's kernels are as built; its copy column is the yardstick's rate with
+# u32 loads and stores.
 rows, order, adapter = {}, [], ""
-for slug, _ in builds:
+for slug in [b for b, _ in builds] + ["scalar-copy"]:
     for line in open(f"{d}/{slug}.md"):
         if line.startswith("adapter:"):
             adapter = line.strip()
@@ -76,11 +81,13 @@ for slug, _ in builds:
         rows[key][slug] = (cells[4], cells[5])
 print(adapter)
 print()
-print("| kernel | storage | shape | copy GB/s | " + " | ".join(n for _, n in builds) + " |")
-print("|---|---|---|---|" + "---|" * len(builds))
+print("| kernel | storage | shape | copy GB/s | " + " | ".join(n for _, n in builds) +
+      " | copy GB/s, u32 loads |")
+print("|---|---|---|---|" + "---|" * (len(builds) + 1))
 for key in order:
     got = rows[key]
     copy = got.get("as-built", ("", ""))[1]
     print(f"| {key[0]} | {key[1]} | {key[2]} | {copy} | " +
-          " | ".join(got.get(s, ("-", ""))[0] for s, _ in builds) + " |")
+          " | ".join(got.get(s, ("-", ""))[0] for s, _ in builds) +
+          f" | {got.get('scalar-copy', ('', '-'))[1]} |")
 PY
