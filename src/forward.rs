@@ -14,7 +14,8 @@ pub enum Strategy {
     RowPerThread,
     /// One invocation per row as [`Strategy::RowPerThread`], in workgroups of 8 that keep
     /// each row's values in workgroup memory, so that rows of up to 1,024 elements make their
-    /// noise once. For CPU drivers (an 8-wide workgroup leaves most of a GPU idle).
+    /// noise once. For CPU drivers (an 8-wide workgroup leaves most of a GPU idle). Needs
+    /// [`Strategy::CACHED_WORKGROUP_BYTES`] of workgroup memory.
     RowPerThreadCached,
     /// One workgroup of `size` invocations (a power of two, 1 to 1024) shares a row.
     RowPerWorkgroup {
@@ -33,6 +34,10 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Workgroup memory that [`Strategy::RowPerThreadCached`] needs (more than WebGPU's
+    /// default limit of 16 KiB; lavapipe and discrete GPUs have it).
+    pub const CACHED_WORKGROUP_BYTES: u32 = 32_768;
+
     /// Every strategy the tests run against the reference.
     pub const ALL: [Strategy; 5] = [
         Strategy::RowPerThread,
@@ -56,7 +61,13 @@ impl Strategy {
             if cols <= 64 {
                 Strategy::RowPerThread
             } else if cols <= 65_536 {
-                Strategy::RowPerThreadCached
+                if kernels.limits.max_compute_workgroup_storage_size
+                    >= Strategy::CACHED_WORKGROUP_BYTES
+                {
+                    Strategy::RowPerThreadCached
+                } else {
+                    Strategy::RowPerThread
+                }
             } else {
                 Strategy::RowPerWorkgroup { size: 64 }
             }

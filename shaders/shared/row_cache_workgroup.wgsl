@@ -1,12 +1,13 @@
 // The lane cache in workgroup memory, for workgroups of CACHE_INVOCATIONS invocations that
 // each walk a row of their own (no invocation touches another's slots, so no barriers): rows
-// of up to 256 blocks (1,018 elements whatever their lead, 1,024 when it is 0), in lavapipe's
+// of up to 256 blocks (1,021 elements whatever their lead, 1,024 when it is 0), in lavapipe's
 // 32 KiB. Meant for CPU drivers, whose workgroup memory stays in the CPU's caches.
 #import row_cache
 
 const CACHE_INVOCATIONS: u32 = 8u;
 const CACHED_BLOCKS: u32 = 256u;
-var<workgroup> cache: array<vec4<f32>, 2048>;   // CACHED_BLOCKS * CACHE_INVOCATIONS
+// 32 KiB: CACHED_BLOCKS * CACHE_INVOCATIONS vec4s, Strategy::CACHED_WORKGROUP_BYTES in Rust.
+var<workgroup> cache: array<vec4<f32>, 2048>;
 
 fn cache_load(j: u32) -> vec4<f32> {
     return cache[j * CACHE_INVOCATIONS + cache_lane];
