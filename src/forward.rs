@@ -107,6 +107,7 @@ impl Strategy {
     pub fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
+            // CACHE_INVOCATIONS in shaders/shared/row_cache_workgroup.wgsl.
             Strategy::RowPerThreadCached => 8,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
         }
