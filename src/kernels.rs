@@ -67,8 +67,8 @@ pub(crate) struct Pipeline {
 pub enum WideMultiply {
     /// From 16-bit halves in core WGSL: any device.
     Halves,
-    /// One native 64-bit multiply: devices with the `SHADER_INT64` feature. About 10 to 20%
-    /// faster on lavapipe (BENCHMARKS.md).
+    /// One native 64-bit multiply: devices with the `SHADER_INT64` feature. On lavapipe the
+    /// noise-making kernels ran 0 to 40% faster with it, by shape and run (BENCHMARKS.md).
     Int64,
 }
 
