@@ -50,26 +50,33 @@ impl Strategy {
         },
     ];
 
-    /// The default choice for rows of `cols` elements. On CPU drivers barriers cost far more
-    /// than a long serial loop (WGPU-NOTES.md), so a thread keeps its row much longer there.
+    /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU
+    /// drivers barriers cost far more than a long serial loop (WGPU-NOTES.md), so a thread
+    /// keeps its row much longer there. Workgroups stay within the device's limits, so a
+    /// caller's device created with WebGPU's defaults works too.
     pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
-        if kernels.is_cpu {
+        Self::choose_for(cols, kernels.is_cpu, &kernels.limits)
+    }
+
+    fn choose_for(cols: u32, is_cpu: bool, limits: &wgpu::Limits) -> Strategy {
+        let widest = Self::widest_workgroup(limits);
+        if is_cpu {
             // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
             // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
             // spread even 64 rows over every core, and rows up to 1,024 elements make their
             // noise once; past 65,536 a thread's walks near lavapipe's loop budget.
+            let cached_fits =
+                limits.max_compute_workgroup_storage_size >= Strategy::CACHED_WORKGROUP_BYTES;
             if cols <= 64 {
                 Strategy::RowPerThread
+            } else if cols <= 65_536 && cached_fits {
+                Strategy::RowPerThreadCached
             } else if cols <= 65_536 {
-                if kernels.limits.max_compute_workgroup_storage_size
-                    >= Strategy::CACHED_WORKGROUP_BYTES
-                {
-                    Strategy::RowPerThreadCached
-                } else {
-                    Strategy::RowPerThread
-                }
+                Strategy::RowPerThread
             } else {
-                Strategy::RowPerWorkgroup { size: 64 }
+                Strategy::RowPerWorkgroup {
+                    size: widest.min(64),
+                }
             }
         } else if cols <= 128 {
             // Measured on an H100 (BENCHMARKS.md): at K = 64 a thread per row ran 6x faster
@@ -77,18 +84,33 @@ impl Strategy {
             // K = 32768 up a 1024-wide one.
             Strategy::RowPerThread
         } else if cols <= 8192 {
-            Strategy::RowPerWorkgroup { size: 256 }
+            Strategy::RowPerWorkgroup {
+                size: widest.min(256),
+            }
         } else if cols < 131_072 {
-            Strategy::RowPerWorkgroup { size: 1024 }
+            Strategy::RowPerWorkgroup { size: widest }
         } else {
             // At 64 x 262,144 one workgroup per row left most of an H100 idle (0.11 of copy);
             // slices of 32,768 elements give 8 or more workgroups per row. Not yet measured on
             // a GPU: the GPU script times it beside the others.
             Strategy::SplitRow {
-                size: 1024,
+                size: widest,
                 slices: cols.div_ceil(32_768),
             }
         }
+    }
+
+    /// The widest workgroup, up to 1024, that the workgroup-per-row and SplitRow kernels may
+    /// use on a device with `limits`: a power of two within its invocation limits, and with
+    /// room for their workgroup memory (a 16-byte row state and a 4-byte partial sum per
+    /// invocation). WebGPU's default limits allow 256.
+    pub fn widest_workgroup(limits: &wgpu::Limits) -> u32 {
+        let fits = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x)
+            .min(limits.max_compute_workgroup_storage_size / 20)
+            .clamp(1, 1024);
+        1 << fits.ilog2()
     }
 
     /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
@@ -476,5 +498,58 @@ impl TauPart<'_> {
             Some(w) => w.binding(),
             None => kernels.placeholder.as_entire_binding(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device such as an H100 offers (through Vulkan) to a caller who asks for its limits.
+    fn gpu_limits() -> wgpu::Limits {
+        wgpu::Limits {
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            max_compute_workgroup_storage_size: 49_152,
+            ..wgpu::Limits::default()
+        }
+    }
+
+    #[test]
+    fn default_choice_fits_webgpu_default_limits() {
+        let limits = wgpu::Limits::default();
+        assert_eq!(Strategy::widest_workgroup(&limits), 256);
+        for is_cpu in [false, true] {
+            for cols in [1, 64, 65, 1000, 8192, 8193, 65_536, 131_072, 1 << 20] {
+                let s = Strategy::choose_for(cols, is_cpu, &limits);
+                assert!(s.workgroup_size() <= 256, "K = {cols}, cpu {is_cpu}: {s:?}");
+                assert_ne!(
+                    s,
+                    Strategy::RowPerThreadCached,
+                    "16 KiB of workgroup memory"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn default_choice_on_devices_with_their_own_limits() {
+        let limits = gpu_limits();
+        assert_eq!(Strategy::widest_workgroup(&limits), 1024);
+        let gpu = |cols| Strategy::choose_for(cols, false, &limits);
+        assert_eq!(gpu(64), Strategy::RowPerThread);
+        assert_eq!(gpu(1024), Strategy::RowPerWorkgroup { size: 256 });
+        assert_eq!(gpu(32_768), Strategy::RowPerWorkgroup { size: 1024 });
+        assert_eq!(
+            gpu(262_144),
+            Strategy::SplitRow {
+                size: 1024,
+                slices: 8
+            }
+        );
+        let cpu = |cols| Strategy::choose_for(cols, true, &limits);
+        assert_eq!(cpu(64), Strategy::RowPerThread);
+        assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
+        assert_eq!(cpu(1 << 20), Strategy::RowPerWorkgroup { size: 64 });
     }
 }

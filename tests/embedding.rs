@@ -8,7 +8,7 @@ use common::calls::{CALLS, Calls, random};
 use common::ctx;
 use gumbel_wgpu::{
     Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, Kernels, Mode, SampleArgs,
-    Shape, Source, StorageType, Tau, TauGradient, VjpCall,
+    Shape, Source, StorageType, Strategy, Tau, TauGradient, VjpCall,
 };
 
 /// Each call recorded into one shared encoder gets its own parameters: nothing is overwritten
@@ -214,4 +214,70 @@ fn wgpu_errors_inside_a_call_are_values() {
     let args = SampleArgs::new(2, 4, 1.0, 0);
     let result = ctx.sample(&[0.5f32; 8], Mode::Soft, &args);
     assert!(result.is_err(), "{result:?}");
+}
+
+/// A context on the test adapter for a device created as many callers create theirs: no
+/// optional features and WebGPU's default limits (256 invocations and 16 KiB of workgroup
+/// memory a workgroup, 8 storage buffers a stage).
+fn default_limits_context() -> GpuContext {
+    let name = ctx().adapter_info().name.clone();
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let instance = wgpu::Instance::new(descriptor);
+    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info().name == name)
+        .expect("the test adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .expect("a device with default limits");
+    GpuContext::from_device(device, queue)
+}
+
+/// On a caller's device with WebGPU's default limits, the default strategy and the widest
+/// workgroup strategies those limits allow all run, and give the bits they give on the crate's
+/// own device.
+#[test]
+fn a_device_with_default_limits_runs_the_default_choices() {
+    let small = default_limits_context();
+    assert_eq!(Strategy::widest_workgroup(&small.device.limits()), 256);
+    for (rows, cols) in [(40u32, 8u32), (9, 1000), (3, 70_000)] {
+        let logits = random((rows * cols) as usize, u64::from(cols), -4.0, 4.0);
+        let dy = random(logits.len(), 3, -1.0, 1.0);
+        let strategies = [
+            None,
+            Some(Strategy::RowPerWorkgroup { size: 256 }),
+            Some(Strategy::SplitRow {
+                size: 256,
+                slices: 3,
+            }),
+        ];
+        for strategy in strategies {
+            let args = SampleArgs {
+                strategy,
+                ..SampleArgs::new(rows, cols, 0.7, 99)
+            };
+            let run = |c: &GpuContext| {
+                let y = c.sample(&logits, Mode::Soft, &args).unwrap();
+                let g = c
+                    .vjp(HostSource::Recompute(&logits), &dy, Mode::Soft, &args)
+                    .unwrap();
+                let top = c.top_k(&logits, 8.min(cols), &SampleArgs::new(rows, cols, 0.7, 99));
+                let top = top.unwrap();
+                [
+                    bytemuck::cast_slice::<f32, u8>(&y),
+                    bytemuck::cast_slice(&g.dl),
+                    bytemuck::cast_slice(&g.dtau),
+                    bytemuck::cast_slice(&top.indices),
+                ]
+                .concat()
+            };
+            assert!(
+                run(&small) == run(ctx()),
+                "{rows}x{cols} {strategy:?}: results differ from the full-limits device"
+            );
+        }
+    }
 }
