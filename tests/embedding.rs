@@ -243,6 +243,16 @@ fn default_limits_context() -> GpuContext {
 fn a_device_with_default_limits_runs_the_default_choices() {
     let small = default_limits_context();
     assert_eq!(Strategy::widest_workgroup(&small.device.limits()), 256);
+    // What a choice past those limits would meet: an error value, not a result.
+    let wide = SampleArgs {
+        strategy: Some(Strategy::RowPerWorkgroup { size: 1024 }),
+        ..SampleArgs::new(2, 5000, 0.7, 99)
+    };
+    let refused = small.sample(&random(10_000, 1, -1.0, 1.0), Mode::Soft, &wide);
+    assert!(
+        matches!(refused, Err(Error::InvalidArgument(_))),
+        "{refused:?}"
+    );
     for (rows, cols) in [(40u32, 8u32), (9, 1000), (3, 70_000)] {
         let logits = random((rows * cols) as usize, u64::from(cols), -4.0, 4.0);
         let dy = random(logits.len(), 3, -1.0, 1.0);
