@@ -7,6 +7,11 @@ use crate::kernels::{GpuSlice, Kernels, Window};
 use crate::noise::split64;
 use crate::types::{Mode, Shape, StorageType, check_tau};
 
+/// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
+/// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
+/// (workgroup_sum.wgsl).
+const WORKGROUP_BYTES_PER_INVOCATION: u32 = 20;
+
 /// How a row is spread over invocations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Strategy {
@@ -65,8 +70,8 @@ impl Strategy {
             // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
             // spread even 64 rows over every core, and rows up to 1,024 elements make their
             // noise once; past 65,536 a thread's walks near lavapipe's loop budget.
-            let cached_fits =
-                limits.max_compute_workgroup_storage_size >= Strategy::CACHED_WORKGROUP_BYTES;
+            let cached_fits = limits.max_compute_workgroup_storage_size
+                >= Strategy::RowPerThreadCached.workgroup_memory();
             if cols <= 64 {
                 Strategy::RowPerThread
             } else if cols <= 65_536 && cached_fits {
@@ -101,16 +106,26 @@ impl Strategy {
     }
 
     /// The widest workgroup, up to 1024, that the workgroup-per-row and SplitRow kernels may
-    /// use on a device with `limits`: a power of two within its invocation limits, and with
-    /// room for their workgroup memory (a 16-byte row state and a 4-byte partial sum per
-    /// invocation). WebGPU's default limits allow 256.
+    /// use on a device with `limits`: a power of two within its invocation limits and with
+    /// room for their workgroup memory. WebGPU's default limits allow 256.
     pub fn widest_workgroup(limits: &wgpu::Limits) -> u32 {
         let fits = limits
             .max_compute_invocations_per_workgroup
             .min(limits.max_compute_workgroup_size_x)
-            .min(limits.max_compute_workgroup_storage_size / 20)
+            .min(limits.max_compute_workgroup_storage_size / WORKGROUP_BYTES_PER_INVOCATION)
             .clamp(1, 1024);
         1 << fits.ilog2()
+    }
+
+    /// Workgroup memory the kernels of this strategy need, at most (the derivative kernels').
+    pub fn workgroup_memory(self) -> u32 {
+        match self {
+            Strategy::RowPerThread => 0,
+            Strategy::RowPerThreadCached => Strategy::CACHED_WORKGROUP_BYTES,
+            Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => {
+                size.saturating_mul(WORKGROUP_BYTES_PER_INVOCATION)
+            }
+        }
     }
 
     /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
@@ -403,6 +418,13 @@ impl Kernels {
             return Err(invalid(format!(
                 "workgroup size {size}: a power of two up to {} is needed",
                 self.limits.max_compute_invocations_per_workgroup.min(1024)
+            )));
+        }
+        let memory = strategy.workgroup_memory();
+        if memory > self.limits.max_compute_workgroup_storage_size {
+            return Err(invalid(format!(
+                "{strategy:?} needs {memory} bytes of workgroup memory; this device allows {}",
+                self.limits.max_compute_workgroup_storage_size
             )));
         }
         if let Strategy::SplitRow { slices, .. } = strategy
