@@ -18,7 +18,7 @@ case "${1:-}" in
 esac
 mkdir -p "$dir"
 kernels="forward Soft,forward Index,VJP recompute"
-# cut SLUG FILE FROM TO [FILE FROM TO ...]: bench_table with each FROM replaced by TO.
+# cut SLUG [FILE FROM TO ...]: bench_table with each FROM replaced by TO.
 cut() {
     local slug=$1
     shift
@@ -36,7 +36,7 @@ if [ "$mode" != run ]; then
     one_round='var c = philox_round(counter, key);'
     no_logs='return -ln_accurate(exp1_of_word(x));'
     linear='return f32(x) * TWO_POW_M32;'
-    cut as-built shared/philox.wgsl "$one_round" "$one_round"
+    cut as-built
     cut philox-1-round shared/philox.wgsl "$one_round" "$one_round return c;"
     cut no-logs shared/gumbel.wgsl "$no_logs" "$linear"
     cut no-noise shared/gumbel.wgsl "$no_logs" "$linear" \

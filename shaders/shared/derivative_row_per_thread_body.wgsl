@@ -7,10 +7,8 @@ override WORKGROUP_SIZE: u32 = 64u;
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    load_params();
-    cache_lane = lid;
     let row = gid.x;
-    if row >= params.rows {
+    if !begin_row(row, lid) {
         return;
     }
     let r = row_view(row);
@@ -19,11 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     var st = empty_state();
     if SOURCE == SOURCE_RECOMPUTE {
         for (var j = 0u; j < r.blocks; j++) {
-            let b = block_at(r, j);
-            if cached {
-                cache_block(j, b);
-            }
-            st = add_lanes(st, b);
+            st = add_block_caching(st, r, j, cached);
         }
     }
     let f = sample_of(r, st);

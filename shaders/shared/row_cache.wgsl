@@ -2,8 +2,7 @@
 // call and two logarithms per element, most of the cost) is made once. Where they are kept
 // comes from the piece that imports this one: row_cache_private (registers, short rows) or
 // row_cache_workgroup (workgroup memory, longer rows on CPU drivers). Each supplies
-// CACHED_BLOCKS, cache_load and cache_store; the kernel sets cache_lane to its
-// local_invocation_index.
+// CACHED_BLOCKS, cache_load and cache_store; the kernel starts each row with begin_row.
 //
 // Only the values are kept (a vec4 a block, where whole Lanes would take three times the
 // registers or spill): masked lanes and lanes outside the row as -inf. Where the row is valid
@@ -11,6 +10,23 @@
 // every output is NaN whatever the kinds.
 
 var<private> cache_lane: u32;
+
+// Starts a thread-per-row invocation on `row`: loads the parameters and claims the
+// invocation's cache slots. False past the last row.
+fn begin_row(row: u32, lid: u32) -> bool {
+    load_params();
+    cache_lane = lid;
+    return row < params.rows;
+}
+
+// add_block for a row that one invocation walks, keeping the block's lanes when `cached`.
+fn add_block_caching(st: RowState, r: Row, j: u32, cached: bool) -> RowState {
+    let b = block_at(r, j);
+    if cached {
+        cache_block(j, b);
+    }
+    return add_lanes(st, b);
+}
 
 fn cached_value(l: Lane) -> f32 {
     return select(bitcast<f32>(NEG_INF_BITS), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
