@@ -78,12 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = ctx.upload(&features)?;
     let w = ctx.upload(&weights)?;
     let v = ctx.upload(&values)?;
-    let logits = ctx.storage_buffer(n as u64 * 4);
-    let samples = ctx.storage_buffer(n as u64 * 4);
-    let scores = ctx.storage_buffer(u64::from(ROWS) * 4);
-    let dy = ctx.storage_buffer(n as u64 * 4);
-    let dl = ctx.storage_buffer(n as u64 * 4);
-    let dtau = ctx.storage_buffer(4);
+    let logits = ctx.storage_buffer(n as u64 * 4)?;
+    let samples = ctx.storage_buffer(n as u64 * 4)?;
+    let scores = ctx.storage_buffer(u64::from(ROWS) * 4)?;
+    let dy = ctx.storage_buffer(n as u64 * 4)?;
+    let dl = ctx.storage_buffer(n as u64 * 4)?;
+    let dtau = ctx.storage_buffer(4)?;
 
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("ours"),

@@ -10,7 +10,7 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
     let row = wid.x;
-    let r = row_view(row);
+    let r = derivative_row(row);
     let dtau = tau_tangent(row);
     var st = empty_state();
     if SOURCE == SOURCE_RECOMPUTE {

@@ -11,5 +11,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if row >= params.rows {
         return;
     }
-    finish_row(row, split_sample(row_view(row), row), slices_total(row, 1u));
+    finish_row(row, split_sample(derivative_row(row), row), slices_total(row, 1u));
 }

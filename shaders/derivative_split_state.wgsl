@@ -8,5 +8,5 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
-    store_slice_state(row_view(wid.y), wid.y, wid.x, lid);
+    store_slice_state(derivative_row(wid.y), wid.y, wid.x, lid);
 }

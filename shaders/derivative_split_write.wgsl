@@ -9,7 +9,7 @@ override WORKGROUP_SIZE: u32 = 256u;   // a power of two
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
     let row = wid.y;
-    let r = row_view(row);
+    let r = derivative_row(row);
     let dtau = tau_tangent(row);
     let f = split_sample(r, row);
     let d = slices_total(row, 0u);

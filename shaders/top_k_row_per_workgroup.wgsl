@@ -7,13 +7,16 @@
 // of the k-th largest; when that key is shared by more elements than are still wanted, four
 // more passes pick the lowest indices among them. A last pass collects the k winners into
 // workgroup memory, where a bitonic sort orders them. Each pass regenerates the noise, so
-// nothing but the outputs is written, and each invocation's loops stay short (lavapipe).
+// nothing but the outputs is written, and each invocation's loops stay short (lavapipe): an
+// invocation takes four blocks a loop iteration, and the widest workgroups serve the longest
+// rows.
 #import top_k_common
 
-const WORKGROUP_SIZE: u32 = 256u;
-const K_MAX: u32 = 256u;   // WORKGROUP_SIZE: one invocation per entry in the sort
+override WORKGROUP_SIZE: u32 = 256u;   // a power of two, 256 to 1024
+const K_MAX: u32 = 256u;   // one invocation per entry in the sort
+const BINS: u32 = 256u;
 
-var<workgroup> histogram: array<atomic<u32>, 256>;
+var<workgroup> histogram: array<atomic<u32>, BINS>;
 var<workgroup> invalid: atomic<u32>;
 var<workgroup> picked: atomic<u32>;
 // The selection so far: (decided key bits, still wanted, count at the chosen bin, valid count).
@@ -68,13 +71,22 @@ fn visit(p: Pass, l: Lane) {
     }
 }
 
-fn run_pass(r: Row, lid: u32, p: Pass) {
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+fn visit_block(r: Row, p: Pass, j: u32) {
+    if j < r.blocks {
         let b = block_at(r, j);
         visit(p, b.a);
         visit(p, b.b);
         visit(p, b.c);
         visit(p, b.d);
+    }
+}
+
+fn run_pass(r: Row, lid: u32, p: Pass) {
+    for (var j = lid; j < r.blocks; j += 4u * WORKGROUP_SIZE) {
+        visit_block(r, p, j);
+        visit_block(r, p, j + WORKGROUP_SIZE);
+        visit_block(r, p, j + 2u * WORKGROUP_SIZE);
+        visit_block(r, p, j + 3u * WORKGROUP_SIZE);
     }
 }
 
@@ -112,7 +124,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var p = Pass(PASS_VALUE, 24u, 0u, 0u, false, 0u);
     // Value passes (top byte first), then index passes when the threshold key is shared.
     for (var step = 0u; step < 8u; step++) {
-        atomicStore(&histogram[lid], 0u);
+        if lid < BINS {
+            atomicStore(&histogram[lid], 0u);
+        }
         // The same value in every invocation, so that the break below keeps the barriers in
         // uniform control flow.
         let sel = workgroupUniformLoad(&selection);
@@ -158,7 +172,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         run_pass(r, lid, collect);
     }
     workgroupBarrier();
-    if lid >= wanted {
+    if lid >= wanted && lid < K_MAX {
         chosen_key[lid] = 0u;               // below every value's key
         chosen_index[lid] = 0xffffffffu;
     }
@@ -167,7 +181,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var stride = size >> 1u; stride > 0u; stride >>= 1u) {
             workgroupBarrier();
             let partner = lid ^ stride;
-            if partner > lid {
+            if partner > lid && partner < K_MAX {
                 let descending = (lid & size) == 0u;
                 if (descending && before(partner, lid)) || (!descending && before(lid, partner)) {
                     let key = chosen_key[lid];

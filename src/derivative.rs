@@ -5,8 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
-use crate::forward::{RowHeader, Strategy, Tau};
-use crate::kernels::{GpuSlice, Kernels};
+use crate::forward::{RowHeader, Strategy, Tau, counter_use};
+use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
@@ -265,6 +265,20 @@ impl Kernels {
         }
         self.check_tau_arg(call.tau, shape.rows)?;
         let counter_binding = self.counter_binding(counter)?;
+        let (in_span, out_span) = (shape.span(shape.in_pitch), shape.span(shape.out_pitch));
+        let mut uses = vec![
+            BufferUse::read(in_name, input, in_span, size),
+            BufferUse::read(grad_name, call.grad, out_span, size),
+            BufferUse::write(out_name, call.out, out_span, size),
+        ];
+        // The per-row values are bound writable in either direction (one binding serves both).
+        uses.extend(
+            call.per_row
+                .map(|slice| BufferUse::write(per_row_name, slice, u64::from(shape.rows), 4)),
+        );
+        uses.extend(self.tau_use(call.tau, shape.rows));
+        uses.extend(counter_use(counter));
+        self.check_aliasing(&uses)?;
 
         let recompute = passes == 3;
         let pipeline = |part, workgroup_size| {
@@ -380,7 +394,7 @@ impl Kernels {
 
     /// Records the deterministic sum of the first `count` f32 of `values` into `out`: levels of
     /// fixed-order workgroup sums, until one value is left.
-    fn record_sum(
+    pub(crate) fn record_sum(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         values: &wgpu::Buffer,

@@ -36,13 +36,13 @@ pub enum Error {
     #[error("buffer mapping failed: {0}")]
     Map(String),
     /// A row of a host-slice call had no sample: all its logits masked, a NaN or +inf logit,
-    /// or a temperature that is not finite and positive.
+    /// or a value that overflowed f32.
     #[error("row {row} has no sample: {reason}")]
     NoSample {
         /// The first row without a sample.
         row: usize,
         /// Why it has none.
-        reason: String,
+        reason: crate::reference::NoSample,
     },
 }
 

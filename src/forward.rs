@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::kernels::{GpuSlice, Kernels, Window};
+use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::noise::split64;
 use crate::types::{Mode, Shape, StorageType, check_tau};
 
@@ -11,6 +11,9 @@ use crate::types::{Mode, Shape, StorageType, check_tau};
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
 /// (workgroup_sum.wgsl).
 const WORKGROUP_BYTES_PER_INVOCATION: u32 = 20;
+
+/// The most passes over a row that a row kernel makes: a derivative that recomputes the sample.
+const MOST_PASSES: u64 = 3;
 
 /// How a row is spread over invocations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -59,11 +62,37 @@ impl Strategy {
     /// drivers barriers cost far more than a long serial loop (WGPU-NOTES.md), so a thread
     /// keeps its row much longer there. Workgroups stay within the device's limits, so a
     /// caller's device created with WebGPU's defaults works too.
+    ///
+    /// Every family's kernels run under it: on drivers with a loop budget (llvmpipe) the
+    /// workgroup is widened until a row walked three times (a recomputing derivative) fits
+    /// the budget, so that any row one storage binding holds gets a strategy that runs.
     pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
-        Self::choose_for(cols, kernels.is_cpu, &kernels.limits)
+        Self::choose_for(cols, kernels.is_cpu, &kernels.limits, kernels.loop_budget)
     }
 
-    fn choose_for(cols: u32, is_cpu: bool, limits: &wgpu::Limits) -> Strategy {
+    fn choose_for(
+        cols: u32,
+        is_cpu: bool,
+        limits: &wgpu::Limits,
+        loop_budget: Option<u64>,
+    ) -> Strategy {
+        let preferred = Self::preferred(cols, is_cpu, limits);
+        let Some(budget) = loop_budget else {
+            return preferred;
+        };
+        let fits = |s: Strategy| s.loop_iterations(cols, MOST_PASSES) <= budget;
+        if fits(preferred) {
+            return preferred;
+        }
+        let widest = Self::widest_workgroup(limits);
+        (6..=widest.ilog2())
+            .map(|bits| Strategy::RowPerWorkgroup { size: 1 << bits })
+            .find(|&s| fits(s))
+            .unwrap_or(preferred)
+    }
+
+    /// The measured choice, before the loop budget is considered.
+    fn preferred(cols: u32, is_cpu: bool, limits: &wgpu::Limits) -> Strategy {
         let widest = Self::widest_workgroup(limits);
         if is_cpu {
             // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
@@ -181,7 +210,7 @@ impl Strategy {
     }
 
     /// Loop iterations one invocation runs for a row of `cols` elements walked `passes` times.
-    fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
+    pub(crate) fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
         let blocks = self.blocks_per_group(cols);
         let size = u64::from(self.workgroup_size());
         match self {
@@ -332,6 +361,13 @@ impl Kernels {
         self.check_slice("output", call.out, out_span(shape), out_size)?;
         self.check_tau_arg(call.tau, shape.rows)?;
         let counter_binding = self.counter_binding(call.counter)?;
+        let mut uses = vec![
+            BufferUse::read("logits", call.logits, shape.span(shape.in_pitch), in_size),
+            BufferUse::write("output", call.out, out_span(shape), out_size),
+        ];
+        uses.extend(self.tau_use(call.tau, shape.rows));
+        uses.extend(counter_use(call.counter));
+        self.check_aliasing(&uses)?;
 
         let constants = [
             ("MODE", call.mode.shader_value()),
@@ -471,6 +507,14 @@ impl Kernels {
         }
     }
 
+    /// A per-row temperature as the aliasing check sees it.
+    pub(crate) fn tau_use<'a>(&self, tau: Tau<'a>, rows: u32) -> Option<BufferUse<'a>> {
+        match tau {
+            Tau::Scalar(_) => None,
+            Tau::PerRow(slice) => Some(BufferUse::read("tau", slice, u64::from(rows), 4)),
+        }
+    }
+
     /// The temperature of rows `row0 .. row0 + rows` as one dispatch binds it.
     pub(crate) fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
         Ok(match tau {
@@ -491,6 +535,11 @@ impl Kernels {
             }
         })
     }
+}
+
+/// A GPU noise counter as the aliasing check sees it: the row kernels read its four words.
+pub(crate) fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
+    counter.map(|slice| BufferUse::read("noise counter", slice, 4, 4))
 }
 
 /// How many rows each dispatch of a row kernel takes.
@@ -543,7 +592,7 @@ mod tests {
         assert_eq!(Strategy::widest_workgroup(&limits), 256);
         for is_cpu in [false, true] {
             for cols in [1, 64, 65, 1000, 8192, 8193, 65_536, 131_072, 1 << 20] {
-                let s = Strategy::choose_for(cols, is_cpu, &limits);
+                let s = Strategy::choose_for(cols, is_cpu, &limits, None);
                 assert!(s.workgroup_size() <= 256, "K = {cols}, cpu {is_cpu}: {s:?}");
                 assert_ne!(
                     s,
@@ -558,7 +607,7 @@ mod tests {
     fn default_choice_on_devices_with_their_own_limits() {
         let limits = gpu_limits();
         assert_eq!(Strategy::widest_workgroup(&limits), 1024);
-        let gpu = |cols| Strategy::choose_for(cols, false, &limits);
+        let gpu = |cols| Strategy::choose_for(cols, false, &limits, None);
         assert_eq!(gpu(64), Strategy::RowPerThread);
         assert_eq!(gpu(1024), Strategy::RowPerWorkgroup { size: 256 });
         assert_eq!(gpu(32_768), Strategy::RowPerWorkgroup { size: 1024 });
@@ -569,7 +618,7 @@ mod tests {
                 slices: 8
             }
         );
-        let cpu = |cols| Strategy::choose_for(cols, true, &limits);
+        let cpu = |cols| Strategy::choose_for(cols, true, &limits, None);
         assert_eq!(cpu(64), Strategy::RowPerThread);
         assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
         assert_eq!(cpu(1 << 20), Strategy::RowPerWorkgroup { size: 64 });

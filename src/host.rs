@@ -6,7 +6,7 @@ use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::{ForwardCall, Strategy, Tau};
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
-use crate::noise::{NoiseCall, NoiseOutput};
+use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
 use crate::top_k::TopKCall;
 use crate::types::{Element, Mode, Shape, check_tau};
@@ -36,7 +36,19 @@ pub struct SampleArgs<'a> {
 }
 
 impl<'a> SampleArgs<'a> {
-    /// Dense rows, a scalar temperature, offset 0, the default strategy.
+    /// Dense rows, a scalar temperature, offset 0, the default strategy; the `with_` methods
+    /// change the rest:
+    ///
+    /// ```
+    /// # use gumbel_wgpu::{SampleArgs, Strategy};
+    /// let taus = [0.5, 1.0, 2.0];
+    /// let args = SampleArgs::new(3, 10, 1.0, 42)
+    ///     .with_tau_per_row(&taus)
+    ///     .with_offset(1 << 20)
+    ///     .with_pitches(16, 12)
+    ///     .with_strategy(Strategy::RowPerThread);
+    /// assert_eq!(args.shape.in_pitch, 16);
+    /// ```
     pub fn new(rows: u32, cols: u32, tau: f32, seed: u64) -> Self {
         Self {
             shape: Shape::new(rows, cols),
@@ -46,11 +58,54 @@ impl<'a> SampleArgs<'a> {
             strategy: None,
         }
     }
+
+    /// The flat noise index of row 0, column 0.
+    pub fn with_offset(self, offset: u64) -> Self {
+        Self { offset, ..self }
+    }
+
+    /// One temperature per row instead of the scalar.
+    pub fn with_tau_per_row(self, taus: &'a [f32]) -> Self {
+        Self {
+            tau: HostTau::PerRow(taus),
+            ..self
+        }
+    }
+
+    /// Padded rows: `in_pitch` elements from one row of the input to the next, `out_pitch`
+    /// of the output (see [`Shape::with_pitches`]).
+    pub fn with_pitches(self, in_pitch: u32, out_pitch: u32) -> Self {
+        Self {
+            shape: self.shape.with_pitches(in_pitch, out_pitch),
+            ..self
+        }
+    }
+
+    /// A strategy of the caller's instead of [`Strategy::choose`].
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
+}
+
+/// `count` elements of `size` bytes, or an error naming `what` when that passes 2^64 bytes or
+/// the device's largest buffer.
+fn byte_size(kernels: &Kernels, what: &str, count: usize, size: u64) -> Result<u64> {
+    let bytes = u64::try_from(count)
+        .ok()
+        .and_then(|count| count.checked_mul(size));
+    kernels.check_buffer_size(what, bytes)
 }
 
 impl GpuContext {
-    /// A storage buffer holding `data` (padded to 4 bytes).
+    /// A storage buffer holding `data` (padded to 4 bytes); an error where the device cannot
+    /// hold it.
     pub fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+        let bytes = byte_size(self.kernels(), "upload", data.len(), size_of::<T>() as u64)?;
+        self.kernels()
+            .check_buffer_size("upload", Some(bytes.next_multiple_of(4)))?;
         self.kernels().checked("upload", || {
             buffer_with(
                 &self.device,
@@ -63,35 +118,77 @@ impl GpuContext {
         })?
     }
 
-    /// An uninitialised storage buffer of `bytes` (rounded up to 4) that can be read back.
-    pub fn storage_buffer(&self, bytes: u64) -> wgpu::Buffer {
-        self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gumbel-wgpu storage"),
-            size: bytes.next_multiple_of(4).max(4),
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+    /// A zeroed storage buffer of `bytes` (rounded up to 4) that can be read back; an error
+    /// where the device cannot hold it.
+    pub fn storage_buffer(&self, bytes: u64) -> Result<wgpu::Buffer> {
+        let size = bytes.checked_next_multiple_of(4).map(|b| b.max(4));
+        let size = self.kernels().check_buffer_size("storage buffer", size)?;
+        self.kernels().checked("allocating a storage buffer", || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gumbel-wgpu storage"),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         })
     }
 
-    /// Copies `count` elements of `T` from the start of `buffer` to the host.
-    pub fn read_back<T: bytemuck::Pod>(
+    /// Copies `count` elements of `T` from `from` (a buffer, or a buffer and a byte offset
+    /// that is a multiple of `T`'s size) to the host. The buffer needs `COPY_SRC` usage.
+    pub fn read_back<'a, T: bytemuck::Pod>(
         &self,
-        buffer: &wgpu::Buffer,
+        from: impl Into<GpuSlice<'a>>,
         count: usize,
     ) -> Result<Vec<T>> {
-        let bytes = (count * std::mem::size_of::<T>()) as u64;
-        let padded = bytes.next_multiple_of(4).max(4);
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("gumbel-wgpu readback"),
-            size: padded,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self.device.create_command_encoder(&Default::default());
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, padded);
-        self.queue.submit([encoder.finish()]);
+        let GpuSlice { buffer, offset } = from.into();
+        let elem = size_of::<T>() as u64;
+        let bytes = byte_size(self.kernels(), "read-back", count, elem)?;
+        if !buffer.usage().contains(wgpu::BufferUsages::COPY_SRC) {
+            return Err(invalid(format!(
+                "read_back: the buffer lacks COPY_SRC usage (has {:?})",
+                buffer.usage()
+            )));
+        }
+        if elem > 0 && !offset.is_multiple_of(elem) {
+            return Err(invalid(format!(
+                "read_back: the offset {offset} is not a multiple of the element size {elem}"
+            )));
+        }
+        if offset
+            .checked_add(bytes)
+            .is_none_or(|end| end > buffer.size())
+        {
+            return Err(invalid(format!(
+                "read_back: the buffer holds {} bytes; {count} elements of {elem} bytes from offset {offset} need {}",
+                buffer.size(),
+                u128::from(offset) + u128::from(bytes)
+            )));
+        }
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        // Copies run in whole words: from the word holding the first byte to the one holding
+        // the last, within the buffer (whose size is a multiple of 4 where it can be bound).
+        let start = offset / 4 * 4;
+        let end = (offset + bytes).next_multiple_of(4).min(buffer.size());
+        let padded = end - start;
+        let staging = self
+            .kernels()
+            .checked("allocating a read-back buffer", || {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("gumbel-wgpu readback"),
+                    size: padded.next_multiple_of(4),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            })?;
+        self.kernels().checked("read-back copy", || {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            encoder.copy_buffer_to_buffer(buffer, start, &staging, 0, padded);
+            self.queue.submit([encoder.finish()]);
+        })?;
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
@@ -103,7 +200,8 @@ impl GpuContext {
         let view = staging
             .get_mapped_range(..)
             .map_err(|e| Error::Map(e.to_string()))?;
-        let out = bytemuck::pod_collect_to_vec::<u8, T>(&view[..bytes as usize]);
+        let lead = (offset - start) as usize;
+        let out = bytemuck::pod_collect_to_vec::<u8, T>(&view[lead..lead + bytes as usize]);
         drop(view);
         staging.unmap();
         Ok(out)
@@ -112,7 +210,7 @@ impl GpuContext {
     /// A buffer with the per-row values of `tau` (a placeholder word for a scalar).
     fn upload_per_row(&self, tau: HostTau) -> Result<wgpu::Buffer> {
         match tau {
-            HostTau::Scalar(_) => Ok(self.storage_buffer(4)),
+            HostTau::Scalar(_) => self.storage_buffer(4),
             HostTau::PerRow(values) => self.upload(values),
         }
     }
@@ -151,7 +249,7 @@ impl GpuContext {
         count: usize,
         output: NoiseOutput,
     ) -> Result<Vec<T>> {
-        let out = self.storage_buffer(count as u64 * 4);
+        let out = self.storage_buffer(byte_size(self.kernels(), "noise output", count, 4)?)?;
         self.submit_and_wait("noise", |encoder| {
             self.kernels().record_noise(
                 encoder,
@@ -170,13 +268,16 @@ impl GpuContext {
     /// The library's word-to-Gumbel map on the GPU, for words of the caller's choosing.
     pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
         let input = self.upload(words)?;
-        let out = self.storage_buffer(words.len() as u64 * 4);
+        let out =
+            self.storage_buffer(byte_size(self.kernels(), "gumbel output", words.len(), 4)?)?;
         self.submit_and_wait("gumbel_of_words", |encoder| {
             self.kernels().record_gumbel_of_words(
                 encoder,
-                GpuSlice::from(&input),
-                GpuSlice::from(&out),
-                words.len() as u64,
+                &GumbelOfWordsCall {
+                    words: GpuSlice::from(&input),
+                    out: GpuSlice::from(&out),
+                    count: words.len() as u64,
+                },
             )
         })?;
         self.read_back(&out, words.len())
@@ -223,13 +324,13 @@ impl GpuContext {
         args: &SampleArgs,
     ) -> Result<(wgpu::Buffer, usize)> {
         let shape = args.shape;
-        check_host_args(logits, args)?;
+        check_host_args("logits", logits, args)?;
         let (len, elem_size) = match mode {
             Mode::Index => (shape.rows as usize, 4),
             _ => (shape.span(shape.out_pitch) as usize, T::STORAGE.size()),
         };
         let input = self.upload(logits)?;
-        let out = self.storage_buffer(len as u64 * elem_size);
+        let out = self.storage_buffer(byte_size(self.kernels(), "output", len, elem_size)?)?;
         let tau_buffer = self.upload_per_row(args.tau)?;
         let tau = tau_arg(args.tau, &tau_buffer);
         self.submit_and_wait("forward", |encoder| {
@@ -254,13 +355,13 @@ impl GpuContext {
 }
 
 /// Checks the input and temperatures of a host-slice call against its shape.
-fn check_host_args<T>(input: &[T], args: &SampleArgs) -> Result<()> {
+fn check_host_args<T>(input_name: &str, input: &[T], args: &SampleArgs) -> Result<()> {
     let shape = args.shape;
     shape.validate()?;
     let needed = shape.span(shape.in_pitch);
     if input.len() as u64 != needed {
         return Err(invalid(format!(
-            "{} logits given; {} rows of K = {} at pitch {} take {needed}",
+            "{} {input_name} given; {} rows of K = {} at pitch {} take {needed}",
             input.len(),
             shape.rows,
             shape.cols,
@@ -300,11 +401,12 @@ fn tau_arg<'a>(tau: HostTau, buffer: &'a wgpu::Buffer) -> Tau<'a> {
     }
 }
 
-/// The error for row `r`, with the reason found on the host.
+/// The error for row `r` of `logits`, which has no sample on the GPU, with the reason found on
+/// the host. The per-row temperatures were checked before the call, so what is left is the
+/// row's logits, or f32 overflow.
 fn no_sample<T: Element>(logits: &[T], args: &SampleArgs, r: usize) -> Error {
     let shape = args.shape;
-    let start = r * shape.in_pitch as usize;
-    let row = &logits[start..start + shape.cols as usize];
+    let row = &logits[r * shape.in_pitch as usize..][..shape.cols as usize];
     let reason = if let Some(k) = row.iter().position(|l| {
         let l = l.to_f32();
         l.is_nan() || l == f32::INFINITY
@@ -313,16 +415,32 @@ fn no_sample<T: Element>(logits: &[T], args: &SampleArgs, r: usize) -> Error {
     } else if row.iter().all(|l| l.to_f32() == f32::NEG_INFINITY) {
         NoSample::AllMasked
     } else {
-        // Large logits over a small tau overflow f32.
-        return Error::NoSample {
-            row: r,
-            reason: "(l + g) / tau overflows f32".to_owned(),
-        };
+        NoSample::Overflow
     };
-    Error::NoSample {
-        row: r,
-        reason: reason.to_string(),
+    Error::NoSample { row: r, reason }
+}
+
+/// Refuses a host array of `shape`'s rows at `pitch` (a gradient, a tangent or a saved sample)
+/// that holds a value `allowed` refuses, naming the argument, the row and the column: the
+/// kernels would turn it into a NaN row that no reason could explain.
+fn check_values<T: Element>(
+    what: &str,
+    values: &[T],
+    shape: Shape,
+    pitch: u32,
+    allowed: impl Fn(f32) -> bool,
+    expected: &str,
+) -> Result<()> {
+    for r in 0..shape.rows as usize {
+        let row = &values[r * pitch as usize..][..shape.cols as usize];
+        if let Some(k) = row.iter().position(|v| !allowed(v.to_f32())) {
+            return Err(invalid(format!(
+                "{what} at row {r}, column {k} is {}: {expected}",
+                row[k].to_f32()
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Where a host-slice derivative gets the sample from (see [`Source`]).
@@ -339,14 +457,19 @@ pub enum HostSource<'a, T> {
 pub struct Gradient<T> {
     /// The gradient of the logits, at `out_pitch`.
     pub dl: Vec<T>,
-    /// The temperature's gradient: one value per row for a per-row temperature, or one value
-    /// (the sum over rows) for a scalar one.
-    pub dtau: Vec<f32>,
+    /// The gradient of each row's temperature, one value per row, whatever the call's
+    /// temperature: for a per-row temperature, the gradient itself.
+    pub dtau_rows: Vec<f32>,
+    /// The sum of `dtau_rows`, added on the GPU in a fixed order (the same bits every run): the
+    /// gradient of a scalar temperature that every row shares.
+    pub dtau_sum: f32,
 }
 
 impl GpuContext {
     /// The VJP of the `mode` output (soft, log-soft or hard) for upstream gradient `dy` (at
-    /// `out_pitch`), with the sample saved or recomputed. A row without a sample is an error.
+    /// `out_pitch`), with the sample saved or recomputed. A row without a sample is an error
+    /// ([`Error::NoSample`]); a `dy` or saved sample that is not finite is an
+    /// [`Error::InvalidArgument`] that names it.
     pub fn vjp<T: Element>(
         &self,
         source: HostSource<T>,
@@ -356,12 +479,9 @@ impl GpuContext {
     ) -> Result<Gradient<T>> {
         let shape = args.shape;
         let rows = shape.rows as usize;
-        let dtau_len = match args.tau {
-            HostTau::Scalar(_) => 1,
-            HostTau::PerRow(_) => rows,
-        };
-        let dtau = self.storage_buffer(dtau_len as u64 * 4);
-        let dl = self.derivative_host(source, dy, args, |kernels, encoder, call| {
+        let dtau_rows = self.storage_buffer(byte_size(self.kernels(), "dtau", rows, 4)?)?;
+        let dtau_sum = self.storage_buffer(4)?;
+        let dl = self.derivative_host("dy", source, dy, mode, args, |kernels, encoder, call| {
             kernels.record_vjp(
                 encoder,
                 &VjpCall {
@@ -372,22 +492,27 @@ impl GpuContext {
                     tau: call.tau,
                     dy: call.grad,
                     dl: call.out,
-                    dtau: match args.tau {
-                        HostTau::Scalar(_) => TauGradient::Sum(GpuSlice::from(&dtau)),
-                        HostTau::PerRow(_) => TauGradient::PerRow(GpuSlice::from(&dtau)),
-                    },
+                    dtau: TauGradient::PerRow(GpuSlice::from(&dtau_rows)),
                     strategy: args.strategy,
                 },
+            )?;
+            kernels.record_sum(
+                encoder,
+                &dtau_rows,
+                shape.rows.into(),
+                GpuSlice::from(&dtau_sum),
             )
         })?;
         Ok(Gradient {
             dl,
-            dtau: self.read_back(&dtau, dtau_len)?,
+            dtau_rows: self.read_back(&dtau_rows, rows)?,
+            dtau_sum: self.read_back::<f32>(&dtau_sum, 1)?[0],
         })
     }
 
     /// The JVP of the `mode` output for tangents `dl` of the logits (at `out_pitch`) and
-    /// `dtau` of the temperature (a scalar, or one value per row).
+    /// `dtau` of the temperature (a scalar, or one value per row). Tangents that are not
+    /// finite are refused with an [`Error::InvalidArgument`] that names them.
     pub fn jvp<T: Element>(
         &self,
         source: HostSource<T>,
@@ -397,17 +522,33 @@ impl GpuContext {
         args: &SampleArgs,
     ) -> Result<Vec<T>> {
         let shape = args.shape;
-        if let HostTau::PerRow(values) = dtau
-            && values.len() != shape.rows as usize
-        {
-            return Err(invalid(format!(
-                "{} per-row tau tangents given for {} rows",
-                values.len(),
-                shape.rows
-            )));
+        let finite = |r: Option<usize>, t: f32| {
+            if t.is_finite() {
+                Ok(())
+            } else {
+                let at = r.map_or(String::new(), |r| format!(" of row {r}"));
+                Err(invalid(format!(
+                    "the tau tangent{at} is {t}: it must be finite"
+                )))
+            }
+        };
+        match dtau {
+            HostTau::Scalar(t) => finite(None, t)?,
+            HostTau::PerRow(values) => {
+                if values.len() != shape.rows as usize {
+                    return Err(invalid(format!(
+                        "{} per-row tau tangents given for {} rows",
+                        values.len(),
+                        shape.rows
+                    )));
+                }
+                for (r, &t) in values.iter().enumerate() {
+                    finite(Some(r), t)?;
+                }
+            }
         }
         let tangent_buffer = self.upload_per_row(dtau)?;
-        self.derivative_host(source, dl, args, |kernels, encoder, call| {
+        self.derivative_host("dl", source, dl, mode, args, |kernels, encoder, call| {
             kernels.record_jvp(
                 encoder,
                 &JvpCall {
@@ -428,11 +569,14 @@ impl GpuContext {
         })
     }
 
-    /// Uploads a derivative's inputs, records it with `record`, and reads back its output.
+    /// Checks and uploads a derivative's inputs (`grad` is named `grad_name` in errors),
+    /// records it with `record`, and reads back its output.
     fn derivative_host<T: Element>(
         &self,
+        grad_name: &str,
         source: HostSource<T>,
         grad: &[T],
+        mode: Mode,
         args: &SampleArgs,
         record: impl FnOnce(&Kernels, &mut wgpu::CommandEncoder, HostBuffers) -> Result<()>,
     ) -> Result<Vec<T>> {
@@ -441,20 +585,58 @@ impl GpuContext {
             HostSource::Saved(y) => (y, false),
             HostSource::Recompute(logits) => (logits, true),
         };
-        check_host_args(input, args)?;
+        let input_name = if recompute {
+            "logits"
+        } else {
+            "saved sample values"
+        };
+        check_host_args(input_name, input, args)?;
         let len = shape.span(shape.out_pitch) as usize;
         if grad.len() != len {
             return Err(invalid(format!(
-                "{} gradient elements given; {} rows of K = {} at pitch {} take {len}",
+                "{} {grad_name} elements given; {} rows of K = {} at pitch {} take {len}",
                 grad.len(),
                 shape.rows,
                 shape.cols,
                 shape.out_pitch
             )));
         }
+        check_values(
+            grad_name,
+            grad,
+            shape,
+            shape.out_pitch,
+            f32::is_finite,
+            "it must be finite",
+        )?;
+        if !recompute {
+            if mode == Mode::LogSoft {
+                let log_y = |v: f32| v.is_finite() || v == f32::NEG_INFINITY;
+                let expected = "a saved log-soft sample is finite or -inf";
+                check_values(
+                    "the saved sample",
+                    input,
+                    shape,
+                    shape.in_pitch,
+                    log_y,
+                    expected,
+                )?;
+            } else {
+                let expected = "a saved soft sample is finite (save a soft call's output)";
+                check_values(
+                    "the saved sample",
+                    input,
+                    shape,
+                    shape.in_pitch,
+                    f32::is_finite,
+                    expected,
+                )?;
+            }
+        }
         let input_buffer = self.upload(input)?;
         let grad_buffer = self.upload(grad)?;
-        let out = self.storage_buffer(len as u64 * T::STORAGE.size());
+        let out =
+            self.storage_buffer(byte_size(self.kernels(), "output", len, T::STORAGE.size())?)?;
         let tau_buffer = self.upload_per_row(args.tau)?;
         let input_slice = GpuSlice::from(&input_buffer);
         let buffers = HostBuffers {
@@ -477,12 +659,14 @@ impl GpuContext {
         let values: Vec<T> = self.read_back(&out, len)?;
         for r in 0..shape.rows as usize {
             if values[r * shape.out_pitch as usize].to_f32().is_nan() {
+                // Every input was checked, so a recomputed row's logits say why; a saved
+                // sample can only have overflowed.
                 return Err(if recompute {
                     no_sample(input, args, r)
                 } else {
                     Error::NoSample {
                         row: r,
-                        reason: "the derivative is NaN (is the saved sample NaN there?)".to_owned(),
+                        reason: NoSample::Overflow,
                     }
                 });
             }
@@ -512,17 +696,15 @@ pub struct TopK {
 
 impl GpuContext {
     /// Gumbel-top-k ([`TopKCall`]): `k` categories per row without replacement, with the
-    /// noise of `args.seed` and `args.offset` (`args.tau` plays no part). A row without a
-    /// valid logit, or with a NaN or +inf one, is an error.
+    /// noise of `args.seed` and `args.offset`. `args.tau` plays no part, but is checked as in
+    /// every call. A row without a valid logit, or with a NaN or +inf one, is an error.
     pub fn top_k<T: Element>(&self, logits: &[T], k: u32, args: &SampleArgs) -> Result<TopK> {
-        check_host_args(logits, args)?;
+        check_host_args("logits", logits, args)?;
         let shape = args.shape;
         let len = shape.rows as usize * k as usize;
         let input = self.upload(logits)?;
-        let (indices, values) = (
-            self.storage_buffer(len as u64 * 4),
-            self.storage_buffer(len as u64 * 4),
-        );
+        let bytes = byte_size(self.kernels(), "top-k output", len, 4)?;
+        let (indices, values) = (self.storage_buffer(bytes)?, self.storage_buffer(bytes)?);
         self.submit_and_wait("top-k", |encoder| {
             self.kernels().record_top_k(
                 encoder,

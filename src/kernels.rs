@@ -7,6 +7,16 @@ use std::sync::Mutex;
 use crate::error::{Error, Result, invalid};
 
 /// A caller's buffer and a byte offset into it.
+///
+/// The buffer must come from the device the kernels were made for. A buffer of another device
+/// of the same wgpu `Instance` is refused by wgpu (an error value); one made through another
+/// `Instance` cannot be told apart by wgpu, which may take it for an unrelated buffer of this
+/// device and panic at submit, so never mix instances.
+///
+/// Several arguments of one call may lie in one buffer as long as the call reads all of them,
+/// or writes all of them at ranges that do not overlap: wgpu does not let one dispatch bind a
+/// buffer both read-only and writable, so such a call is refused with an error that names the
+/// two arguments.
 #[derive(Clone, Copy, Debug)]
 pub struct GpuSlice<'a> {
     /// The buffer.
@@ -25,6 +35,37 @@ impl<'a> GpuSlice<'a> {
 impl<'a> From<&'a wgpu::Buffer> for GpuSlice<'a> {
     fn from(buffer: &'a wgpu::Buffer) -> Self {
         Self { buffer, offset: 0 }
+    }
+}
+
+/// One argument of a call as its dispatches bind it: for [`Kernels::check_aliasing`].
+pub(crate) struct BufferUse<'a> {
+    /// The argument's name in error messages.
+    pub name: &'a str,
+    pub slice: GpuSlice<'a>,
+    /// Bytes from `slice.offset` that the call touches.
+    pub bytes: u64,
+    /// Bound writable (`read_write` in the shader).
+    pub writable: bool,
+}
+
+impl<'a> BufferUse<'a> {
+    /// An argument the kernel only reads: `elems` elements of `elem_size` bytes.
+    pub fn read(name: &'a str, slice: GpuSlice<'a>, elems: u64, elem_size: u64) -> Self {
+        Self {
+            name,
+            slice,
+            bytes: elems * elem_size,
+            writable: false,
+        }
+    }
+
+    /// An argument bound writable.
+    pub fn write(name: &'a str, slice: GpuSlice<'a>, elems: u64, elem_size: u64) -> Self {
+        Self {
+            writable: true,
+            ..Self::read(name, slice, elems, elem_size)
+        }
     }
 }
 
@@ -242,8 +283,11 @@ impl Kernels {
                 slice.offset
             )));
         }
-        let needed = slice.offset + elems * elem_size;
-        if needed > slice.buffer.size() {
+        let needed = elems
+            .checked_mul(elem_size)
+            .and_then(|bytes| bytes.checked_add(slice.offset));
+        if needed.is_none_or(|needed| needed > slice.buffer.size()) {
+            let needed = needed.map_or("more than 2^64".to_owned(), |n| n.to_string());
             return Err(invalid(format!(
                 "the {what} buffer holds {} bytes; {elems} elements of {elem_size} bytes from offset {} need {needed}",
                 slice.buffer.size(),
@@ -251,6 +295,46 @@ impl Kernels {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses a call whose arguments share a buffer in a way one dispatch cannot bind: one of
+    /// them read-only and another writable (wgpu forbids it, and would panic at submit), or two
+    /// writable ones whose byte ranges overlap (the kernels would race).
+    pub(crate) fn check_aliasing(&self, uses: &[BufferUse]) -> Result<()> {
+        for (i, a) in uses.iter().enumerate() {
+            for b in &uses[i + 1..] {
+                if a.slice.buffer != b.slice.buffer || !(a.writable || b.writable) {
+                    continue;
+                }
+                if a.writable != b.writable {
+                    let (read, write) = if a.writable { (b, a) } else { (a, b) };
+                    return Err(invalid(format!(
+                        "the {} and the {} are in one buffer: the kernel binds the {} read-only and the {} writable, and wgpu does not let one dispatch bind a buffer both ways; use separate buffers",
+                        a.name, b.name, read.name, write.name
+                    )));
+                }
+                let (a_end, b_end) = (a.slice.offset + a.bytes, b.slice.offset + b.bytes);
+                if a.slice.offset < b_end && b.slice.offset < a_end {
+                    return Err(invalid(format!(
+                        "the {} (bytes {}..{a_end}) and the {} (bytes {}..{b_end}) overlap in one buffer; outputs must not overlap",
+                        a.name, a.slice.offset, b.name, b.slice.offset
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that a buffer of `bytes` can be created on this device; `what` names it.
+    pub(crate) fn check_buffer_size(&self, what: &str, bytes: Option<u64>) -> Result<u64> {
+        let max = self.limits.max_buffer_size;
+        match bytes {
+            Some(bytes) if bytes <= max => Ok(bytes),
+            _ => Err(Error::OverLimits(format!(
+                "the {what} takes {} bytes; a buffer on this device holds at most {max}",
+                bytes.map_or("more than 2^64".to_owned(), |b| b.to_string())
+            ))),
+        }
     }
 
     /// The window for elements `first .. first + elems` of `slice`.

@@ -65,7 +65,7 @@ pub use forward::{ForwardCall, Strategy, Tau};
 pub use generator::Generator;
 pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
 pub use kernels::{GpuSlice, Kernels, WideMultiply};
-pub use noise::{NoiseCall, NoiseOutput};
+pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 pub use philox::Philox4x32;
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, Shape, StorageType};

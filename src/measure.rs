@@ -210,10 +210,10 @@ impl Workload {
             logits: upload(values(0.004, -2.0))?,
             saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0))?,
             grad: upload(values(0.002, -1.0))?,
-            out: ctx.storage_buffer(n * storage.size()),
-            top_indices: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
-            top_values: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4),
-            noise: ctx.storage_buffer(n * 4),
+            out: ctx.storage_buffer(n * storage.size())?,
+            top_indices: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4)?,
+            top_values: ctx.storage_buffer(u64::from(rows) * u64::from(MAX_K) * 4)?,
+            noise: ctx.storage_buffer(n * 4)?,
         })
     }
 
@@ -377,7 +377,7 @@ impl CopyWorkload {
         let half = (bytes / 2).next_multiple_of(16);
         Ok(Self {
             src: ctx.upload(&vec![0x3f80_0001u32; (half / 4) as usize])?,
-            dst: ctx.storage_buffer(half),
+            dst: ctx.storage_buffer(half)?,
             half,
         })
     }
@@ -402,7 +402,7 @@ impl ReadWorkload {
         let bytes = bytes.next_multiple_of(16);
         Ok(Self {
             src: ctx.upload(&vec![0x3f80_0001u32; (bytes / 4) as usize])?,
-            sink: ctx.storage_buffer(4),
+            sink: ctx.storage_buffer(4)?,
             bytes,
         })
     }

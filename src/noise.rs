@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::kernels::{GpuSlice, Kernels};
+use crate::kernels::{BufferUse, GpuSlice, Kernels};
 
 const WORKGROUP: u64 = 256;
 
@@ -30,6 +30,18 @@ pub struct NoiseCall<'a> {
     pub output: NoiseOutput,
     /// Where they go, 4 bytes each.
     pub out: GpuSlice<'a>,
+}
+
+/// The word-to-Gumbel map on words of the caller's: `out[i] = gumbel(words[i])` for `count`
+/// elements (4 bytes each).
+#[derive(Clone, Copy, Debug)]
+pub struct GumbelOfWordsCall<'a> {
+    /// The 32-bit words.
+    pub words: GpuSlice<'a>,
+    /// Where the Gumbel noise goes (f32).
+    pub out: GpuSlice<'a>,
+    /// How many elements.
+    pub count: u64,
 }
 
 #[repr(C)]
@@ -95,16 +107,22 @@ impl Kernels {
         Ok(())
     }
 
-    /// Records the word-to-Gumbel map: `out[i] = gumbel(words[i])` for `count` elements.
+    /// Records the word-to-Gumbel map into `encoder`.
     pub fn record_gumbel_of_words(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        words: GpuSlice,
-        out: GpuSlice,
-        count: u64,
+        call: &GumbelOfWordsCall,
     ) -> Result<()> {
+        let GumbelOfWordsCall { words, out, count } = *call;
+        if count == 0 {
+            return Ok(());
+        }
         self.check_slice("words", words, count, 4)?;
         self.check_slice("gumbel output", out, count, 4)?;
+        self.check_aliasing(&[
+            BufferUse::read("words", words, count, 4),
+            BufferUse::write("gumbel output", out, count, 4),
+        ])?;
         let pipeline = self.pipeline("gumbel_of_words", &[])?;
         let per_dispatch = (self.max_groups() * WORKGROUP).min(self.max_binding() / 4 - 64);
         let mut done = 0;

@@ -19,7 +19,7 @@ pub fn gumbel_of_word(x: u32) -> f64 {
 /// The Gumbel noise of flat elements `offset .. offset + count` of `seed`'s stream.
 pub fn gumbel_noise(seed: u64, offset: u64, count: usize) -> Vec<f64> {
     (0..count as u64)
-        .map(|i| gumbel_of_word(noise_word(seed, offset + i)))
+        .map(|i| gumbel_of_word(noise_word(seed, offset.wrapping_add(i))))
         .collect()
 }
 
@@ -34,12 +34,14 @@ pub enum Perturbed {
     Invalid,
 }
 
-/// `l + g` for each logit of a row whose first element has flat noise index `first`.
+/// `l + g` for each logit of a row whose first element has flat noise index `first` (flat
+/// indices wrap at 2^64).
 pub fn perturbed_row(logits: &[f32], seed: u64, first: u64) -> Vec<Perturbed> {
     logits
         .iter()
-        .zip(first..)
-        .map(|(&l, n)| {
+        .zip(0u64..)
+        .map(|(&l, i)| (l, first.wrapping_add(i)))
+        .map(|(l, n)| {
             if l == f32::NEG_INFINITY {
                 Perturbed::Masked
             } else if !l.is_finite() {
@@ -60,6 +62,9 @@ pub enum NoSample {
     InvalidLogit(usize),
     /// The temperature is not finite and positive.
     InvalidTau,
+    /// A value overflowed f32 on the GPU (large logits over a small temperature, say); the
+    /// reference, in f64, never reports it.
+    Overflow,
 }
 
 impl std::fmt::Display for NoSample {
@@ -68,6 +73,7 @@ impl std::fmt::Display for NoSample {
             NoSample::AllMasked => write!(f, "every logit is masked (-inf)"),
             NoSample::InvalidLogit(k) => write!(f, "logit {k} is NaN or +inf"),
             NoSample::InvalidTau => write!(f, "tau is not finite and positive"),
+            NoSample::Overflow => write!(f, "a value overflows f32 (such as (l + g) / tau)"),
         }
     }
 }
@@ -84,7 +90,8 @@ pub enum RowSample {
 }
 
 /// `z = (l + g) / tau` for each element of a row (`None` where masked), or why the row has no
-/// sample. Index mode does not divide by tau.
+/// sample. Index mode does not divide by tau (but a tau that is not finite and positive is no
+/// sample in every mode).
 pub fn scaled_row(
     logits: &[f32],
     tau: f32,
@@ -96,7 +103,8 @@ pub fn scaled_row(
     if let Some(k) = perturbed.iter().position(|p| *p == Perturbed::Invalid) {
         return Err(NoSample::InvalidLogit(k));
     }
-    if mode != Mode::Index && check_tau(tau).is_err() {
+    // Index mode does not divide by tau, but a bad one is no sample there too.
+    if check_tau(tau).is_err() {
         return Err(NoSample::InvalidTau);
     }
     let scale = if mode == Mode::Index {
@@ -201,7 +209,7 @@ pub fn forward(
         .map(|r| {
             let start = r * shape.in_pitch as usize;
             let tau = if taus.len() == 1 { taus[0] } else { taus[r] };
-            let first = offset + r as u64 * u64::from(shape.cols);
+            let first = offset.wrapping_add(r as u64 * u64::from(shape.cols));
             forward_row(&logits[start..start + cols], tau, seed, first, mode)
         })
         .collect()

@@ -5,8 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::forward::{RowHeader, Strategy};
-use crate::kernels::{GpuSlice, Kernels};
+use crate::forward::{RowHeader, Strategy, counter_use};
+use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
@@ -15,10 +15,17 @@ pub const MAX_K: u32 = 256;
 /// The largest k of the thread-per-row kernel (its list lives in registers).
 pub const MAX_K_PER_THREAD: u32 = 32;
 
-const WORKGROUP_SIZE: u64 = 256;
+/// The narrowest workgroup of the radix select: one invocation per histogram bin and per
+/// entry of the final sort.
+const NARROWEST_SELECT: u32 = 256;
 
-/// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`; `out_pitch`
-/// is not used), and per row `k` indices (u32) and perturbed values (f32), `k` apart.
+/// Noise blocks an invocation of the radix select visits per loop iteration.
+const SELECT_BLOCKS_PER_ITERATION: u64 = 4;
+
+/// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`), and per row
+/// `k` indices (u32) and perturbed values (f32), `k` apart. The outputs' pitch is `k`, so
+/// `shape.out_pitch` must be left at `shape.cols` (as [`Shape::new`] makes it); another value
+/// is refused rather than ignored.
 ///
 /// A row with fewer than `k` valid logits (the others masked, -inf) fills the rest of its
 /// outputs with index `u32::MAX` and value -inf. A row holding a NaN or +inf logit has no
@@ -44,20 +51,37 @@ pub struct TopKCall<'a> {
     /// A GPU-side noise counter, as in [`crate::ForwardCall::counter`].
     pub counter: Option<GpuSlice<'a>>,
     /// `RowPerThread` (k up to [`MAX_K_PER_THREAD`]: a sorted list per invocation) or
-    /// `RowPerWorkgroup { size: 256 }` (a radix select); `None`: [`choose_top_k`].
+    /// `RowPerWorkgroup { size }` with `size` 256, 512 or 1024 (a radix select); `None`:
+    /// [`choose_top_k`].
     pub strategy: Option<Strategy>,
 }
 
-/// The default top-k strategy: a thread per row for short rows and small k, where one
-/// workgroup per row would leave most of it idle; a radix select by a workgroup otherwise.
-pub fn choose_top_k(cols: u32, k: u32) -> Strategy {
+/// The default top-k strategy on the device of `kernels`: a thread per row for short rows and
+/// small k, where one workgroup per row would leave most of it idle; a radix select by a
+/// workgroup otherwise, 256 wide, or wider where a driver's loop budget (llvmpipe) needs it for
+/// very long rows.
+pub fn choose_top_k(cols: u32, k: u32, kernels: &Kernels) -> Strategy {
     if cols <= 1024 && k <= MAX_K_PER_THREAD {
-        Strategy::RowPerThread
-    } else {
-        Strategy::RowPerWorkgroup {
-            size: WORKGROUP_SIZE as u32,
-        }
+        return Strategy::RowPerThread;
     }
+    let select = |size| Strategy::RowPerWorkgroup { size };
+    let widest = Strategy::widest_workgroup(&kernels.limits).max(NARROWEST_SELECT);
+    let fits = |size| match kernels.loop_budget {
+        Some(budget) => select_iterations(cols, size) <= budget,
+        None => true,
+    };
+    (NARROWEST_SELECT.ilog2()..=widest.ilog2())
+        .map(|bits| 1 << bits)
+        .find(|&size| fits(size))
+        .map_or(select(NARROWEST_SELECT), select)
+}
+
+/// Loop iterations of one invocation of the radix select over a row of `cols`: nine passes
+/// over the row, invocation 0's scans of the histograms, and the sort.
+fn select_iterations(cols: u32, size: u32) -> u64 {
+    let blocks = u64::from(cols).div_ceil(4) + 1;
+    let per_pass = blocks.div_ceil(SELECT_BLOCKS_PER_ITERATION * u64::from(size));
+    9 * (per_pass + 10) + 8 * 512 + 64
 }
 
 #[repr(C)]
@@ -73,11 +97,14 @@ struct TopKParams {
 impl Kernels {
     /// Records a top-k call into `encoder`, split by rows as the forward pass is.
     pub fn record_top_k(&self, encoder: &mut wgpu::CommandEncoder, call: &TopKCall) -> Result<()> {
-        let shape = Shape {
-            out_pitch: call.shape.cols,
-            ..call.shape
-        };
+        let shape = call.shape;
         shape.validate()?;
+        if shape.out_pitch != shape.cols {
+            return Err(invalid(format!(
+                "top-k: shape.out_pitch = {} is not used (the outputs are k apart); leave it at K = {}",
+                shape.out_pitch, shape.cols
+            )));
+        }
         let k = call.k;
         if k == 0 || k > MAX_K || k > shape.cols {
             return Err(invalid(format!(
@@ -87,7 +114,9 @@ impl Kernels {
             )));
         }
         let size = call.storage.size();
-        let strategy = call.strategy.unwrap_or_else(|| choose_top_k(shape.cols, k));
+        let strategy = call
+            .strategy
+            .unwrap_or_else(|| choose_top_k(shape.cols, k, self));
         let blocks = u64::from(shape.cols).div_ceil(4) + 1;
         let (shader, iterations) = match strategy {
             Strategy::RowPerThread if k <= MAX_K_PER_THREAD => (
@@ -95,14 +124,17 @@ impl Kernels {
                 // Every element may shift the whole list.
                 blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k),
             ),
-            Strategy::RowPerWorkgroup { size } if u64::from(size) == WORKGROUP_SIZE => (
-                "top_k_row_per_workgroup",
-                // Nine passes over the row, and invocation 0's scans of the histograms.
-                9 * (blocks.div_ceil(WORKGROUP_SIZE) + 10) + 8 * 512 + 64,
-            ),
+            Strategy::RowPerWorkgroup { size }
+                if size.is_power_of_two() && (NARROWEST_SELECT..=1024).contains(&size) =>
+            {
+                (
+                    "top_k_row_per_workgroup",
+                    select_iterations(shape.cols, size),
+                )
+            }
             _ => {
                 return Err(invalid(format!(
-                    "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: {WORKGROUP_SIZE} }}, not {strategy:?} with k = {k}"
+                    "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: 256, 512 or 1024 }}, not {strategy:?} with k = {k}"
                 )));
             }
         };
@@ -125,7 +157,17 @@ impl Kernels {
         self.check_slice("indices", call.indices, outputs, 4)?;
         self.check_slice("values", call.values, outputs, 4)?;
         let counter = self.counter_binding(call.counter)?;
-        let pipeline = self.pipeline(&format!("{shader}_{}", call.storage.suffix()), &[])?;
+        let mut uses = vec![
+            BufferUse::read("logits", call.logits, shape.span(shape.in_pitch), size),
+            BufferUse::write("indices", call.indices, outputs, 4),
+            BufferUse::write("values", call.values, outputs, 4),
+        ];
+        uses.extend(counter_use(call.counter));
+        self.check_aliasing(&uses)?;
+        let pipeline = self.pipeline(
+            &format!("{shader}_{}", call.storage.suffix()),
+            &[("WORKGROUP_SIZE", f64::from(strategy.workgroup_size()))],
+        )?;
         for (row0, rows) in plan.parts(shape.rows) {
             let part = Shape {
                 rows: rows as u32,

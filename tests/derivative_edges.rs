@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestRng, ctx, expect_invalid};
-use gumbel_wgpu::reference::{self, SamplePoint};
+use gumbel_wgpu::reference::{self, NoSample, SamplePoint};
 use gumbel_wgpu::{
     Error, GpuSlice, HostSource, HostTau, JvpCall, Mode, SampleArgs, Shape, Source, StorageType,
     Strategy, Tau, TauGradient, TauTangent, VjpCall,
@@ -26,8 +26,11 @@ fn derivatives(
         ctx.upload(grad).unwrap(),
     );
     let n = grad.size() / 4;
-    let (dl, ydot) = (ctx.storage_buffer(n * 4), ctx.storage_buffer(n * 4));
-    let dtau = ctx.storage_buffer(u64::from(shape.rows) * 4);
+    let (dl, ydot) = (
+        ctx.storage_buffer(n * 4).unwrap(),
+        ctx.storage_buffer(n * 4).unwrap(),
+    );
+    let dtau = ctx.storage_buffer(u64::from(shape.rows) * 4).unwrap();
     let tangents = ctx.upload(&vec![0.5f32; shape.rows as usize]).unwrap();
     let source = Source::Recompute {
         logits: GpuSlice::from(&input),
@@ -129,7 +132,7 @@ fn rows_without_a_sample() {
         ..SampleArgs::new(7, 5, 1.0, 11)
     };
     match ctx().vjp(HostSource::Recompute(&logits), &grad, Mode::Soft, &args) {
-        Err(Error::NoSample { row: 0, reason }) => assert!(reason.contains("masked"), "{reason}"),
+        Err(Error::NoSample { row: 0, reason }) => assert_eq!(reason, NoSample::AllMasked),
         other => panic!("expected NoSample for row 0, got {other:?}"),
     }
 }
@@ -144,11 +147,11 @@ fn bad_input_is_an_error_value() {
     expect_invalid(ctx.vjp(recompute, &dy, Mode::Index, &args), "index mode");
     expect_invalid(
         ctx.vjp(recompute, &dy[..11], Mode::Soft, &args),
-        "11 gradient",
+        "11 dy elements",
     );
     expect_invalid(
         ctx.vjp(HostSource::Saved(&logits[..8]), &dy, Mode::Soft, &args),
-        "8 logits given",
+        "8 saved sample values given",
     );
     let bad_tau = SampleArgs::new(3, 4, -1.0, 1);
     expect_invalid(ctx.vjp(recompute, &dy, Mode::Soft, &bad_tau), "tau");
@@ -164,7 +167,7 @@ fn bad_input_is_an_error_value() {
     );
     expect_invalid(
         ctx.jvp(recompute, &dy, HostTau::Scalar(f32::NAN), Mode::Soft, &args),
-        "not finite",
+        "must be finite",
     );
     let no_slices = SampleArgs {
         strategy: Some(Strategy::SplitRow {
@@ -177,9 +180,9 @@ fn bad_input_is_an_error_value() {
 
     // The encoder API checks every buffer.
     let good = ctx.upload(&logits).unwrap();
-    let short = ctx.storage_buffer(40);
-    let out = ctx.storage_buffer(48);
-    let dtau = ctx.storage_buffer(12);
+    let short = ctx.storage_buffer(40).unwrap();
+    let out = ctx.storage_buffer(48).unwrap();
+    let dtau = ctx.storage_buffer(12).unwrap();
     let no_storage = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: None,
         size: 48,
@@ -287,7 +290,7 @@ fn summed_tau_gradient_is_deterministic() {
             let g = ctx
                 .vjp(HostSource::Recompute(&logits), &dy, Mode::Soft, &args)
                 .unwrap();
-            g.dtau[0].to_bits()
+            g.dtau_sum.to_bits()
         })
         .collect();
     assert!(runs.iter().all(|&b| b == runs[0]), "{runs:x?}");
@@ -330,8 +333,8 @@ fn split_calls_in_one_encoder_match_one_call() {
     let (seed, offset) = (3, (1u64 << 32) - 100);
     let outputs = || {
         (
-            ctx.storage_buffer(n as u64 * 4),
-            ctx.storage_buffer(u64::from(rows) * 4),
+            ctx.storage_buffer(n as u64 * 4).unwrap(),
+            ctx.storage_buffer(u64::from(rows) * 4).unwrap(),
         )
     };
     let record = |encoder: &mut wgpu::CommandEncoder,

@@ -52,8 +52,8 @@ fn gpu_counter_draws_fresh_noise_each_submission() {
     let counter = ctx.upload(&host.counter_words()).unwrap();
     let outputs = || {
         (
-            ctx.storage_buffer(n as u64 * 4),
-            ctx.storage_buffer(n as u64 * 4),
+            ctx.storage_buffer(n as u64 * 4).unwrap(),
+            ctx.storage_buffer(n as u64 * 4).unwrap(),
         )
     };
     for step in 0..3 {
@@ -151,7 +151,12 @@ fn mixed_call(ctx: &GpuContext, i: u64) -> Vec<u8> {
             let g = ctx
                 .vjp(HostSource::Recompute(&logits), &dy, Mode::LogSoft, &args)
                 .unwrap();
-            [bytemuck::cast_slice(&g.dl), bytemuck::cast_slice(&g.dtau)].concat()
+            [
+                bytemuck::cast_slice(&g.dl),
+                bytemuck::cast_slice(&g.dtau_rows),
+                bytemuck::bytes_of(&g.dtau_sum),
+            ]
+            .concat()
         }
     }
 }
@@ -190,7 +195,7 @@ fn four_threads_sample_at_once() {
 fn wgpu_errors_inside_a_call_are_values() {
     let ctx = GpuContext::new().unwrap();
     let logits = ctx.upload(&[0.5f32; 8]).unwrap();
-    let out = ctx.storage_buffer(32);
+    let out = ctx.storage_buffer(32).unwrap();
     logits.destroy();
     let result = ctx.submit_and_wait("forward", |encoder| {
         ctx.kernels().record_forward(
@@ -280,7 +285,8 @@ fn a_device_with_default_limits_runs_the_default_choices() {
                 [
                     bytemuck::cast_slice::<f32, u8>(&y),
                     bytemuck::cast_slice(&g.dl),
-                    bytemuck::cast_slice(&g.dtau),
+                    bytemuck::cast_slice(&g.dtau_rows),
+                    bytemuck::bytes_of(&g.dtau_sum),
                     bytemuck::cast_slice(&top.indices),
                 ]
                 .concat()

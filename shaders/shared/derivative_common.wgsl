@@ -73,6 +73,17 @@ fn tau_tangent(row: u32) -> f32 {
     return params.dtau;
 }
 
+// The sampler's view of a derivative kernel's row. A JVP row whose per-row tau tangent is not
+// finite (by its bits) has no result, as a non-finite scalar tangent is refused on the host.
+fn derivative_row(row: u32) -> Row {
+    var r = row_view(row);
+    if DIRECTION == DIRECTION_JVP
+        && (bitcast<u32>(tau_tangent(row)) & 0x7f800000u) == 0x7f800000u {
+        r.bad = true;
+    }
+    return r;
+}
+
 // Whether the kernel needs w at all: the tau terms.
 fn needs_w(dtau: f32) -> bool {
     if DIRECTION == DIRECTION_VJP {

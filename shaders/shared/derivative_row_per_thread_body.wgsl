@@ -11,7 +11,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     if !begin_row(row, lid) {
         return;
     }
-    let r = row_view(row);
+    let r = derivative_row(row);
     let dtau = tau_tangent(row);
     let cached = SOURCE == SOURCE_RECOMPUTE && r.blocks <= CACHED_BLOCKS;
     var st = empty_state();

@@ -29,6 +29,8 @@ fn philox4x32_10(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 }
 
 // The four words of noise block `block` (flat elements 4*block .. 4*block+3) under `seed`.
+// Flat indices wrap at 2^64, so block numbers wrap at 2^62: a row that runs past the wrap
+// continues at block 0, as the CPU stream does.
 fn noise_block(seed: vec2<u32>, block: vec2<u32>) -> vec4<u32> {
-    return philox4x32_10(vec4<u32>(block.x, block.y, 0u, 0u), seed);
+    return philox4x32_10(vec4<u32>(block.x, block.y & 0x3fffffffu, 0u, 0u), seed);
 }

@@ -57,10 +57,11 @@ fn row_view(row: u32) -> Row {
     if params.tau_per_row != 0u {
         r.tau = taus[params.tau_base + row];
     }
-    // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN);
-    // index mode does not use it.
+    // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN).
+    // Index mode does not divide by it, but a bad one still means no sample, as a bad scalar
+    // tau is refused in every mode.
     let tb = bitcast<u32>(r.tau);
-    r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);
+    r.bad = tb < 0x00800000u || tb >= 0x7f800000u;
     return r;
 }
 
