@@ -603,6 +603,45 @@ mod tests {
         }
     }
 
+    /// On llvmpipe (lavapipe, and GL through it) an invocation stops looping silently after
+    /// 65,535 iterations: the choice widens workgroups so that every row up to the largest a
+    /// 128 MiB binding holds (f16: 2^26 elements) runs within the budget the kernels assume.
+    #[test]
+    fn default_choice_keeps_within_a_loop_budget() {
+        let limits = wgpu::Limits {
+            max_compute_workgroup_storage_size: 32_768,
+            ..gpu_limits()
+        };
+        let budget = 60_000;
+        for is_cpu in [true, false] {
+            for cols in [
+                64,
+                65_536,
+                65_537,
+                1 << 20,
+                7_700_000,
+                8_388_615,
+                1 << 25,
+                1 << 26,
+            ] {
+                let s = Strategy::choose_for(cols, is_cpu, &limits, Some(budget));
+                let iterations = s.loop_iterations(cols, MOST_PASSES);
+                assert!(
+                    iterations <= budget,
+                    "K = {cols}, cpu {is_cpu}: {s:?} runs {iterations}"
+                );
+            }
+        }
+        // Without a budget, or within it, the measured choice stands.
+        let cpu = |cols, budget| Strategy::choose_for(cols, true, &limits, budget);
+        assert_eq!(cpu(1 << 20, None), cpu(1 << 20, Some(budget)));
+        assert_eq!(cpu(8_388_615, None), Strategy::RowPerWorkgroup { size: 64 });
+        assert_eq!(
+            cpu(8_388_615, Some(budget)),
+            Strategy::RowPerWorkgroup { size: 128 }
+        );
+    }
+
     #[test]
     fn default_choice_on_devices_with_their_own_limits() {
         let limits = gpu_limits();

@@ -384,8 +384,8 @@ fn check_host_args<T>(input_name: &str, input: &[T], args: &SampleArgs) -> Resul
                 .find(|(_, t)| check_tau(**t).is_err())
             {
                 Some((r, tau)) => Err(invalid(format!(
-                    "row {r}: {}",
-                    check_tau(*tau).unwrap_err()
+                    "the tau of row {r} is {tau}: a temperature must be finite and positive (at least {:e})",
+                    f32::MIN_POSITIVE
                 ))),
                 None => Ok(()),
             }

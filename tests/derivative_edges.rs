@@ -274,6 +274,115 @@ fn bad_input_is_an_error_value() {
     );
 }
 
+/// A non-finite tau tangent is refused as a scalar and on the host; per row on the GPU, where
+/// no error can be returned, its row has no result (NaN), like a row without a sample.
+#[test]
+fn non_finite_tau_tangents() {
+    let ctx = ctx();
+    let logits: Vec<f32> = (0..20).map(|i| (i as f32 * 0.3).sin()).collect();
+    let dl: Vec<f32> = (0..20).map(|i| (i as f32 * 0.7).cos()).collect();
+    let args = SampleArgs::new(4, 5, 0.9, 6);
+    let source = HostSource::Recompute(&logits);
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let tangents = [0.5, bad, 0.5, 0.5];
+        expect_invalid(
+            ctx.jvp(source, &dl, HostTau::PerRow(&tangents), Mode::Soft, &args),
+            &format!("the tau tangent of row 1 is {bad}"),
+        );
+        expect_invalid(
+            ctx.jvp(source, &dl, HostTau::Scalar(bad), Mode::Soft, &args),
+            "must be finite",
+        );
+    }
+    let (input, grad, taus) = (
+        ctx.upload(&logits).unwrap(),
+        ctx.upload(&dl).unwrap(),
+        ctx.upload(&[0.9f32; 4]).unwrap(),
+    );
+    let tangents = ctx.upload(&[0.5, f32::NAN, f32::INFINITY, 0.5]).unwrap();
+    let ydot = ctx.storage_buffer(80).unwrap();
+    for strategy in Strategy::ALL {
+        let good = HostTau::PerRow(&[0.5; 4]);
+        let args = args.with_strategy(strategy);
+        let want = ctx.jvp(source, &dl, good, Mode::Soft, &args).unwrap();
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        ctx.kernels()
+            .record_jvp(
+                &mut encoder,
+                &JvpCall {
+                    mode: Mode::Soft,
+                    storage: StorageType::F32,
+                    shape: Shape::new(4, 5),
+                    source: Source::Recompute {
+                        logits: GpuSlice::from(&input),
+                        seed: 6,
+                        offset: 0,
+                        counter: None,
+                    },
+                    tau: Tau::PerRow(GpuSlice::from(&taus)),
+                    dl: GpuSlice::from(&grad),
+                    dtau: TauTangent::PerRow(GpuSlice::from(&tangents)),
+                    ydot: GpuSlice::from(&ydot),
+                    strategy: Some(strategy),
+                },
+            )
+            .unwrap();
+        ctx.queue.submit([encoder.finish()]);
+        let got: Vec<f32> = ctx.read_back(&ydot, 20).unwrap();
+        for r in 0..4 {
+            let row = &got[r * 5..][..5];
+            if r == 1 || r == 2 {
+                assert!(
+                    row.iter().all(|y| y.is_nan()),
+                    "{strategy:?} row {r}: {row:?}"
+                );
+            } else {
+                assert_eq!(row, &want[r * 5..][..5], "{strategy:?} row {r}");
+            }
+        }
+    }
+}
+
+/// A NaN or infinite upstream gradient, logits' tangent or saved sample is refused by the host
+/// layer with an error that names it, not reported as a row without a sample.
+#[test]
+fn non_finite_gradients_are_named() {
+    let ctx = ctx();
+    let logits: Vec<f32> = (0..12).map(|i| (i as f32 * 0.3).sin()).collect();
+    let args = SampleArgs::new(3, 4, 0.9, 6);
+    let source = HostSource::Recompute(&logits);
+    let mut dy = vec![0.25f32; 12];
+    dy[6] = f32::NAN;
+    expect_invalid(
+        ctx.vjp(source, &dy, Mode::Soft, &args),
+        "dy at row 1, column 2 is NaN",
+    );
+    dy[6] = f32::INFINITY;
+    expect_invalid(
+        ctx.jvp(source, &dy, HostTau::Scalar(0.0), Mode::LogSoft, &args),
+        "dl at row 1, column 2 is inf",
+    );
+    let mut saved = ctx.sample(&logits, Mode::Soft, &args).unwrap();
+    saved[11] = f32::NAN;
+    expect_invalid(
+        ctx.vjp(HostSource::Saved(&saved), &[0.25; 12], Mode::Soft, &args),
+        "the saved sample at row 2, column 3 is NaN",
+    );
+    // A saved log-soft sample may hold -inf (a masked column), not +inf.
+    let mut log_y = ctx.sample(&logits, Mode::LogSoft, &args).unwrap();
+    log_y[0] = f32::NEG_INFINITY;
+    ctx.vjp(HostSource::Saved(&log_y), &[0.25; 12], Mode::LogSoft, &args)
+        .unwrap();
+    log_y[0] = f32::INFINITY;
+    expect_invalid(
+        ctx.vjp(HostSource::Saved(&log_y), &[0.25; 12], Mode::LogSoft, &args),
+        "the saved sample at row 0, column 0 is inf",
+    );
+    // A good call afterwards.
+    let again = ctx.vjp(source, &[0.25; 12], Mode::Soft, &args).unwrap();
+    assert!(again.dl.iter().all(|d| d.is_finite()));
+}
+
 /// A scalar temperature's gradient is summed over rows on the GPU in a fixed order: the same
 /// bits on every run, and the reference's sum to within the rounding of f32 sums.
 #[test]

@@ -85,8 +85,11 @@ fn no_sample_rows<T: Element>() {
             let got = forward_words(&logits, shape, &taus, mode, strategy);
             let expected = reference::forward(&as_f32, shape, &taus, 11, 0, mode);
             for (r, want) in expected.iter().enumerate() {
-                // A bad tau is no sample in index mode too, though it does not divide by it.
                 let ctx = format!("{mode:?} {:?} {strategy:?} row {r}", T::STORAGE);
+                // A bad tau is no sample in index mode too, though it does not divide by it.
+                if mode == Mode::Index && r >= 4 {
+                    assert_eq!(got[r], u32::MAX, "{ctx}: tau {}", taus[r]);
+                }
                 match (mode, want) {
                     (Mode::Index, Ok(RowSample::Index(i))) => assert_eq!(got[r], *i, "{ctx}"),
                     (Mode::Index, Err(_)) => assert_eq!(got[r], u32::MAX, "{ctx}"),
@@ -117,6 +120,14 @@ fn no_sample_rows<T: Element>() {
         Err(Error::NoSample { row: 0, reason }) => assert_eq!(reason, NoSample::AllMasked),
         other => panic!("expected NoSample for row 0, got {other:?}"),
     }
+    // Per-row temperatures are checked on the host in every mode, top-k included.
+    let bad_taus = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 1.0];
+    let args = SampleArgs::new(7, k, 1.0, 11).with_tau_per_row(&bad_taus);
+    expect_invalid(
+        ctx().sample_indices(&logits, &args),
+        "the tau of row 4 is 0",
+    );
+    expect_invalid(ctx().top_k(&logits, 2, &args), "the tau of row 4 is 0");
     let valid: Vec<T> = logits[15..].to_vec();
     let args = SampleArgs::new(4, k, 1.0, 11);
     let mut bad = valid.clone();
@@ -164,7 +175,10 @@ fn bad_input_is_an_error_value() {
         tau: HostTau::PerRow(&bad_taus),
         ..args(3, 4, 1.0)
     };
-    expect_invalid(ctx.sample(&logits, Mode::Soft, &per_row), "row 1");
+    expect_invalid(
+        ctx.sample(&logits, Mode::Soft, &per_row),
+        "the tau of row 1 is -2",
+    );
     let short_taus = [1.0, 1.0];
     let per_row = SampleArgs {
         tau: HostTau::PerRow(&short_taus),
