@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Plants known bugs in the kernels one at a time and checks that the tests catch each one:
-# a tolerance that passes a broken kernel is no tolerance. Restores the shaders afterwards.
+# a tolerance that passes a broken kernel is no tolerance. A plant counts as caught only when
+# it builds and then fails its test; one that does not build is reported as a broken plant.
+# Restores the shaders afterwards.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 trap 'git checkout -- shaders' EXIT
@@ -11,6 +13,11 @@ plant() {
     grep -qF -- "$from" "$file" || { echo "$name: pattern not found"; return 1; }
     FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
     git diff --quiet -- "$file" && { echo "$name: nothing planted"; return 1; }
+    if ! cargo test --no-run --test "$binary" >/tmp/planted.log 2>&1; then
+        echo "BROKEN PLANT (does not build): $name"
+        grep -m3 -E '^error|-->' /tmp/planted.log
+        return 1
+    fi
     if cargo test --test "$binary" "$tests" >/tmp/planted.log 2>&1; then
         echo "NOT CAUGHT: $name"
         return 1
@@ -36,7 +43,11 @@ plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w *
 plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, dtau)" "elem_at(r, f, t + 3u, b.c, dtau)" derivative soft_f32 || status=1
 plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "j * CACHE_INVOCATIONS + cache_lane" "j * CACHE_INVOCATIONS" forward soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
-plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = slice_sums[partial_index(row, wid.x)];" derivative soft_f32 || status=1
+plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = bitcast<f32>(partials[sums_index(row, wid.x)].x);" derivative soft_f32 || status=1
 plant "top-k, thread per row: list kept in increasing order" top_k_row_per_thread.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
 plant "top-k, radix select: threshold bin one too high" top_k_row_per_workgroup.wgsl "if before + count >= wanted {" "if before + count > wanted {" top_k matches_reference_f32 || status=1
+plant "noise blocks not wrapped at 2^62 (rows past 2^64)" shared/philox.wgsl "block.y & 0x3fffffffu" "block.y" wrap continue || status=1
+plant "index mode ignores a bad per-row tau" $row "r.bad = tb < 0x00800000u || tb >= 0x7f800000u;" "r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);" forward_edges rows_without_a_sample_f32 || status=1
+plant "JVP: a non-finite per-row tau tangent passes" $deriv "        r.bad = true;" "        r.bad = r.bad;" derivative_edges non_finite_tau_tangents || status=1
+plant "top-k, radix select: each invocation's fourth block skipped" top_k_row_per_workgroup.wgsl "visit_block(r, p, j + 3u * WORKGROUP_SIZE);" "" top_k matches_reference_f32 || status=1
 exit $status
