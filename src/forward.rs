@@ -229,7 +229,8 @@ pub enum Tau<'a> {
     /// One value for every row.
     Scalar(f32),
     /// One f32 per row, in a buffer. A row whose value is not finite and positive gets no
-    /// sample (NaN outputs, index `u32::MAX`), as the GPU cannot return an error.
+    /// sample in every mode (NaN outputs, index `u32::MAX`), as the GPU cannot return an error;
+    /// a scalar like that is refused when the call is recorded.
     PerRow(GpuSlice<'a>),
 }
 

@@ -11,7 +11,8 @@ pub enum Mode {
     LogSoft,
     /// The one-hot of `argmax (l + g) / tau` (ties: lowest index): the straight-through forward value.
     Hard,
-    /// `argmax (l + g)` per row as a `u32`: a categorical sample. `tau` plays no part.
+    /// `argmax (l + g)` per row as a `u32`: a categorical sample. `tau` does not scale it, but a
+    /// temperature that is not finite and positive is no sample here too, as in every mode.
     Index,
 }
 
