@@ -57,8 +57,15 @@ fn strategies(kernel: Kernel, storage: StorageType, rows: u32, cpu: bool) -> Vec
     );
     if headline && storage == StorageType::F32 {
         std::iter::once(None)
-            .chain(Strategy::ALL.into_iter().map(Some))
             .chain([
+                Some(Strategy::RowPerThread),
+                Some(Strategy::RowPerThreadCached),
+                Some(Strategy::RowPerWorkgroup { size: 64 }),
+                Some(Strategy::RowPerWorkgroup { size: 256 }),
+                Some(Strategy::SplitRow {
+                    size: 64,
+                    slices: 3,
+                }),
                 Some(Strategy::RowPerWorkgroup { size: 1024 }),
                 Some(Strategy::SplitRow {
                     size: 1024,

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .bench
 rm -f .bench/* 2>/dev/null || true
-cargo build --release --example bench_table --example quickstart
+cargo build --release --features bench --example bench_table --example quickstart
 cp target/release/examples/bench_table target/release/examples/quickstart .bench/
 cargo test --release --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys

@@ -28,7 +28,7 @@ cut() {
         FROM=$2 TO=$3 perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "shaders/$1"
         shift 3
     done
-    cargo build --release --example bench_table 2>&1 | grep -E "^(error|warning)" || true
+    cargo build --release --features bench --example bench_table 2>&1 | grep -E "^(error|warning)" || true
     cp target/release/examples/bench_table "$dir/bench_table-$slug"
 }
 if [ "$mode" != run ]; then

@@ -5,8 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
-use crate::forward::{RowHeader, Strategy, Tau, counter_use};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
+use crate::row::{RowHeader, Strategy, Tau, counter_use};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.

@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Result, invalid};
+use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::split64;
 use crate::types::Shape;
@@ -104,29 +104,5 @@ impl Kernels {
             &[binding],
             1,
         )
-    }
-
-    /// The binding of a GPU noise counter (a placeholder when there is none). The kernels read
-    /// its four words from the start of the binding, so its offset must be aligned for one.
-    pub(crate) fn counter_binding<'a>(
-        &'a self,
-        counter: Option<GpuSlice<'a>>,
-    ) -> Result<wgpu::BindingResource<'a>> {
-        let Some(slice) = counter else {
-            return Ok(self.placeholder.as_entire_binding());
-        };
-        self.check_slice("noise counter", slice, 4, 4)?;
-        let align = u64::from(self.limits.min_storage_buffer_offset_alignment);
-        if !slice.offset.is_multiple_of(align) {
-            return Err(invalid(format!(
-                "the noise counter's offset {} is not a multiple of the device's storage offset alignment {align}",
-                slice.offset
-            )));
-        }
-        Ok(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: slice.buffer,
-            offset: slice.offset,
-            size: wgpu::BufferSize::new(16),
-        }))
     }
 }

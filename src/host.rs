@@ -4,10 +4,11 @@
 use crate::context::GpuContext;
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
-use crate::forward::{ForwardCall, Strategy, Tau};
+use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
 use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
+use crate::row::{Strategy, Tau};
 use crate::top_k::TopKCall;
 use crate::types::{Element, Mode, Shape, check_tau};
 

@@ -44,29 +44,32 @@
 //! assert!((-3.2..22.9).contains(&g));
 //! ```
 
-pub mod context;
-pub mod derivative;
-pub mod error;
-pub mod forward;
-pub mod generator;
-pub mod host;
-pub mod kernels;
+mod context;
+mod derivative;
+mod error;
+mod forward;
+mod generator;
+mod host;
+mod kernels;
+#[cfg(feature = "bench")]
 pub mod measure;
-pub mod noise;
+mod noise;
 pub mod philox;
 pub mod reference;
-pub mod top_k;
-pub mod types;
+mod row;
+mod top_k;
+mod types;
 
 pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
 pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
-pub use forward::{ForwardCall, Strategy, Tau};
+pub use forward::ForwardCall;
 pub use generator::Generator;
 pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
 pub use kernels::{GpuSlice, Kernels, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 pub use philox::Philox4x32;
+pub use row::{Strategy, Tau};
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, Shape, StorageType};
 

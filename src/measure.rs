@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use crate::context::GpuContext;
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
-use crate::forward::{ForwardCall, Strategy, Tau};
+use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::{NoiseCall, NoiseOutput};
+use crate::row::{Strategy, Tau};
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -410,5 +411,97 @@ impl ReadWorkload {
     /// Records one read.
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder) -> Result<()> {
         kernels.record_read(encoder, &self.src, self.bytes, &self.sink)
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyParams {
+    count: u32,
+    _pad: [u32; 3],
+}
+
+impl Kernels {
+    /// Records a read-only pass over the first `bytes` (a multiple of 16) of `src`: the
+    /// yardstick of kernels that read much and write little. `sink` (4 bytes or more) is
+    /// practically never written.
+    pub fn record_read(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        bytes: u64,
+        sink: &wgpu::Buffer,
+    ) -> Result<()> {
+        if !bytes.is_multiple_of(16) || bytes > src.size() {
+            return Err(invalid(format!(
+                "read of {bytes} bytes: a multiple of 16 within the buffer's {} is needed",
+                src.size()
+            )));
+        }
+        let pipeline = self.pipeline("read", &[])?;
+        // One binding at a time, in chunks the device can bind.
+        let chunk = self.max_binding() / 256 * 256;
+        let mut start = 0;
+        while start < bytes {
+            let len = chunk.min(bytes - start);
+            let count = len / 16;
+            let params = CopyParams {
+                count: count as u32,
+                _pad: [0; 3],
+            };
+            let window = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: src,
+                offset: start,
+                size: wgpu::BufferSize::new(len),
+            });
+            let groups = count.div_ceil(256).min(self.max_groups()) as u32;
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[window, sink.as_entire_binding()],
+                groups,
+            )?;
+            start += len;
+        }
+        Ok(())
+    }
+
+    /// Records a plain copy of `bytes` (a multiple of 16) from `src` to `dst`: the bandwidth
+    /// yardstick that benchmarks hold the kernels against.
+    pub fn record_copy(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<()> {
+        if !bytes.is_multiple_of(16) || bytes > self.max_binding() {
+            return Err(invalid(format!(
+                "copy of {bytes} bytes: a multiple of 16 up to {} is needed",
+                self.max_binding()
+            )));
+        }
+        let pipeline = self.pipeline("copy", &[])?;
+        let count = bytes / 16;
+        let params = CopyParams {
+            count: count as u32,
+            _pad: [0; 3],
+        };
+        fn bind(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer,
+                offset: 0,
+                size: wgpu::BufferSize::new(bytes),
+            })
+        }
+        let groups = count.div_ceil(256).min(self.max_groups()) as u32;
+        self.dispatch(
+            encoder,
+            &pipeline,
+            bytemuck::bytes_of(&params),
+            &[bind(src, bytes), bind(dst, bytes)],
+            groups,
+        )
     }
 }

@@ -5,8 +5,8 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::forward::{RowHeader, Strategy, counter_use};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
+use crate::row::{RowHeader, Strategy, counter_use};
 use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
@@ -144,13 +144,13 @@ impl Kernels {
             1,
             &[(shape.cols, shape.in_pitch, size), (k, k, 4), (k, k, 4)],
         )?;
-        if let Some(budget) = self.loop_budget {
-            if iterations > budget {
-                return Err(Error::OverLimits(format!(
-                    "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {budget}",
-                    shape.cols
-                )));
-            }
+        if let Some(budget) = self.loop_budget
+            && iterations > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {budget}",
+                shape.cols
+            )));
         }
         let outputs = u64::from(shape.rows) * u64::from(k);
         self.check_slice("logits", call.logits, shape.span(shape.in_pitch), size)?;

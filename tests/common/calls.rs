@@ -1,11 +1,11 @@
 //! A batch of calls of every kind, for the tests that record many calls into one encoder.
 
 use super::TestRng;
-use gumbel_wgpu::noise::{NoiseCall, NoiseOutput};
 use gumbel_wgpu::{
     ForwardCall, GpuContext, GpuSlice, JvpCall, Kernels, Mode, Shape, Source, StorageType, Tau,
     TauGradient, TauTangent, VjpCall,
 };
+use gumbel_wgpu::{NoiseCall, NoiseOutput};
 
 pub fn random(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
     let mut rng = TestRng::new(seed);

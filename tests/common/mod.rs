@@ -75,6 +75,19 @@ impl TestRng {
     }
 }
 
+/// Every strategy the matrix tests run against the reference: each kind, at widths every
+/// device runs.
+pub const STRATEGIES: [Strategy; 5] = [
+    Strategy::RowPerThread,
+    Strategy::RowPerThreadCached,
+    Strategy::RowPerWorkgroup { size: 64 },
+    Strategy::RowPerWorkgroup { size: 256 },
+    Strategy::SplitRow {
+        size: 64,
+        slices: 3,
+    },
+];
+
 /// f32 machine epsilon.
 pub const EPS: f64 = f32::EPSILON as f64;
 

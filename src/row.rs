@@ -1,0 +1,528 @@
+//! The row layer that every kernel family stands on: how a row is spread over invocations
+//! ([`Strategy`]) and chosen for a device, how a batch is split into dispatches (`RowPlan`),
+//! the parameter header every row kernel's block starts with (`RowHeader`), the temperature
+//! and the noise counter as a dispatch binds them, and the checks every row call makes.
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result, invalid};
+use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
+use crate::noise::split64;
+use crate::types::{Shape, StorageType, check_tau};
+
+/// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
+/// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
+/// (workgroup_sum.wgsl).
+const WORKGROUP_BYTES_PER_INVOCATION: u32 = 20;
+
+/// The most passes over a row that a row kernel makes: a derivative that recomputes the sample.
+const MOST_PASSES: u64 = 3;
+
+/// How a row is spread over invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Strategy {
+    /// One invocation walks a whole row: no barriers. Short rows, and CPU drivers.
+    RowPerThread,
+    /// One invocation per row as [`Strategy::RowPerThread`], in workgroups of 8 that keep
+    /// each row's values in workgroup memory, so that rows of up to 1,024 elements make their
+    /// noise once. For CPU drivers (an 8-wide workgroup leaves most of a GPU idle). Needs
+    /// [`Strategy::CACHED_WORKGROUP_BYTES`] of workgroup memory.
+    RowPerThreadCached,
+    /// One workgroup of `size` invocations (a power of two, 1 to 1024) shares a row.
+    RowPerWorkgroup {
+        /// Invocations per workgroup.
+        size: u32,
+    },
+    /// `slices` workgroups of `size` invocations share a row, each a contiguous slice of it,
+    /// and a second dispatch combines their partial results: very long rows when there are
+    /// few of them.
+    SplitRow {
+        /// Invocations per workgroup.
+        size: u32,
+        /// Workgroups per row.
+        slices: u32,
+    },
+}
+
+impl Strategy {
+    /// Workgroup memory that [`Strategy::RowPerThreadCached`] needs (more than WebGPU's
+    /// default limit of 16 KiB; lavapipe and discrete GPUs have it).
+    pub const CACHED_WORKGROUP_BYTES: u32 = 32_768;
+
+    /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU
+    /// drivers barriers cost far more than a long serial loop (WGPU-NOTES.md), so a thread
+    /// keeps its row much longer there. Workgroups stay within the device's limits, so a
+    /// caller's device created with WebGPU's defaults works too.
+    ///
+    /// Every family's kernels run under it: on drivers with a loop budget (llvmpipe) the
+    /// workgroup is widened until a row walked three times (a recomputing derivative) fits
+    /// the budget, so that any row one storage binding holds gets a strategy that runs.
+    pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
+        Self::choose_for(cols, kernels.is_cpu, &kernels.limits, kernels.loop_budget)
+    }
+
+    fn choose_for(
+        cols: u32,
+        is_cpu: bool,
+        limits: &wgpu::Limits,
+        loop_budget: Option<u64>,
+    ) -> Strategy {
+        let preferred = Self::preferred(cols, is_cpu, limits);
+        let Some(budget) = loop_budget else {
+            return preferred;
+        };
+        let fits = |s: Strategy| s.loop_iterations(cols, MOST_PASSES) <= budget;
+        if fits(preferred) {
+            return preferred;
+        }
+        let widest = Self::widest_workgroup(limits);
+        (6..=widest.ilog2())
+            .map(|bits| Strategy::RowPerWorkgroup { size: 1 << bits })
+            .find(|&s| fits(s))
+            .unwrap_or(preferred)
+    }
+
+    /// The measured choice, before the loop budget is considered.
+    fn preferred(cols: u32, is_cpu: bool, limits: &wgpu::Limits) -> Strategy {
+        let widest = Self::widest_workgroup(limits);
+        if is_cpu {
+            // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
+            // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
+            // spread even 64 rows over every core, and rows up to 1,024 elements make their
+            // noise once; past 65,536 a thread's walks near lavapipe's loop budget.
+            let cached_fits = limits.max_compute_workgroup_storage_size
+                >= Strategy::RowPerThreadCached.workgroup_memory();
+            if cols <= 64 {
+                Strategy::RowPerThread
+            } else if cols <= 65_536 && cached_fits {
+                Strategy::RowPerThreadCached
+            } else if cols <= 65_536 {
+                Strategy::RowPerThread
+            } else {
+                Strategy::RowPerWorkgroup {
+                    size: widest.min(64),
+                }
+            }
+        } else if cols <= 128 {
+            // Measured on an H100 (BENCHMARKS.md): at K = 64 a thread per row ran 6x faster
+            // than a workgroup per row; at K = 1024 a 256-wide workgroup was best, and from
+            // K = 32768 up a 1024-wide one.
+            Strategy::RowPerThread
+        } else if cols <= 8192 {
+            Strategy::RowPerWorkgroup {
+                size: widest.min(256),
+            }
+        } else if cols < 131_072 {
+            Strategy::RowPerWorkgroup { size: widest }
+        } else {
+            // At 64 x 262,144 one workgroup per row left most of an H100 idle (0.11 of copy);
+            // slices of 32,768 elements give 8 or more workgroups per row. Not yet measured on
+            // a GPU: the GPU script times it beside the others.
+            Strategy::SplitRow {
+                size: widest,
+                slices: cols.div_ceil(32_768),
+            }
+        }
+    }
+
+    /// The widest workgroup, up to 1024, that the workgroup-per-row and SplitRow kernels may
+    /// use on a device with `limits`: a power of two within its invocation limits and with
+    /// room for their workgroup memory. WebGPU's default limits allow 256.
+    pub fn widest_workgroup(limits: &wgpu::Limits) -> u32 {
+        let fits = limits
+            .max_compute_invocations_per_workgroup
+            .min(limits.max_compute_workgroup_size_x)
+            .min(limits.max_compute_workgroup_storage_size / WORKGROUP_BYTES_PER_INVOCATION)
+            .clamp(1, 1024);
+        1 << fits.ilog2()
+    }
+
+    /// Workgroup memory the kernels of this strategy need, at most (the derivative kernels').
+    pub fn workgroup_memory(self) -> u32 {
+        match self {
+            Strategy::RowPerThread => 0,
+            Strategy::RowPerThreadCached => Strategy::CACHED_WORKGROUP_BYTES,
+            Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => {
+                size.saturating_mul(WORKGROUP_BYTES_PER_INVOCATION)
+            }
+        }
+    }
+
+    /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
+    /// for SplitRow, `part` names which of its two kernels.
+    pub(crate) fn shader(self, family: &str, part: &str, storage: StorageType) -> String {
+        let layout = match self {
+            Strategy::RowPerThread => "row_per_thread",
+            Strategy::RowPerThreadCached => "row_per_thread_cached",
+            Strategy::RowPerWorkgroup { .. } => "row_per_workgroup",
+            Strategy::SplitRow { .. } => part,
+        };
+        format!("{family}_{layout}_{}", storage.suffix())
+    }
+
+    /// Invocations per workgroup.
+    pub fn workgroup_size(self) -> u32 {
+        match self {
+            Strategy::RowPerThread => 64,
+            // CACHE_INVOCATIONS in shaders/shared/row_cache_workgroup.wgsl.
+            Strategy::RowPerThreadCached => 8,
+            Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
+        }
+    }
+
+    /// Rows one dispatch can cover.
+    fn rows_per_dispatch(self, max_groups: u64) -> u64 {
+        match self {
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
+                max_groups * u64::from(self.workgroup_size())
+            }
+            Strategy::RowPerWorkgroup { .. } | Strategy::SplitRow { .. } => max_groups,
+        }
+    }
+
+    /// The workgroup grid for `rows` rows.
+    pub(crate) fn grid(self, rows: u64) -> [u32; 3] {
+        match self {
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
+                [rows.div_ceil(u64::from(self.workgroup_size())) as u32, 1, 1]
+            }
+            Strategy::RowPerWorkgroup { .. } => [rows as u32, 1, 1],
+            Strategy::SplitRow { slices, .. } => [slices, rows as u32, 1],
+        }
+    }
+
+    /// Noise blocks one workgroup walks (the whole row but for SplitRow).
+    pub(crate) fn blocks_per_group(self, cols: u32) -> u64 {
+        let blocks = u64::from(cols).div_ceil(4) + 1;
+        match self {
+            Strategy::SplitRow { slices, .. } => blocks.div_ceil(u64::from(slices)),
+            _ => blocks,
+        }
+    }
+
+    /// Loop iterations one invocation runs for a row of `cols` elements walked `passes` times.
+    pub(crate) fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
+        let blocks = self.blocks_per_group(cols);
+        let size = u64::from(self.workgroup_size());
+        match self {
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => passes * blocks,
+            Strategy::RowPerWorkgroup { .. } => passes * (blocks.div_ceil(size) + 10),
+            Strategy::SplitRow { slices, .. } => {
+                passes * (blocks.div_ceil(size) + 10) + u64::from(slices)
+            }
+        }
+    }
+}
+
+/// The temperature of a call.
+#[derive(Clone, Copy, Debug)]
+pub enum Tau<'a> {
+    /// One value for every row.
+    Scalar(f32),
+    /// One f32 per row, in a buffer. A row whose value is not finite and positive gets no
+    /// sample in every mode (NaN outputs, index `u32::MAX`), as the GPU cannot return an error;
+    /// a scalar like that is refused when the call is recorded.
+    PerRow(GpuSlice<'a>),
+}
+
+/// The parameters every row kernel's block starts with, in the order sampler_row.wgsl's
+/// families declare them.
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(crate) struct RowHeader {
+    pub seed: [u32; 2],
+    pub offset: [u32; 2],
+    pub rows: u32,
+    pub cols: u32,
+    pub in_pitch: u32,
+    pub out_pitch: u32,
+    pub in_base: u32,
+    pub out_base: u32,
+    pub tau_base: u32,
+    pub tau_per_row: u32,
+    pub tau: f32,
+}
+
+impl RowHeader {
+    /// The header of a dispatch over `rows` rows from `row0` of a call of `shape`, whose noise
+    /// starts at `offset` for its row 0, reading at element `in_base` and writing rows
+    /// `out_pitch` apart from element `out_base`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        seed: u64,
+        offset: u64,
+        shape: Shape,
+        (row0, rows): (u64, u64),
+        in_base: u32,
+        (out_base, out_pitch): (u32, u32),
+        tau: &TauPart,
+    ) -> Self {
+        Self {
+            seed: split64(seed),
+            offset: split64(offset.wrapping_add(row0 * u64::from(shape.cols))),
+            rows: rows as u32,
+            cols: shape.cols,
+            in_pitch: shape.in_pitch,
+            out_pitch,
+            in_base,
+            out_base,
+            tau_base: tau.base,
+            tau_per_row: tau.per_row,
+            tau: tau.scalar,
+        }
+    }
+}
+
+impl Kernels {
+    /// Checks `strategy` for a row kernel that walks each row `passes` times against the
+    /// device, and works out how many rows one dispatch may take: within the
+    /// workgroup count and so that each of `buffers` (elements per row, pitch, element size)
+    /// fits one storage binding, with room for the alignment of its start.
+    pub(crate) fn plan_rows(
+        &self,
+        shape: Shape,
+        strategy: Strategy,
+        passes: u64,
+        buffers: &[(u32, u32, u64)],
+    ) -> Result<RowPlan> {
+        let size = strategy.workgroup_size();
+        if !size.is_power_of_two()
+            || size > 1024
+            || size > self.limits.max_compute_invocations_per_workgroup
+        {
+            return Err(invalid(format!(
+                "workgroup size {size}: a power of two up to {} is needed",
+                self.limits.max_compute_invocations_per_workgroup.min(1024)
+            )));
+        }
+        let memory = strategy.workgroup_memory();
+        if memory > self.limits.max_compute_workgroup_storage_size {
+            return Err(invalid(format!(
+                "{strategy:?} needs {memory} bytes of workgroup memory; this device allows {}",
+                self.limits.max_compute_workgroup_storage_size
+            )));
+        }
+        if let Strategy::SplitRow { slices, .. } = strategy
+            && (slices == 0 || u64::from(slices) > self.max_groups())
+        {
+            return Err(invalid(format!(
+                "{slices} slices per row: 1 to {} are possible",
+                self.max_groups()
+            )));
+        }
+        let room = self
+            .max_binding()
+            .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
+        let mut rows_per_dispatch = strategy.rows_per_dispatch(self.max_groups());
+        for &(cols, pitch, size) in buffers {
+            let row_bytes = u64::from(cols) * size;
+            if row_bytes > room {
+                return Err(Error::OverLimits(format!(
+                    "one row of K = {} takes {row_bytes} bytes; a storage binding on this device holds {}",
+                    shape.cols,
+                    self.max_binding()
+                )));
+            }
+            rows_per_dispatch =
+                rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+        }
+        let iterations = strategy.loop_iterations(shape.cols, passes);
+        if let Some(budget) = self.loop_budget
+            && iterations > budget
+        {
+            return Err(Error::OverLimits(format!(
+                "{strategy:?} runs {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
+                shape.cols
+            )));
+        }
+        Ok(RowPlan { rows_per_dispatch })
+    }
+
+    /// Checks a call's temperature argument for `rows` rows.
+    pub(crate) fn check_tau_arg(&self, tau: Tau, rows: u32) -> Result<()> {
+        match tau {
+            Tau::Scalar(tau) => check_tau(tau),
+            Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(rows), 4),
+        }
+    }
+
+    /// A per-row temperature as the aliasing check sees it.
+    pub(crate) fn tau_use<'a>(&self, tau: Tau<'a>, rows: u32) -> Option<BufferUse<'a>> {
+        match tau {
+            Tau::Scalar(_) => None,
+            Tau::PerRow(slice) => Some(BufferUse::read("tau", slice, u64::from(rows), 4)),
+        }
+    }
+
+    /// The temperature of rows `row0 .. row0 + rows` as one dispatch binds it.
+    pub(crate) fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
+        Ok(match tau {
+            Tau::Scalar(scalar) => TauPart {
+                window: None,
+                base: 0,
+                per_row: 0,
+                scalar,
+            },
+            Tau::PerRow(slice) => {
+                let window = self.window(slice, row0, rows, 4)?;
+                TauPart {
+                    base: window.base,
+                    window: Some(window),
+                    per_row: 1,
+                    scalar: 0.0,
+                }
+            }
+        })
+    }
+
+    /// The binding of a GPU noise counter (a placeholder when there is none). The kernels read
+    /// its four words from the start of the binding, so its offset must be aligned for one.
+    pub(crate) fn counter_binding<'a>(
+        &'a self,
+        counter: Option<GpuSlice<'a>>,
+    ) -> Result<wgpu::BindingResource<'a>> {
+        let Some(slice) = counter else {
+            return Ok(self.placeholder.as_entire_binding());
+        };
+        self.check_slice("noise counter", slice, 4, 4)?;
+        let align = u64::from(self.limits.min_storage_buffer_offset_alignment);
+        if !slice.offset.is_multiple_of(align) {
+            return Err(invalid(format!(
+                "the noise counter's offset {} is not a multiple of the device's storage offset alignment {align}",
+                slice.offset
+            )));
+        }
+        Ok(wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: slice.buffer,
+            offset: slice.offset,
+            size: wgpu::BufferSize::new(16),
+        }))
+    }
+}
+
+/// A GPU noise counter as the aliasing check sees it: the row kernels read its four words.
+pub(crate) fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
+    counter.map(|slice| BufferUse::read("noise counter", slice, 4, 4))
+}
+
+/// How many rows each dispatch of a row kernel takes.
+pub(crate) struct RowPlan {
+    pub rows_per_dispatch: u64,
+}
+
+impl RowPlan {
+    /// (first row, rows) of each dispatch.
+    pub fn parts(&self, rows: u32) -> impl Iterator<Item = (u64, u64)> + use<> {
+        let (rows, step) = (u64::from(rows), self.rows_per_dispatch);
+        (0..rows.div_ceil(step)).map(move |i| (i * step, step.min(rows - i * step)))
+    }
+}
+
+/// The temperature as one dispatch sees it: a scalar, or a window of per-row values.
+pub(crate) struct TauPart<'a> {
+    window: Option<Window<'a>>,
+    pub base: u32,
+    pub per_row: u32,
+    pub scalar: f32,
+}
+
+impl TauPart<'_> {
+    pub fn binding<'s>(&'s self, kernels: &'s Kernels) -> wgpu::BindingResource<'s> {
+        match &self.window {
+            Some(w) => w.binding(),
+            None => kernels.placeholder.as_entire_binding(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device such as an H100 offers (through Vulkan) to a caller who asks for its limits.
+    fn gpu_limits() -> wgpu::Limits {
+        wgpu::Limits {
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            max_compute_workgroup_storage_size: 49_152,
+            ..wgpu::Limits::default()
+        }
+    }
+
+    #[test]
+    fn default_choice_fits_webgpu_default_limits() {
+        let limits = wgpu::Limits::default();
+        assert_eq!(Strategy::widest_workgroup(&limits), 256);
+        for is_cpu in [false, true] {
+            for cols in [1, 64, 65, 1000, 8192, 8193, 65_536, 131_072, 1 << 20] {
+                let s = Strategy::choose_for(cols, is_cpu, &limits, None);
+                assert!(s.workgroup_size() <= 256, "K = {cols}, cpu {is_cpu}: {s:?}");
+                assert_ne!(
+                    s,
+                    Strategy::RowPerThreadCached,
+                    "16 KiB of workgroup memory"
+                );
+            }
+        }
+    }
+
+    /// On llvmpipe (lavapipe, and GL through it) an invocation stops looping silently after
+    /// 65,535 iterations: the choice widens workgroups so that every row up to the largest a
+    /// 128 MiB binding holds (f16: 2^26 elements) runs within the budget the kernels assume.
+    #[test]
+    fn default_choice_keeps_within_a_loop_budget() {
+        let limits = wgpu::Limits {
+            max_compute_workgroup_storage_size: 32_768,
+            ..gpu_limits()
+        };
+        let budget = 60_000;
+        for is_cpu in [true, false] {
+            for cols in [
+                64,
+                65_536,
+                65_537,
+                1 << 20,
+                7_700_000,
+                8_388_615,
+                1 << 25,
+                1 << 26,
+            ] {
+                let s = Strategy::choose_for(cols, is_cpu, &limits, Some(budget));
+                let iterations = s.loop_iterations(cols, MOST_PASSES);
+                assert!(
+                    iterations <= budget,
+                    "K = {cols}, cpu {is_cpu}: {s:?} runs {iterations}"
+                );
+            }
+        }
+        // Without a budget, or within it, the measured choice stands.
+        let cpu = |cols, budget| Strategy::choose_for(cols, true, &limits, budget);
+        assert_eq!(cpu(1 << 20, None), cpu(1 << 20, Some(budget)));
+        assert_eq!(cpu(8_388_615, None), Strategy::RowPerWorkgroup { size: 64 });
+        assert_eq!(
+            cpu(8_388_615, Some(budget)),
+            Strategy::RowPerWorkgroup { size: 128 }
+        );
+    }
+
+    #[test]
+    fn default_choice_on_devices_with_their_own_limits() {
+        let limits = gpu_limits();
+        assert_eq!(Strategy::widest_workgroup(&limits), 1024);
+        let gpu = |cols| Strategy::choose_for(cols, false, &limits, None);
+        assert_eq!(gpu(64), Strategy::RowPerThread);
+        assert_eq!(gpu(1024), Strategy::RowPerWorkgroup { size: 256 });
+        assert_eq!(gpu(32_768), Strategy::RowPerWorkgroup { size: 1024 });
+        assert_eq!(
+            gpu(262_144),
+            Strategy::SplitRow {
+                size: 1024,
+                slices: 8
+            }
+        );
+        let cpu = |cols| Strategy::choose_for(cols, true, &limits, None);
+        assert_eq!(cpu(64), Strategy::RowPerThread);
+        assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
+        assert_eq!(cpu(1 << 20), Strategy::RowPerWorkgroup { size: 64 });
+    }
+}
