@@ -13,7 +13,7 @@ struct MapParams {
 @group(0) @binding(1) var<storage, read> words: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-override WORKGROUP_SIZE: u32 = 256u;
+const WORKGROUP_SIZE: u32 = 256u;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -19,7 +19,7 @@ struct NoiseParams {
 const OUTPUT_WORDS: u32 = 0u;
 const OUTPUT_GUMBEL: u32 = 1u;
 override OUTPUT: u32 = OUTPUT_GUMBEL;
-override WORKGROUP_SIZE: u32 = 256u;
+const WORKGROUP_SIZE: u32 = 256u;
 
 fn emit(t: u32, lead: u32, word: u32) {
     let i = t - lead;

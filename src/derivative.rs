@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::row::{RowHeader, Strategy, Tau, counter_use};
+use crate::shaders::{Shader, derivative_common as kernel, sum_rows};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
@@ -123,8 +124,8 @@ struct SumParams {
     _pad: u32,
 }
 
-/// Values one workgroup of `sum_rows` adds (its WORKGROUP_SIZE * PER_INVOCATION).
-const SUM_CHUNK: u64 = 256 * 64;
+/// Values one workgroup of `sum_rows` adds.
+const SUM_CHUNK: u64 = (sum_rows::WORKGROUP_SIZE * sum_rows::PER_INVOCATION) as u64;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Direction {
@@ -281,21 +282,23 @@ impl Kernels {
         self.check_aliasing(&uses)?;
 
         let recompute = passes == 3;
-        let pipeline = |part, workgroup_size| {
+        let source = match recompute {
+            true => kernel::SOURCE_RECOMPUTE,
+            false => kernel::SOURCE_SAVED,
+        };
+        let direction = match call.direction {
+            Direction::Vjp => kernel::DIRECTION_VJP,
+            Direction::Jvp => kernel::DIRECTION_JVP,
+        };
+        let pipeline = |shader, workgroup_size| {
             self.pipeline(
-                &strategy.shader("derivative", part, call.storage),
+                shader,
+                Some(call.storage),
                 &[
                     ("MODE", call.mode.shader_value()),
                     ("WORKGROUP_SIZE", f64::from(workgroup_size)),
-                    ("SOURCE", if recompute { 0.0 } else { 1.0 }),
-                    (
-                        "DIRECTION",
-                        if call.direction == Direction::Vjp {
-                            0.0
-                        } else {
-                            1.0
-                        },
-                    ),
+                    ("SOURCE", f64::from(source)),
+                    ("DIRECTION", f64::from(direction)),
                 ],
             )
         };
@@ -303,18 +306,25 @@ impl Kernels {
         // The kernels in dispatch order, with their grids' rows per workgroup; for the other
         // strategies, one kernel.
         let mut steps = Vec::new();
-        if let Strategy::SplitRow { .. } = strategy {
-            if recompute {
-                steps.push(pipeline("split_state", size_of_groups)?);
+        let mut one = |shader| -> Result<()> {
+            steps.push(pipeline(shader, size_of_groups)?);
+            Ok(())
+        };
+        match strategy {
+            Strategy::RowPerThread => one(Shader::DerivativeRowPerThread)?,
+            Strategy::RowPerThreadCached => one(Shader::DerivativeRowPerThreadCached)?,
+            Strategy::RowPerWorkgroup { .. } => one(Shader::DerivativeRowPerWorkgroup)?,
+            Strategy::SplitRow { .. } => {
+                if recompute {
+                    one(Shader::DerivativeSplitState)?;
+                }
+                one(Shader::DerivativeSplitDot)?;
+                one(Shader::DerivativeSplitWrite)?;
             }
-            steps.push(pipeline("split_dot", size_of_groups)?);
-            steps.push(pipeline("split_write", size_of_groups)?);
-        } else {
-            steps.push(pipeline("", size_of_groups)?);
         }
         let dtau_step = match (strategy, call.direction, call.per_row) {
             (Strategy::SplitRow { .. }, Direction::Vjp, Some(_)) => Some(pipeline(
-                "split_dtau",
+                Shader::DerivativeSplitDtau,
                 Strategy::RowPerThread.workgroup_size(),
             )?),
             _ => None,
@@ -401,7 +411,7 @@ impl Kernels {
         count: u64,
         out: GpuSlice,
     ) -> Result<()> {
-        let pipeline = self.pipeline("sum_rows", &[])?;
+        let pipeline = self.pipeline(Shader::SumRows, None, &[])?;
         let mut level = (values.clone(), count);
         loop {
             let (input, count) = level;

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::row::{RowHeader, Strategy, Tau, counter_use};
+use crate::shaders::Shader;
 use crate::types::{Mode, Shape, StorageType};
 
 /// One forward call: `shape.rows` rows of logits in `logits`, the samples into `out`.
@@ -99,12 +100,16 @@ impl Kernels {
             ("MODE", call.mode.shader_value()),
             ("WORKGROUP_SIZE", f64::from(strategy.workgroup_size())),
         ];
-        let pipeline =
-            |part| self.pipeline(&strategy.shader("forward", part, call.storage), &constants);
+        let pipeline = |shader| self.pipeline(shader, Some(call.storage), &constants);
         // The kernel that writes the output: for SplitRow, its second step.
-        let writer = pipeline("split_finish")?;
+        let writer = pipeline(match strategy {
+            Strategy::RowPerThread => Shader::ForwardRowPerThread,
+            Strategy::RowPerThreadCached => Shader::ForwardRowPerThreadCached,
+            Strategy::RowPerWorkgroup { .. } => Shader::ForwardRowPerWorkgroup,
+            Strategy::SplitRow { .. } => Shader::ForwardSplitFinish,
+        })?;
         let partial = match strategy {
-            Strategy::SplitRow { .. } => Some(pipeline("split_partial")?),
+            Strategy::SplitRow { .. } => Some(pipeline(Shader::ForwardSplitPartial)?),
             _ => None,
         };
         for (row0, rows) in plan.parts(shape.rows) {

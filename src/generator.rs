@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::split64;
+use crate::shaders::Shader;
 use crate::types::Shape;
 
 /// Hands out noise positions as `torch.Generator` does with Philox: a seed, and an offset
@@ -92,7 +93,7 @@ impl Kernels {
         elements: u64,
     ) -> Result<()> {
         let binding = self.counter_binding(Some(counter))?;
-        let pipeline = self.pipeline("advance_counter", &[])?;
+        let pipeline = self.pipeline(Shader::AdvanceCounter, None, &[])?;
         let params = AdvanceParams {
             elements: split64(elements),
             _pad: [0; 2],

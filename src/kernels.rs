@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result, invalid};
+use crate::shaders::{Shader, VARIANTS};
+use crate::types::StorageType;
 
 /// A caller's buffer and a byte offset into it.
 ///
@@ -88,10 +90,10 @@ impl Window<'_> {
     }
 }
 
-/// A pipeline is one composed shader with its override constants.
+/// A pipeline is one composed shader variant with its override constants.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct PipelineKey {
-    shader: &'static str,
+    variant: &'static str,
     constants: Vec<(&'static str, u64)>,
 }
 
@@ -182,28 +184,31 @@ impl Kernels {
         }
     }
 
-    /// The pipeline of `shader` (its `_int64` variant where there is one and these kernels
-    /// use it) with its `main` entry point and these override constants.
+    /// The pipeline of `shader` (for `storage`, where it has a variant per storage type; its
+    /// native 64-bit variant where it has one and these kernels use it) with its `main` entry
+    /// point and these override constants.
     pub(crate) fn pipeline(
         &self,
-        shader: &str,
+        shader: Shader,
+        storage: Option<StorageType>,
         constants: &[(&'static str, f64)],
     ) -> Result<Pipeline> {
-        let find = |wanted: &str| {
-            crate::shaders::SHADERS
+        let storage = storage.map(StorageType::suffix);
+        let find = |int64: bool| {
+            VARIANTS
                 .iter()
-                .find(|(name, _, _)| *name == wanted)
-                .copied()
+                .find(|v| v.shader == shader && v.storage == storage && v.int64 == int64)
         };
-        let int64 = match self.wide_multiply {
-            WideMultiply::Int64 => find(&format!("{shader}_int64")),
-            WideMultiply::Halves => None,
-        };
-        let (shader, source, bindings) = int64
-            .or_else(|| find(shader))
-            .ok_or_else(|| invalid(format!("no shader named {shader}")))?;
+        let variant = (self.wide_multiply == WideMultiply::Int64)
+            .then(|| find(true))
+            .flatten()
+            .or_else(|| find(false))
+            // Only a call with a storage type for a kernel that has none, or none for one that
+            // has, gets here: a mistake of this crate's, reported rather than panicked on.
+            .ok_or_else(|| invalid(format!("{shader:?} has no variant for storage {storage:?}")))?;
+        let (shader, source, bindings) = (variant.name, variant.wgsl, variant.bindings);
         let key = PipelineKey {
-            shader,
+            variant: shader,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
         };
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {

@@ -12,6 +12,7 @@ use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::row::{Strategy, Tau};
+use crate::shaders::{self, Shader};
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -264,7 +265,7 @@ impl Workload {
             },
         )?;
         let params = [shape.rows, shape.cols, 0.7f32.to_bits(), 0];
-        let pipeline = kernels.pipeline("unfused_softmax", &[])?;
+        let pipeline = kernels.pipeline(Shader::UnfusedSoftmax, None, &[])?;
         kernels.dispatch(
             encoder,
             &pipeline,
@@ -438,7 +439,7 @@ impl Kernels {
                 src.size()
             )));
         }
-        let pipeline = self.pipeline("read", &[])?;
+        let pipeline = self.pipeline(Shader::Read, None, &[])?;
         // One binding at a time, in chunks the device can bind.
         let chunk = self.max_binding() / 256 * 256;
         let mut start = 0;
@@ -454,7 +455,9 @@ impl Kernels {
                 offset: start,
                 size: wgpu::BufferSize::new(len),
             });
-            let groups = count.div_ceil(256).min(self.max_groups()) as u32;
+            let groups = count
+                .div_ceil(shaders::read::WORKGROUP_SIZE.into())
+                .min(self.max_groups()) as u32;
             self.dispatch(
                 encoder,
                 &pipeline,
@@ -482,7 +485,7 @@ impl Kernels {
                 self.max_binding()
             )));
         }
-        let pipeline = self.pipeline("copy", &[])?;
+        let pipeline = self.pipeline(Shader::Copy, None, &[])?;
         let count = bytes / 16;
         let params = CopyParams {
             count: count as u32,
@@ -495,7 +498,9 @@ impl Kernels {
                 size: wgpu::BufferSize::new(bytes),
             })
         }
-        let groups = count.div_ceil(256).min(self.max_groups()) as u32;
+        let groups = count
+            .div_ceil(shaders::copy::WORKGROUP_SIZE.into())
+            .min(self.max_groups()) as u32;
         self.dispatch(
             encoder,
             &pipeline,

@@ -5,8 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
-
-const WORKGROUP: u64 = 256;
+use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel};
 
 /// What the noise kernel writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +75,13 @@ impl Kernels {
         }
         self.check_slice("noise output", call.out, call.count, 4)?;
         let output = match call.output {
-            NoiseOutput::Words => 0.0,
-            NoiseOutput::Gumbel => 1.0,
+            NoiseOutput::Words => kernel::OUTPUT_WORDS,
+            NoiseOutput::Gumbel => kernel::OUTPUT_GUMBEL,
         };
-        let pipeline = self.pipeline("noise", &[("OUTPUT", output)])?;
+        let pipeline = self.pipeline(Shader::Noise, None, &[("OUTPUT", f64::from(output))])?;
         // Leave room for the lead of a chunk that starts inside a noise block.
-        let per_dispatch = (self.max_groups() * WORKGROUP * 4 - 4).min(self.max_binding() / 4 - 64);
+        let per_dispatch = (self.max_groups() * u64::from(kernel::WORKGROUP_SIZE) * 4 - 4)
+            .min(self.max_binding() / 4 - 64);
         let mut done = 0;
         while done < call.count {
             let count = per_dispatch.min(call.count - done);
@@ -100,7 +100,7 @@ impl Kernels {
                 &pipeline,
                 bytemuck::bytes_of(&params),
                 &[out.binding()],
-                blocks.div_ceil(WORKGROUP) as u32,
+                blocks.div_ceil(kernel::WORKGROUP_SIZE.into()) as u32,
             )?;
             done += count;
         }
@@ -123,8 +123,9 @@ impl Kernels {
             BufferUse::read("words", words, count, 4),
             BufferUse::write("gumbel output", out, count, 4),
         ])?;
-        let pipeline = self.pipeline("gumbel_of_words", &[])?;
-        let per_dispatch = (self.max_groups() * WORKGROUP).min(self.max_binding() / 4 - 64);
+        let pipeline = self.pipeline(Shader::GumbelOfWords, None, &[])?;
+        let per_dispatch =
+            (self.max_groups() * u64::from(map::WORKGROUP_SIZE)).min(self.max_binding() / 4 - 64);
         let mut done = 0;
         while done < count {
             let n = per_dispatch.min(count - done);
@@ -141,7 +142,7 @@ impl Kernels {
                 &pipeline,
                 bytemuck::bytes_of(&params),
                 &[words.binding(), out.binding()],
-                n.div_ceil(WORKGROUP) as u32,
+                n.div_ceil(map::WORKGROUP_SIZE.into()) as u32,
             )?;
             done += n;
         }

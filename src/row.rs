@@ -8,7 +8,8 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::noise::split64;
-use crate::types::{Shape, StorageType, check_tau};
+use crate::shaders::row_cache_workgroup as cache;
+use crate::types::{Shape, check_tau};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
@@ -47,7 +48,7 @@ pub enum Strategy {
 impl Strategy {
     /// Workgroup memory that [`Strategy::RowPerThreadCached`] needs (more than WebGPU's
     /// default limit of 16 KiB; lavapipe and discrete GPUs have it).
-    pub const CACHED_WORKGROUP_BYTES: u32 = 32_768;
+    pub const CACHED_WORKGROUP_BYTES: u32 = cache::CACHED_BLOCKS * cache::CACHE_INVOCATIONS * 16;
 
     /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU
     /// drivers barriers cost far more than a long serial loop (WGPU-NOTES.md), so a thread
@@ -148,24 +149,11 @@ impl Strategy {
         }
     }
 
-    /// The composed shader of kernel `family` (`forward`, `derivative`) with this strategy;
-    /// for SplitRow, `part` names which of its two kernels.
-    pub(crate) fn shader(self, family: &str, part: &str, storage: StorageType) -> String {
-        let layout = match self {
-            Strategy::RowPerThread => "row_per_thread",
-            Strategy::RowPerThreadCached => "row_per_thread_cached",
-            Strategy::RowPerWorkgroup { .. } => "row_per_workgroup",
-            Strategy::SplitRow { .. } => part,
-        };
-        format!("{family}_{layout}_{}", storage.suffix())
-    }
-
     /// Invocations per workgroup.
     pub fn workgroup_size(self) -> u32 {
         match self {
             Strategy::RowPerThread => 64,
-            // CACHE_INVOCATIONS in shaders/shared/row_cache_workgroup.wgsl.
-            Strategy::RowPerThreadCached => 8,
+            Strategy::RowPerThreadCached => cache::CACHE_INVOCATIONS,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
         }
     }

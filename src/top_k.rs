@@ -7,17 +7,18 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::row::{RowHeader, Strategy, counter_use};
+use crate::shaders::{Shader, top_k_row_per_thread, top_k_row_per_workgroup as select};
 use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
-pub const MAX_K: u32 = 256;
+pub const MAX_K: u32 = select::K_MAX;
 
 /// The largest k of the thread-per-row kernel (its list lives in registers).
-pub const MAX_K_PER_THREAD: u32 = 32;
+pub const MAX_K_PER_THREAD: u32 = top_k_row_per_thread::LIST_MAX;
 
 /// The narrowest workgroup of the radix select: one invocation per histogram bin and per
 /// entry of the final sort.
-const NARROWEST_SELECT: u32 = 256;
+const NARROWEST_SELECT: u32 = select::BINS;
 
 /// Noise blocks an invocation of the radix select visits per loop iteration.
 const SELECT_BLOCKS_PER_ITERATION: u64 = 4;
@@ -120,7 +121,7 @@ impl Kernels {
         let blocks = u64::from(shape.cols).div_ceil(4) + 1;
         let (shader, iterations) = match strategy {
             Strategy::RowPerThread if k <= MAX_K_PER_THREAD => (
-                "top_k_row_per_thread",
+                Shader::TopKRowPerThread,
                 // Every element may shift the whole list.
                 blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k),
             ),
@@ -128,7 +129,7 @@ impl Kernels {
                 if size.is_power_of_two() && (NARROWEST_SELECT..=1024).contains(&size) =>
             {
                 (
-                    "top_k_row_per_workgroup",
+                    Shader::TopKRowPerWorkgroup,
                     select_iterations(shape.cols, size),
                 )
             }
@@ -165,7 +166,8 @@ impl Kernels {
         uses.extend(counter_use(call.counter));
         self.check_aliasing(&uses)?;
         let pipeline = self.pipeline(
-            &format!("{shader}_{}", call.storage.suffix()),
+            shader,
+            Some(call.storage),
             &[("WORKGROUP_SIZE", f64::from(strategy.workgroup_size()))],
         )?;
         for (row0, rows) in plan.parts(shape.rows) {

@@ -22,12 +22,13 @@ impl Mode {
 
     /// The value of the kernels' `MODE` override.
     pub(crate) fn shader_value(self) -> f64 {
-        match self {
-            Mode::Soft => 0.0,
-            Mode::LogSoft => 1.0,
-            Mode::Hard => 2.0,
-            Mode::Index => 3.0,
-        }
+        use crate::shaders::sampler_row as kernel;
+        f64::from(match self {
+            Mode::Soft => kernel::MODE_SOFT,
+            Mode::LogSoft => kernel::MODE_LOG_SOFT,
+            Mode::Hard => kernel::MODE_HARD,
+            Mode::Index => kernel::MODE_INDEX,
+        })
     }
 }
 

@@ -6,8 +6,8 @@
 
 const CACHE_INVOCATIONS: u32 = 8u;
 const CACHED_BLOCKS: u32 = 256u;
-// 32 KiB: CACHED_BLOCKS * CACHE_INVOCATIONS vec4s, Strategy::CACHED_WORKGROUP_BYTES in Rust.
-var<workgroup> cache: array<vec4<f32>, 2048>;
+// 32 KiB of vec4s (Strategy::CACHED_WORKGROUP_BYTES in Rust is computed from the two above).
+var<workgroup> cache: array<vec4<f32>, CACHED_BLOCKS * CACHE_INVOCATIONS>;
 
 fn cache_load(j: u32) -> vec4<f32> {
     return cache[j * CACHE_INVOCATIONS + cache_lane];
