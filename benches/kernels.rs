@@ -1,12 +1,12 @@
 //! criterion benchmarks: every kernel (forward modes; VJP and JVP from a saved or recomputed
 //! sample) in f32 and f16, each beside a copy kernel moving the same bytes, timed on the GPU
 //! from submit to the end of a blocking poll, with throughput in bytes so that the report
-//! shows GB/s (SPEC section 6 byte counts).
+//! shows GB/s (the byte counts of docs/design.md, "Measuring").
 //!
 //! Top-k (k = 1, 8, 64) is timed beside a read-only pass over its logits.
 //!
 //! `cargo bench` runs the lavapipe-sized shapes; `GUMBEL_BENCH_FULL=1 cargo bench` the full set
-//! of SPEC section 6. For one table with ratios, see `examples/bench_table.rs`.
+//! of docs/design.md, "Measuring". For one table with ratios, see `examples/bench_table.rs`.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! Runs the benchmark matrix once and prints one table: every kernel at each shape, its GB/s
-//! (SPEC section 6 byte counts) and its ratio to a copy kernel moving the same bytes on the
+//! (the byte counts of docs/design.md, "Measuring") and its ratio to a copy kernel moving the same bytes on the
 //! same adapter in the same run; the soft forward and the saved-sample VJP in f32 also under
 //! every strategy. Beside them: the unfused baseline (a noise kernel writing Gumbel noise to
 //! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's
@@ -209,7 +209,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    // Top-k beside a read-only pass over the logits (SPEC section 6 has no target for it).
+    // Top-k beside a read-only pass over the logits (no target is set for it).
     let top_k_shapes: &[(u32, u32)] = if quick {
         &[(256, 32_768), (16, 262_144)]
     } else {

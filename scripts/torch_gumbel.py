@@ -28,7 +28,7 @@ def main():
     dev = torch.device("cuda")
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     print()
-    print("| kernel | dtype | shape | GB/s (SPEC byte counts) | copy GB/s | ratio to copy |")
+    print("| kernel | dtype | shape | GB/s (bytes moved) | copy GB/s | ratio to copy |")
     print("|---|---|---|---|---|---|")
     for dtype in (torch.float32, torch.float16):
         for rows, cols in SHAPES:

@@ -1,5 +1,5 @@
 // Fills `out` with `count` consecutive elements of the noise stream, starting at flat index
-// `offset`: the raw Philox words, or the Gumbel noise made from them (SPEC section 2). One
+// `offset`: the raw Philox words, or the Gumbel noise made from them (docs/contract.md, section 2). One
 // invocation per noise block, so one Philox call feeds four outputs.
 #import philox
 #import gumbel

@@ -1,13 +1,13 @@
 //! The derivative kernels: the VJP (backward) and the JVP (forward mode) of the soft, log-soft
 //! and hard samples, with the sample either saved by the forward pass or recomputed from the
-//! logits and the same noise (SPEC section 1).
+//! logits and the same noise (docs/contract.md, section 1).
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
-use crate::kernels::{BufferUse, GpuSlice, Kernels};
-use crate::row::{RowHeader, Strategy, Tau, counter_use};
-use crate::shaders::{Shader, derivative_common as kernel, sum_rows};
+use crate::kernels::{GpuSlice, Kernels};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
 use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
@@ -112,7 +112,6 @@ struct DerivativeParams {
     dtau: f32,
     slices: u32,
     slice_blocks: u32,
-    counter_used: u32,
 }
 
 #[repr(C)]
@@ -225,61 +224,69 @@ impl Kernels {
             ));
         }
         let size = call.storage.size();
-        let (input, seed, offset, counter, passes) = match call.source {
-            Source::Saved(y) => (y, 0, 0, None, 2),
+        let (input, in_name, noise, passes) = match call.source {
+            Source::Saved(y) => {
+                let noise = Noise {
+                    seed: 0,
+                    offset: 0,
+                    counter: None,
+                };
+                (y, "saved sample", noise, 2)
+            }
             Source::Recompute {
                 logits,
                 seed,
                 offset,
                 counter,
-            } => (logits, seed, offset, counter, 3),
+            } => {
+                let noise = Noise {
+                    seed,
+                    offset,
+                    counter,
+                };
+                (logits, "logits", noise, 3)
+            }
         };
         let strategy = call
             .strategy
             .unwrap_or_else(|| Strategy::choose(shape.cols, self));
-        let mut buffers = vec![
-            (shape.cols, shape.in_pitch, size),
-            (shape.cols, shape.out_pitch, size),
-        ];
         // SplitRow keeps per slice a row state and its sums, 16 bytes each.
         let slices = match strategy {
-            Strategy::SplitRow { slices, .. } => {
-                buffers.push((8 * slices, 8 * slices, 4));
-                slices
-            }
+            Strategy::SplitRow { slices, .. } => slices,
             _ => 0,
         };
-        let plan = self.plan_rows(shape, strategy, passes, &buffers)?;
         let (grad_name, out_name, per_row_name) = match call.direction {
             Direction::Vjp => ("dy", "dl", "dtau"),
             Direction::Jvp => ("dl", "ydot", "tau tangent"),
         };
-        let in_name = match call.source {
-            Source::Saved(_) => "saved sample",
-            Source::Recompute { .. } => "logits",
-        };
-        self.check_slice(in_name, input, shape.span(shape.in_pitch), size)?;
-        self.check_slice(grad_name, call.grad, shape.span(shape.out_pitch), size)?;
-        self.check_slice(out_name, call.out, shape.span(shape.out_pitch), size)?;
-        if let Some(per_row) = call.per_row {
-            self.check_slice(per_row_name, per_row, u64::from(shape.rows), 4)?;
-        }
-        self.check_tau_arg(call.tau, shape.rows)?;
-        let counter_binding = self.counter_binding(counter)?;
-        let (in_span, out_span) = (shape.span(shape.in_pitch), shape.span(shape.out_pitch));
-        let mut uses = vec![
-            BufferUse::read(in_name, input, in_span, size),
-            BufferUse::read(grad_name, call.grad, out_span, size),
-            BufferUse::write(out_name, call.out, out_span, size),
+        let row = (shape.cols, shape.out_pitch);
+        let mut args = vec![
+            RowArg::read(
+                in_name,
+                input,
+                binding::BINDING_INPUT,
+                (shape.cols, shape.in_pitch),
+                size,
+            ),
+            RowArg::write(out_name, call.out, binding::BINDING_OUT, row, size),
+            RowArg::read(grad_name, call.grad, kernel::BINDING_GRAD, row, size),
         ];
         // The per-row values are bound writable in either direction (one binding serves both).
-        uses.extend(
-            call.per_row
-                .map(|slice| BufferUse::write(per_row_name, slice, u64::from(shape.rows), 4)),
+        args.extend(
+            call.per_row.map(|slice| {
+                RowArg::write(per_row_name, slice, kernel::BINDING_PER_ROW, (1, 1), 4)
+            }),
         );
-        uses.extend(self.tau_use(call.tau, shape.rows));
-        uses.extend(counter_use(counter));
-        self.check_aliasing(&uses)?;
+        let rows = RowCall {
+            shape,
+            strategy,
+            passes,
+            args,
+            tau: call.tau,
+            noise,
+            scratch: (slices > 0).then_some((kernel::BINDING_PARTIALS, 32 * u64::from(slices))),
+        };
+        let plan = self.check_rows(&rows)?;
 
         let recompute = passes == 3;
         let source = match recompute {
@@ -303,8 +310,7 @@ impl Kernels {
             )
         };
         let size_of_groups = strategy.workgroup_size();
-        // The kernels in dispatch order, with their grids' rows per workgroup; for the other
-        // strategies, one kernel.
+        // The kernels in dispatch order; for the other strategies, one kernel.
         let mut steps = Vec::new();
         let mut one = |shader| -> Result<()> {
             steps.push(pipeline(shader, size_of_groups)?);
@@ -329,77 +335,34 @@ impl Kernels {
             )?),
             _ => None,
         };
-        for (row0, rows) in plan.parts(shape.rows) {
-            let part = Shape {
-                rows: rows as u32,
-                ..shape
-            };
-            let input = self.window(
-                input,
-                row0 * u64::from(shape.in_pitch),
-                part.span(shape.in_pitch),
-                size,
-            )?;
-            let out_window = |slice| {
-                self.window(
-                    slice,
-                    row0 * u64::from(shape.out_pitch),
-                    part.span(shape.out_pitch),
-                    size,
-                )
-            };
-            let (grad, out) = (out_window(call.grad)?, out_window(call.out)?);
-            let per_row = call
-                .per_row
-                .map(|slice| self.window(slice, row0, rows, 4))
-                .transpose()?;
-            let tau = self.tau_part(call.tau, row0, rows)?;
+        self.each_part(&rows, &plan, |part| {
             let params = DerivativeParams {
-                header: RowHeader::new(
-                    seed,
-                    offset,
-                    shape,
-                    (row0, rows),
-                    input.base,
-                    (out.base, shape.out_pitch),
-                    &tau,
-                ),
-                grad_base: grad.base,
-                row_base: per_row.as_ref().map_or(0, |w| w.base),
-                per_row_used: u32::from(per_row.is_some()),
+                header: part.header,
+                grad_base: part.base(kernel::BINDING_GRAD),
+                row_base: part.base(kernel::BINDING_PER_ROW),
+                per_row_used: u32::from(call.per_row.is_some()),
                 dtau: call.dtau,
                 slices,
                 slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
-                counter_used: u32::from(counter.is_some()),
             };
-            let per_row_binding = match &per_row {
-                Some(w) => w.binding(),
-                None => self.placeholder_out.as_entire_binding(),
-            };
-            let mut bindings = vec![
-                (1, input.binding()),
-                (2, out.binding()),
-                (3, tau.binding(self)),
-                (4, grad.binding()),
-                (5, per_row_binding),
-                (7, counter_binding.clone()),
-            ];
-            let scratch;
-            if slices > 0 {
-                // Row states, then the sums, 16 bytes per slice each.
-                scratch = self.scratch(2 * rows * u64::from(slices) * 16)?;
-                bindings.push((6, scratch.as_entire_binding()));
-            }
             let params = bytemuck::bytes_of(&params);
+            let mut bindings = part.bindings(self);
+            if call.per_row.is_none() {
+                // A dispatch may not bind one buffer both read-only and writable.
+                bindings.push((
+                    kernel::BINDING_PER_ROW,
+                    self.placeholder_out.as_entire_binding(),
+                ));
+            }
             for step in &steps {
-                self.dispatch_grid(encoder, step, params, &bindings, strategy.grid(rows))?;
+                self.dispatch_grid(encoder, step, params, &bindings, strategy.grid(part.rows))?;
             }
             if let Some(step) = &dtau_step {
-                let grid = Strategy::RowPerThread.grid(rows);
+                let grid = Strategy::RowPerThread.grid(part.rows);
                 self.dispatch_grid(encoder, step, params, &bindings, grid)?;
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Records the deterministic sum of the first `count` f32 of `values` into `out`: levels of

@@ -3,9 +3,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
-use crate::kernels::{BufferUse, GpuSlice, Kernels};
-use crate::row::{RowHeader, Strategy, Tau, counter_use};
-use crate::shaders::Shader;
+use crate::kernels::{GpuSlice, Kernels};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
 use crate::types::{Mode, Shape, StorageType};
 
 /// One forward call: `shape.rows` rows of logits in `logits`, the samples into `out`.
@@ -24,9 +24,9 @@ pub struct ForwardCall<'a> {
     pub out: GpuSlice<'a>,
     /// The temperature.
     pub tau: Tau<'a>,
-    /// The noise stream's seed (SPEC section 2).
+    /// The noise stream's seed (docs/contract.md, section 2).
     pub seed: u64,
-    /// Flat noise index of row 0, column 0 (SPEC section 2).
+    /// Flat noise index of row 0, column 0 (docs/contract.md, section 2).
     pub offset: u64,
     /// A GPU-side noise counter ([`crate::Generator::counter_words`]): when given, the seed
     /// and offset are read from it when the kernel runs (`offset` is added to its offset, and
@@ -42,7 +42,6 @@ struct ForwardParams {
     header: RowHeader,
     slices: u32,
     slice_blocks: u32,
-    counter_used: u32,
 }
 
 impl Kernels {
@@ -54,19 +53,11 @@ impl Kernels {
         call: &ForwardCall,
     ) -> Result<()> {
         let shape = call.shape;
-        shape.validate()?;
-        let in_size = call.storage.size();
+        let size = call.storage.size();
         // Index mode writes one u32 per row.
-        let (out_size, out_pitch, out_cols) = match call.mode {
-            Mode::Index => (4, 1, 1),
-            _ => (in_size, shape.out_pitch, shape.cols),
-        };
-        let out_span = |s: Shape| {
-            Shape {
-                cols: out_cols,
-                ..s
-            }
-            .span(out_pitch)
+        let output = match call.mode {
+            Mode::Index => (1, 1, 4),
+            _ => (shape.cols, shape.out_pitch, size),
         };
         let strategy = call
             .strategy
@@ -76,25 +67,35 @@ impl Kernels {
             Strategy::SplitRow { slices, .. } => slices,
             _ => 0,
         };
-        let mut buffers = vec![
-            (shape.cols, shape.in_pitch, in_size),
-            (out_cols, out_pitch, out_size),
-        ];
-        if slices > 0 {
-            buffers.push((4 * slices, 4 * slices, 4));
-        }
-        let plan = self.plan_rows(shape, strategy, 2, &buffers)?;
-        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), in_size)?;
-        self.check_slice("output", call.out, out_span(shape), out_size)?;
-        self.check_tau_arg(call.tau, shape.rows)?;
-        let counter_binding = self.counter_binding(call.counter)?;
-        let mut uses = vec![
-            BufferUse::read("logits", call.logits, shape.span(shape.in_pitch), in_size),
-            BufferUse::write("output", call.out, out_span(shape), out_size),
-        ];
-        uses.extend(self.tau_use(call.tau, shape.rows));
-        uses.extend(counter_use(call.counter));
-        self.check_aliasing(&uses)?;
+        let rows = RowCall {
+            shape,
+            strategy,
+            passes: 2,
+            args: vec![
+                RowArg::read(
+                    "logits",
+                    call.logits,
+                    binding::BINDING_INPUT,
+                    (shape.cols, shape.in_pitch),
+                    size,
+                ),
+                RowArg::write(
+                    "output",
+                    call.out,
+                    binding::BINDING_OUT,
+                    (output.0, output.1),
+                    output.2,
+                ),
+            ],
+            tau: call.tau,
+            noise: Noise {
+                seed: call.seed,
+                offset: call.offset,
+                counter: call.counter,
+            },
+            scratch: (slices > 0).then_some((kernel::BINDING_PARTIALS, 16 * u64::from(slices))),
+        };
+        let plan = self.check_rows(&rows)?;
 
         let constants = [
             ("MODE", call.mode.shader_value()),
@@ -112,57 +113,23 @@ impl Kernels {
             Strategy::SplitRow { .. } => Some(pipeline(Shader::ForwardSplitPartial)?),
             _ => None,
         };
-        for (row0, rows) in plan.parts(shape.rows) {
-            let part = Shape {
-                rows: rows as u32,
-                ..shape
-            };
-            let logits = self.window(
-                call.logits,
-                row0 * u64::from(shape.in_pitch),
-                part.span(shape.in_pitch),
-                in_size,
-            )?;
-            let out = self.window(
-                call.out,
-                row0 * u64::from(out_pitch),
-                out_span(part),
-                out_size,
-            )?;
-            let tau = self.tau_part(call.tau, row0, rows)?;
+        self.each_part(&rows, &plan, |part| {
             let params = ForwardParams {
-                header: RowHeader::new(
-                    call.seed,
-                    call.offset,
-                    shape,
-                    (row0, rows),
-                    logits.base,
-                    (out.base, out_pitch),
-                    &tau,
-                ),
+                header: part.header,
                 slices,
                 slice_blocks: strategy.blocks_per_group(shape.cols) as u32,
-                counter_used: u32::from(call.counter.is_some()),
             };
             let params = bytemuck::bytes_of(&params);
-            let mut grid = strategy.grid(rows);
-            let partials;
-            let mut bindings = vec![
-                (1, logits.binding()),
-                (2, out.binding()),
-                (3, tau.binding(self)),
-                (5, counter_binding.clone()),
-            ];
+            let bindings = part.bindings(self);
+            let mut grid = strategy.grid(part.rows);
             if let Some(partial) = &partial {
-                partials = self.scratch(rows * u64::from(slices) * 16)?;
-                bindings.push((4, partials.as_entire_binding()));
                 self.dispatch_grid(encoder, partial, params, &bindings, grid)?;
+                // Index mode's finishing step writes one value a row: one workgroup does.
                 if call.mode == Mode::Index {
                     grid[0] = 1;
                 }
             }
-            self.dispatch_grid(encoder, &writer, params, &bindings, grid)?;
-        }
-        Ok(())
+            self.dispatch_grid(encoder, &writer, params, &bindings, grid)
+        })
     }
 }

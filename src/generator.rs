@@ -1,4 +1,4 @@
-//! Random-number state: where in a seed's stream each call's noise lies (SPEC section 2), on
+//! Random-number state: where in a seed's stream each call's noise lies (docs/contract.md, section 2), on
 //! the host or in a GPU-side counter.
 
 use bytemuck::{Pod, Zeroable};

@@ -130,7 +130,7 @@ impl WideMultiply {
 pub struct Kernels {
     pub(crate) device: wgpu::Device,
     pub(crate) limits: wgpu::Limits,
-    /// llvmpipe's silent per-invocation loop budget (WGPU-NOTES.md), where it applies.
+    /// llvmpipe's silent per-invocation loop budget (docs/design.md, "CPU drivers"), where it applies.
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
     wide_multiply: WideMultiply,
@@ -314,8 +314,8 @@ impl Kernels {
                 if a.writable != b.writable {
                     let (read, write) = if a.writable { (b, a) } else { (a, b) };
                     return Err(invalid(format!(
-                        "the {} and the {} are in one buffer: the kernel binds the {} read-only and the {} writable, and wgpu does not let one dispatch bind a buffer both ways; use separate buffers",
-                        a.name, b.name, read.name, write.name
+                        "the {} and the {} are in one buffer: the kernel binds the first read-only and the second writable, and wgpu does not let one dispatch bind a buffer both ways; use separate buffers",
+                        read.name, write.name
                     )));
                 }
                 let (a_end, b_end) = (a.slice.offset + a.bytes, b.slice.offset + b.bytes);

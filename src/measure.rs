@@ -219,7 +219,7 @@ impl Workload {
         })
     }
 
-    /// The bytes `kernel` must move (SPEC section 6): the forward reads the logits and writes
+    /// The bytes `kernel` must move (docs/design.md, "Measuring"): the forward reads the logits and writes
     /// the output (4 bytes a row in index mode); a derivative reads y or the logits and the
     /// incoming gradient, and writes its output.
     pub fn bytes(&self, kernel: Kernel) -> u64 {

@@ -4,7 +4,7 @@
 use crate::philox::noise_word;
 use crate::types::{Mode, Shape, check_tau};
 
-/// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (SPEC section 2):
+/// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (docs/contract.md, section 2):
 /// `u = (x + 0.5) 2^-32`, `g = -ln(-ln u)`, with `1 - u` taken from the complemented word.
 pub fn gumbel_of_word(x: u32) -> f64 {
     const SCALE: f64 = 1.0 / 4_294_967_296.0;
@@ -150,7 +150,7 @@ pub fn softmax(z: &[Option<f64>], log: bool) -> Vec<f64> {
         .collect()
 }
 
-/// The forward pass of one row (SPEC section 1) with the noise of flat elements `first ..`.
+/// The forward pass of one row (docs/contract.md, section 1) with the noise of flat elements `first ..`.
 pub fn forward_row(
     logits: &[f32],
     tau: f32,
@@ -258,7 +258,7 @@ pub struct RowGradient {
     pub dtau: f64,
 }
 
-/// The VJP of a row (SPEC section 1): `dl` and `dtau` from the upstream gradient `dy` of the
+/// The VJP of a row (docs/contract.md, section 1): `dl` and `dtau` from the upstream gradient `dy` of the
 /// output of `mode`. Hard mode is the straight-through estimator: the soft sample's gradient.
 /// Index mode has no derivative; it is treated as hard.
 pub fn vjp(point: &SamplePoint, tau: f64, mode: Mode, dy: &[f64]) -> RowGradient {
@@ -298,7 +298,7 @@ pub fn vjp(point: &SamplePoint, tau: f64, mode: Mode, dy: &[f64]) -> RowGradient
     RowGradient { dl, dtau }
 }
 
-/// The JVP of a row (SPEC section 1): the tangent of the output of `mode` for tangents `dl`
+/// The JVP of a row (docs/contract.md, section 1): the tangent of the output of `mode` for tangents `dl`
 /// of the logits and `dtau` of the temperature.
 pub fn jvp(point: &SamplePoint, tau: f64, mode: Mode, dl: &[f64], dtau: f64) -> Vec<f64> {
     let zdot: Vec<Option<f64>> = point

@@ -8,7 +8,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::noise::split64;
-use crate::shaders::row_cache_workgroup as cache;
+use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
 use crate::types::{Shape, check_tau};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
@@ -51,7 +51,7 @@ impl Strategy {
     pub const CACHED_WORKGROUP_BYTES: u32 = cache::CACHED_BLOCKS * cache::CACHE_INVOCATIONS * 16;
 
     /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU
-    /// drivers barriers cost far more than a long serial loop (WGPU-NOTES.md), so a thread
+    /// drivers barriers cost far more than a long serial loop (docs/design.md, "CPU drivers"), so a thread
     /// keeps its row much longer there. Workgroups stay within the device's limits, so a
     /// caller's device created with WebGPU's defaults works too.
     ///
@@ -229,35 +229,128 @@ pub(crate) struct RowHeader {
     pub tau_base: u32,
     pub tau_per_row: u32,
     pub tau: f32,
+    pub counter_used: u32,
 }
 
-impl RowHeader {
-    /// The header of a dispatch over `rows` rows from `row0` of a call of `shape`, whose noise
-    /// starts at `offset` for its row 0, reading at element `in_base` and writing rows
-    /// `out_pitch` apart from element `out_base`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        seed: u64,
-        offset: u64,
-        shape: Shape,
-        (row0, rows): (u64, u64),
-        in_base: u32,
-        (out_base, out_pitch): (u32, u32),
-        tau: &TauPart,
+/// Where a call's noise comes from: a seed and the flat index of its row 0, column 0, or a
+/// GPU-side counter holding both (then `offset` is added to the counter's offset and `seed`
+/// is not used). docs/contract.md, section 2.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Noise<'a> {
+    pub seed: u64,
+    pub offset: u64,
+    pub counter: Option<GpuSlice<'a>>,
+}
+
+/// A caller's buffer that a row call binds, window by window, at `binding`: `cols` elements of
+/// `size` bytes per row, rows `pitch` elements apart.
+pub(crate) struct RowArg<'a> {
+    /// Its name in error messages.
+    pub name: &'static str,
+    pub slice: GpuSlice<'a>,
+    pub binding: u32,
+    pub cols: u32,
+    pub pitch: u32,
+    pub size: u64,
+    /// Bound writable (`read_write` in the shader).
+    pub writable: bool,
+}
+
+impl<'a> RowArg<'a> {
+    /// An argument the kernels only read.
+    pub fn read(
+        name: &'static str,
+        slice: GpuSlice<'a>,
+        binding: u32,
+        (cols, pitch): (u32, u32),
+        size: u64,
     ) -> Self {
         Self {
-            seed: split64(seed),
-            offset: split64(offset.wrapping_add(row0 * u64::from(shape.cols))),
-            rows: rows as u32,
-            cols: shape.cols,
-            in_pitch: shape.in_pitch,
-            out_pitch,
-            in_base,
-            out_base,
-            tau_base: tau.base,
-            tau_per_row: tau.per_row,
-            tau: tau.scalar,
+            name,
+            slice,
+            binding,
+            cols,
+            pitch,
+            size,
+            writable: false,
         }
+    }
+
+    /// An argument bound writable.
+    pub fn write(
+        name: &'static str,
+        slice: GpuSlice<'a>,
+        binding: u32,
+        (cols, pitch): (u32, u32),
+        size: u64,
+    ) -> Self {
+        Self {
+            writable: true,
+            ..Self::read(name, slice, binding, (cols, pitch), size)
+        }
+    }
+
+    /// Elements that `rows` rows take: all but the last row at the full pitch.
+    fn span(&self, rows: u64) -> u64 {
+        (rows - 1) * u64::from(self.pitch) + u64::from(self.cols)
+    }
+
+    fn buffer_use(&self, rows: u64) -> BufferUse<'a> {
+        let make = if self.writable {
+            BufferUse::write
+        } else {
+            BufferUse::read
+        };
+        make(self.name, self.slice, self.span(rows), self.size)
+    }
+}
+
+/// What a kernel family hands the row layer: the shape, the strategy, how often its kernels
+/// walk a row, its buffers (the first the input at `BINDING_INPUT`, the second the output whose
+/// base and pitch the header carries), the temperature, the noise, and scratch memory per row
+/// that its dispatches share (bytes, at a binding of the family's).
+pub(crate) struct RowCall<'a> {
+    pub shape: Shape,
+    pub strategy: Strategy,
+    pub passes: u64,
+    pub args: Vec<RowArg<'a>>,
+    pub tau: Tau<'a>,
+    pub noise: Noise<'a>,
+    pub scratch: Option<(u32, u64)>,
+}
+
+/// One dispatch's share of a row call: its rows, its header, and what it binds.
+pub(crate) struct RowPart<'a> {
+    pub rows: u64,
+    pub header: RowHeader,
+    windows: Vec<(u32, Window<'a>)>,
+    tau: TauPart<'a>,
+    counter: wgpu::BindingResource<'a>,
+    scratch: Option<(u32, wgpu::Buffer)>,
+}
+
+impl RowPart<'_> {
+    /// Where the argument at `binding` starts in its window, in elements.
+    pub fn base(&self, binding: u32) -> u32 {
+        self.windows
+            .iter()
+            .find(|(b, _)| *b == binding)
+            .map_or(0, |(_, w)| w.base)
+    }
+
+    /// Every binding of the part but the parameters.
+    pub fn bindings<'s>(&'s self, kernels: &'s Kernels) -> Vec<(u32, wgpu::BindingResource<'s>)> {
+        let mut bindings: Vec<_> = self
+            .windows
+            .iter()
+            .map(|(b, w)| (*b, w.binding()))
+            .collect();
+        bindings.push((binding::BINDING_TAUS, self.tau.binding(kernels)));
+        bindings.push((binding::BINDING_COUNTER, self.counter.clone()));
+        if let Some((b, buffer)) = &self.scratch {
+            bindings.push((*b, buffer.as_entire_binding()));
+        }
+        bindings
     }
 }
 
@@ -324,6 +417,90 @@ impl Kernels {
             )));
         }
         Ok(RowPlan { rows_per_dispatch })
+    }
+
+    /// Checks everything a row call takes before anything is recorded: the strategy against
+    /// the device, each buffer's usage, size and offset, the temperature, the counter, and
+    /// which arguments share a buffer. Returns how the rows split into dispatches.
+    pub(crate) fn check_rows(&self, call: &RowCall) -> Result<RowPlan> {
+        let shape = call.shape;
+        shape.validate()?;
+        let mut buffers: Vec<(u32, u32, u64)> = call
+            .args
+            .iter()
+            .map(|a| (a.cols, a.pitch, a.size))
+            .collect();
+        if let Some((_, bytes)) = call.scratch {
+            let words = (bytes / 4) as u32;
+            buffers.push((words, words, 4));
+        }
+        let plan = self.plan_rows(shape, call.strategy, call.passes, &buffers)?;
+        let rows = u64::from(shape.rows);
+        for arg in &call.args {
+            self.check_slice(arg.name, arg.slice, arg.span(rows), arg.size)?;
+        }
+        self.check_tau_arg(call.tau, shape.rows)?;
+        self.counter_binding(call.noise.counter)?;
+        let mut uses: Vec<BufferUse> = call.args.iter().map(|a| a.buffer_use(rows)).collect();
+        uses.extend(self.tau_use(call.tau, shape.rows));
+        uses.extend(counter_use(call.noise.counter));
+        self.check_aliasing(&uses)?;
+        Ok(plan)
+    }
+
+    /// Calls `dispatch` for each part of a row call checked by [`Kernels::check_rows`]: each
+    /// part's windows of the arguments, its temperature, its scratch and its header, whose noise
+    /// position is that of its first row.
+    pub(crate) fn each_part<'a>(
+        &'a self,
+        call: &RowCall<'a>,
+        plan: &RowPlan,
+        mut dispatch: impl FnMut(&RowPart) -> Result<()>,
+    ) -> Result<()> {
+        let shape = call.shape;
+        for (row0, rows) in plan.parts(shape.rows) {
+            let windows = call
+                .args
+                .iter()
+                .map(|a| {
+                    let first = row0 * u64::from(a.pitch);
+                    Ok((
+                        a.binding,
+                        self.window(a.slice, first, a.span(rows), a.size)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let tau = self.tau_part(call.tau, row0, rows)?;
+            let scratch = match call.scratch {
+                Some((binding, bytes)) => Some((binding, self.scratch(rows * bytes)?)),
+                None => None,
+            };
+            let (input, output) = (&windows[0].1, &windows[1].1);
+            let noise = call.noise;
+            let header = RowHeader {
+                seed: split64(noise.seed),
+                offset: split64(noise.offset.wrapping_add(row0 * u64::from(shape.cols))),
+                rows: rows as u32,
+                cols: shape.cols,
+                in_pitch: shape.in_pitch,
+                out_pitch: call.args[1].pitch,
+                in_base: input.base,
+                out_base: output.base,
+                tau_base: tau.base,
+                tau_per_row: tau.per_row,
+                tau: tau.scalar,
+                counter_used: u32::from(noise.counter.is_some()),
+            };
+            dispatch(&RowPart {
+                rows,
+                header,
+                windows,
+                tau,
+                counter: self.counter_binding(noise.counter)?,
+                scratch,
+            })?;
+        }
+        Ok(())
     }
 
     /// Checks a call's temperature argument for `rows` rows.

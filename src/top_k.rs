@@ -5,9 +5,12 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
-use crate::kernels::{BufferUse, GpuSlice, Kernels};
-use crate::row::{RowHeader, Strategy, counter_use};
-use crate::shaders::{Shader, top_k_row_per_thread, top_k_row_per_workgroup as select};
+use crate::kernels::{GpuSlice, Kernels};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::shaders::{
+    Shader, row_bindings as binding, top_k_common as kernel, top_k_row_per_thread,
+    top_k_row_per_workgroup as select,
+};
 use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
@@ -91,7 +94,6 @@ struct TopKParams {
     header: RowHeader,
     k: u32,
     values_base: u32,
-    counter_used: u32,
     _pad: [u32; 2],
 }
 
@@ -139,12 +141,6 @@ impl Kernels {
                 )));
             }
         };
-        let plan = self.plan_rows(
-            shape,
-            strategy,
-            1,
-            &[(shape.cols, shape.in_pitch, size), (k, k, 4), (k, k, 4)],
-        )?;
         if let Some(budget) = self.loop_budget
             && iterations > budget
         {
@@ -153,66 +149,57 @@ impl Kernels {
                 shape.cols
             )));
         }
-        let outputs = u64::from(shape.rows) * u64::from(k);
-        self.check_slice("logits", call.logits, shape.span(shape.in_pitch), size)?;
-        self.check_slice("indices", call.indices, outputs, 4)?;
-        self.check_slice("values", call.values, outputs, 4)?;
-        let counter = self.counter_binding(call.counter)?;
-        let mut uses = vec![
-            BufferUse::read("logits", call.logits, shape.span(shape.in_pitch), size),
-            BufferUse::write("indices", call.indices, outputs, 4),
-            BufferUse::write("values", call.values, outputs, 4),
-        ];
-        uses.extend(counter_use(call.counter));
-        self.check_aliasing(&uses)?;
+        let out = (k, k);
+        let rows = RowCall {
+            shape,
+            strategy,
+            passes: 1,
+            args: vec![
+                RowArg::read(
+                    "logits",
+                    call.logits,
+                    binding::BINDING_INPUT,
+                    (shape.cols, shape.in_pitch),
+                    size,
+                ),
+                RowArg::write("indices", call.indices, kernel::BINDING_INDICES, out, 4),
+                RowArg::write("values", call.values, kernel::BINDING_VALUES, out, 4),
+            ],
+            // Top-k takes no temperature.
+            tau: Tau::Scalar(1.0),
+            noise: Noise {
+                seed: call.seed,
+                offset: call.offset,
+                counter: call.counter,
+            },
+            scratch: None,
+        };
+        let plan = self.check_rows(&rows)?;
         let pipeline = self.pipeline(
             shader,
             Some(call.storage),
             &[("WORKGROUP_SIZE", f64::from(strategy.workgroup_size()))],
         )?;
-        for (row0, rows) in plan.parts(shape.rows) {
-            let part = Shape {
-                rows: rows as u32,
-                ..shape
-            };
-            let logits = self.window(
-                call.logits,
-                row0 * u64::from(shape.in_pitch),
-                part.span(shape.in_pitch),
-                size,
-            )?;
-            let out = |slice| self.window(slice, row0 * u64::from(k), rows * u64::from(k), 4);
-            let (indices, values) = (out(call.indices)?, out(call.values)?);
+        self.each_part(&rows, &plan, |part| {
             let params = TopKParams {
-                // Top-k takes no temperature.
-                header: RowHeader::new(
-                    call.seed,
-                    call.offset,
-                    shape,
-                    (row0, rows),
-                    logits.base,
-                    (indices.base, k),
-                    &self.tau_part(crate::Tau::Scalar(1.0), row0, rows)?,
-                ),
+                header: part.header,
                 k,
-                values_base: values.base,
-                counter_used: u32::from(call.counter.is_some()),
+                values_base: part.base(kernel::BINDING_VALUES),
                 _pad: [0; 2],
             };
+            let mut bindings = part.bindings(self);
+            // The storage pieces' output, which top-k does not write.
+            bindings.push((
+                binding::BINDING_OUT,
+                self.placeholder_out.as_entire_binding(),
+            ));
             self.dispatch_grid(
                 encoder,
                 &pipeline,
                 bytemuck::bytes_of(&params),
-                &[
-                    (1, logits.binding()),
-                    (3, self.placeholder.as_entire_binding()),
-                    (4, indices.binding()),
-                    (5, values.binding()),
-                    (6, counter.clone()),
-                ],
-                strategy.grid(rows),
-            )?;
-        }
-        Ok(())
+                &bindings,
+                strategy.grid(part.rows),
+            )
+        })
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::error::{Result, invalid};
 
-/// What a forward pass writes (SPEC section 1).
+/// What a forward pass writes (docs/contract.md, section 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     /// `y = softmax((l + g) / tau)`.

@@ -72,8 +72,8 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
             &mut encoder,
             &forward(GpuSlice::from(&input), at(0), per_row, None),
         ),
-        "output",
         "tau",
+        "output",
     );
     let call = forward(
         GpuSlice::from(&input),
@@ -83,8 +83,8 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
     );
     expect_both_named(
         kernels.record_forward(&mut encoder, &call),
-        "output",
         "noise counter",
+        "output",
     );
 
     // Derivatives: dy and dl; the logits and a JVP's per-row tau tangent (bound writable).

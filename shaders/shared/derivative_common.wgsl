@@ -1,5 +1,5 @@
 // What the derivative kernels share, for every strategy: the parameters and bindings, and the
-// per-block work of the VJP (backward) and the JVP (forward mode), SPEC section 1.
+// per-block work of the VJP (backward) and the JVP (forward mode), docs/contract.md, section 1.
 //
 // The sample y comes either from a saved forward output (the soft sample for soft and hard,
 // log y for log-soft) or is recomputed from the logits with the forward's noise. Besides y,
@@ -21,26 +21,26 @@ struct DerivativeParams {
     tau_base: u32,
     tau_per_row: u32,
     tau: f32,
+    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
     grad_base: u32,      // element index of row 0 in `grad`
     row_base: u32,       // index of row 0 in `per_row`
     per_row_used: u32,   // VJP: write dtau; JVP: read the tau tangent per row (else params.dtau)
     dtau: f32,           // JVP: the tau tangent of every row
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
-    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
 alias Params = DerivativeParams;
-@group(0) @binding(1) var<storage, read> logits: array<u32>;          // or the saved sample
-@group(0) @binding(2) var<storage, read_write> out: array<OutWord>;   // dl, or the tangent of y
-@group(0) @binding(3) var<storage, read> taus: array<f32>;
-@group(0) @binding(4) var<storage, read> grad: array<u32>;            // dy, or the tangent of l
-@group(0) @binding(5) var<storage, read_write> per_row: array<f32>;   // dtau out, or its tangent
+// `out` holds dl, or the tangent of y.
+const BINDING_GRAD: u32 = 5u;      // BINDING_FAMILY
+const BINDING_PER_ROW: u32 = 6u;
+const BINDING_PARTIALS: u32 = 7u;
+@group(0) @binding(BINDING_GRAD) var<storage, read> grad: array<u32>;   // dy, or the tangent of l
+@group(0) @binding(BINDING_PER_ROW) var<storage, read_write> per_row: array<f32>;   // dtau, or its tangent
 // SplitRow only: each slice's row state, then (rows * slices further on) its dot product in x
 // and its sum of w dl in y. One binding, so that a kernel stays within the 8 storage buffers
 // that every WebGPU device allows.
-@group(0) @binding(6) var<storage, read_write> partials: array<vec4<u32>>;
-@group(0) @binding(7) var<storage, read> counter: array<u32>;
+@group(0) @binding(BINDING_PARTIALS) var<storage, read_write> partials: array<vec4<u32>>;
 
 const SOURCE_RECOMPUTE: u32 = 0u;
 const SOURCE_SAVED: u32 = 1u;

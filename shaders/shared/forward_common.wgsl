@@ -14,17 +14,14 @@ struct ForwardParams {
     tau_base: u32,       // index of row 0 in `taus`
     tau_per_row: u32,
     tau: f32,
+    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
-    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
 }
 
 alias Params = ForwardParams;
-@group(0) @binding(1) var<storage, read> logits: array<u32>;
-@group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
-@group(0) @binding(3) var<storage, read> taus: array<f32>;
-@group(0) @binding(4) var<storage, read_write> partials: array<vec4<u32>>;   // SplitRow only
-@group(0) @binding(5) var<storage, read> counter: array<u32>;
+const BINDING_PARTIALS: u32 = 5u;   // BINDING_FAMILY
+@group(0) @binding(BINDING_PARTIALS) var<storage, read_write> partials: array<vec4<u32>>;   // SplitRow only
 
 // Soft and log-soft need the row's sum of exponentials; hard and index only its argmax.
 fn needs_sum() -> bool {

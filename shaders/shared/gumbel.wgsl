@@ -1,4 +1,4 @@
-// Word to Gumbel noise, accurate in both tails (SPEC section 2). WGSL's own `log` only promises
+// Word to Gumbel noise, accurate in both tails (docs/contract.md, section 2). WGSL's own `log` only promises
 // 2^-21 absolute error on [0.5, 2], which is too coarse near u = 1 and near E = 1, so the
 // logarithms here are built from an atanh series on a reduced argument.
 

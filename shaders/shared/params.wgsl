@@ -3,7 +3,7 @@
 // The compiler cannot know that the read-write bindings leave the buffer alone, so reading
 // the buffer directly reloads each field after every store.
 
-@group(0) @binding(0) var<storage, read> params_buffer: Params;
+@group(0) @binding(BINDING_PARAMS) var<storage, read> params_buffer: Params;
 var<private> params: Params;
 
 fn load_params() {

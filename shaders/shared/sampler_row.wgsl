@@ -6,9 +6,10 @@
 // so one Philox call feeds four elements and the first and last block may be partly outside
 // the row ("lead" elements before it, and a tail after it).
 //
-// The importing kernel declares `params` (seed, offset, cols, in_pitch, out_pitch, in_base,
-// out_base, tau_base, tau_per_row, tau, counter_used), the bindings `logits`, `out`, `taus`
-// and `counter`, and `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted.
+// The importing kernel declares `params`, whose struct starts with the row header (seed,
+// offset, rows, cols, in_pitch, out_pitch, in_base, out_base, tau_base, tau_per_row, tau,
+// counter_used: RowHeader in Rust), and `fn needs_sum() -> bool`: whether the row's sum of
+// exponentials is wanted. The bindings every row kernel has are in row_bindings.
 //
 // The noise position: params.seed and params.offset, or with counter_used the seed and offset
 // held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus params.offset. A
@@ -17,6 +18,7 @@
 #import philox
 #import gumbel
 #import storage
+#import row_bindings
 
 const MODE_SOFT: u32 = 0u;
 const MODE_LOG_SOFT: u32 = 1u;

@@ -15,21 +15,18 @@ struct TopKParams {
     tau_base: u32,       // unused: top-k takes no temperature
     tau_per_row: u32,
     tau: f32,
+    counter_used: u32,
     k: u32,
     values_base: u32,    // element index of row 0 in `values`
-    counter_used: u32,
     _pad0: u32,
     _pad1: u32,
 }
 
 alias Params = TopKParams;
-@group(0) @binding(1) var<storage, read> logits: array<u32>;
-// The storage pieces write through `out`; top-k writes `indices` and `values` instead.
-@group(0) @binding(2) var<storage, read_write> out: array<OutWord>;
-@group(0) @binding(3) var<storage, read> taus: array<f32>;
-@group(0) @binding(4) var<storage, read_write> indices: array<u32>;
-@group(0) @binding(5) var<storage, read_write> values: array<f32>;
-@group(0) @binding(6) var<storage, read> counter: array<u32>;
+const BINDING_INDICES: u32 = 5u;   // BINDING_FAMILY
+const BINDING_VALUES: u32 = 6u;
+@group(0) @binding(BINDING_INDICES) var<storage, read_write> indices: array<u32>;
+@group(0) @binding(BINDING_VALUES) var<storage, read_write> values: array<f32>;
 
 fn needs_sum() -> bool {
     return false;

@@ -46,7 +46,7 @@ pub fn ulp_f32(x: f64) -> f64 {
     2f64.powi(e - 23)
 }
 
-/// SPEC section 5: GPU Gumbel noise is within 1e-6 + 4 ULP(g) of the exact value.
+/// docs/contract.md, section 4: GPU Gumbel noise is within 1e-6 + 4 ULP(g) of the exact value.
 pub fn noise_tolerance(g: f64) -> f64 {
     1e-6 + 4.0 * ulp_f32(g)
 }
@@ -93,7 +93,7 @@ pub const EPS: f64 = f32::EPSILON as f64;
 
 /// Bounds on what a forward kernel may differ from the f64 reference in one row, derived from
 /// WGSL's accuracy rules (WGSL spec, "Floating Point Accuracy"):
-/// - noise g: 1e-6 + 4 ULP(g) (SPEC section 5, tested on its own);
+/// - noise g: 1e-6 + 4 ULP(g) (docs/contract.md, section 4, tested on its own);
 /// - `l + g`: correctly rounded, 0.5 ULP; `/ tau`: 2.5 ULP;
 /// - `exp(x)`: 3 + 2|x| ULP; the row sum of n_seq sequential f32 additions: n_seq * EPS/2
 ///   relative, plus one exp rescale (3 + 2|d| ULP) each time the running maximum moves, whose
