@@ -1,11 +1,28 @@
 #![warn(missing_docs)]
 //! Gumbel-Softmax (Concrete) sampling on the GPU with fused WGSL kernels, and its derivatives.
 //!
-//! - [`Kernels`] records the kernels into a caller's [`wgpu::CommandEncoder`] with the
-//!   caller's buffers ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`NoiseCall`]);
-//! - [`GpuContext`] finds a device and adds a host-slice layer (slices in, `Vec` out);
-//! - [`reference`] is the CPU reference in f64, on the same random words;
-//! - [`Generator`] hands out noise positions, on the host or through a GPU-side counter.
+//! For each row of `K` logits `l` the kernels draw Gumbel noise `g` and return
+//! `softmax((l + g) / tau)` (soft), its logarithm (log-soft), the one-hot of its argmax (hard,
+//! the straight-through estimator) or the argmax itself (index: a categorical sample), or the
+//! `k` largest `l + g` (top-k: `k` categories without replacement). The backward (VJP) and
+//! forward-mode (JVP) kernels take the sample saved by the forward pass, or make it again from
+//! the logits and the same noise.
+//!
+//! The noise is never stored. Element `n = offset + r*K + k` of a call takes the `n`-th word of
+//! a Philox4x32-10 stream keyed by `seed`, so the noise of an element depends on `(seed, n)`
+//! alone: split a batch however you like and the bits are the same, on the GPU and on the CPU.
+//! A [`Generator`] hands out `(seed, offset)` pairs, on the host or through a GPU-side counter.
+//!
+//! Two ways in:
+//! - [`Kernels`] records into a caller's [`wgpu::CommandEncoder`] with the caller's buffers at
+//!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`], [`NoiseCall`]);
+//!   nothing is read back, and pipelines are built once per device;
+//! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out.
+//!
+//! [`reference`] is the CPU reference in f64, on the same random words, that every kernel is
+//! tested against. The contract (the math, the noise addressing, the layout, the accuracy and
+//! the errors) is `docs/contract.md` in the repository; `docs/design.md` explains the
+//! architecture. Every failure is an [`Error`] value whose message names the argument.
 //!
 //! Host slices in, samples out, checked against the reference:
 //!
