@@ -261,13 +261,7 @@ impl Kernels {
         };
         let row = (shape.cols, shape.out_pitch);
         let mut args = vec![
-            RowArg::read(
-                in_name,
-                input,
-                binding::BINDING_INPUT,
-                (shape.cols, shape.in_pitch),
-                size,
-            ),
+            RowArg::input(in_name, input, shape, size),
             RowArg::write(out_name, call.out, binding::BINDING_OUT, row, size),
             RowArg::read(grad_name, call.grad, kernel::BINDING_GRAD, row, size),
         ];

@@ -72,13 +72,7 @@ impl Kernels {
             strategy,
             passes: 2,
             args: vec![
-                RowArg::read(
-                    "logits",
-                    call.logits,
-                    binding::BINDING_INPUT,
-                    (shape.cols, shape.in_pitch),
-                    size,
-                ),
+                RowArg::input("logits", call.logits, shape, size),
                 RowArg::write(
                     "output",
                     call.out,

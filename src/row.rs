@@ -276,6 +276,13 @@ impl<'a> RowArg<'a> {
         }
     }
 
+    /// The call's input, which every row kernel reads at `BINDING_INPUT`: `shape.cols`
+    /// elements a row at `shape.in_pitch` (the logits, or a derivative's saved sample).
+    pub fn input(name: &'static str, slice: GpuSlice<'a>, shape: Shape, size: u64) -> Self {
+        let layout = (shape.cols, shape.in_pitch);
+        Self::read(name, slice, binding::BINDING_INPUT, layout, size)
+    }
+
     /// An argument bound writable.
     pub fn write(
         name: &'static str,

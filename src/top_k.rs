@@ -155,13 +155,7 @@ impl Kernels {
             strategy,
             passes: 1,
             args: vec![
-                RowArg::read(
-                    "logits",
-                    call.logits,
-                    binding::BINDING_INPUT,
-                    (shape.cols, shape.in_pitch),
-                    size,
-                ),
+                RowArg::input("logits", call.logits, shape, size),
                 RowArg::write("indices", call.indices, kernel::BINDING_INDICES, out, 4),
                 RowArg::write("values", call.values, kernel::BINDING_VALUES, out, 4),
             ],
