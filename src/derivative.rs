@@ -32,6 +32,18 @@ pub enum Source<'a> {
     },
 }
 
+impl<'a> Source<'a> {
+    /// The logits with the forward call's seed and offset, and no counter.
+    pub fn recompute(logits: GpuSlice<'a>, seed: u64, offset: u64) -> Self {
+        Source::Recompute {
+            logits,
+            seed,
+            offset,
+            counter: None,
+        }
+    }
+}
+
 /// Where the VJP puts the temperature's gradient.
 #[derive(Clone, Copy, Debug)]
 pub enum TauGradient<'a> {
@@ -100,6 +112,92 @@ pub struct JvpCall<'a> {
     pub ydot: GpuSlice<'a>,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
+}
+
+impl<'a> VjpCall<'a> {
+    /// A VJP at temperature 1, without the temperature's gradient, with the default strategy;
+    /// the `with_` methods set the rest.
+    pub fn new(
+        mode: Mode,
+        storage: StorageType,
+        shape: Shape,
+        source: Source<'a>,
+        dy: GpuSlice<'a>,
+        dl: GpuSlice<'a>,
+    ) -> Self {
+        Self {
+            mode,
+            storage,
+            shape,
+            source,
+            tau: Tau::Scalar(1.0),
+            dy,
+            dl,
+            dtau: TauGradient::None,
+            strategy: None,
+        }
+    }
+
+    /// The forward call's temperature.
+    pub fn with_tau(self, tau: Tau<'a>) -> Self {
+        Self { tau, ..self }
+    }
+
+    /// Where the temperature's gradient goes.
+    pub fn with_dtau(self, dtau: TauGradient<'a>) -> Self {
+        Self { dtau, ..self }
+    }
+
+    /// A strategy of the caller's instead of [`Strategy::choose`].
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
+}
+
+impl<'a> JvpCall<'a> {
+    /// A JVP at temperature 1 with a tau tangent of 0 (the logits' tangent alone) and the
+    /// default strategy; the `with_` methods set the rest.
+    pub fn new(
+        mode: Mode,
+        storage: StorageType,
+        shape: Shape,
+        source: Source<'a>,
+        dl: GpuSlice<'a>,
+        ydot: GpuSlice<'a>,
+    ) -> Self {
+        Self {
+            mode,
+            storage,
+            shape,
+            source,
+            tau: Tau::Scalar(1.0),
+            dl,
+            dtau: TauTangent::Scalar(0.0),
+            ydot,
+            strategy: None,
+        }
+    }
+
+    /// The forward call's temperature.
+    pub fn with_tau(self, tau: Tau<'a>) -> Self {
+        Self { tau, ..self }
+    }
+
+    /// The temperature's tangent.
+    pub fn with_dtau(self, dtau: TauTangent<'a>) -> Self {
+        Self { dtau, ..self }
+    }
+
+    /// A strategy of the caller's instead of [`Strategy::choose`].
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
 }
 
 #[repr(C)]

@@ -36,6 +36,70 @@ pub struct ForwardCall<'a> {
     pub strategy: Option<Strategy>,
 }
 
+impl<'a> ForwardCall<'a> {
+    /// A call with temperature 1, seed 0 at offset 0, no counter and the default strategy;
+    /// the `with_` methods set the rest.
+    ///
+    /// ```no_run
+    /// # use gumbel_wgpu::{ForwardCall, GpuSlice, Mode, Shape, StorageType, Tau};
+    /// # fn f(logits: &wgpu::Buffer, out: &wgpu::Buffer, taus: &wgpu::Buffer) {
+    /// let call = ForwardCall::new(Mode::Soft, StorageType::F16, Shape::new(64, 1000), logits.into(), out.into())
+    ///     .with_tau(Tau::PerRow(taus.into()))
+    ///     .with_noise(42, 1 << 20);
+    /// # }
+    /// ```
+    pub fn new(
+        mode: Mode,
+        storage: StorageType,
+        shape: Shape,
+        logits: GpuSlice<'a>,
+        out: GpuSlice<'a>,
+    ) -> Self {
+        Self {
+            mode,
+            storage,
+            shape,
+            logits,
+            out,
+            tau: Tau::Scalar(1.0),
+            seed: 0,
+            offset: 0,
+            counter: None,
+            strategy: None,
+        }
+    }
+
+    /// The temperature.
+    pub fn with_tau(self, tau: Tau<'a>) -> Self {
+        Self { tau, ..self }
+    }
+
+    /// The noise stream's seed and the flat noise index of row 0, column 0.
+    pub fn with_noise(self, seed: u64, offset: u64) -> Self {
+        Self {
+            seed,
+            offset,
+            ..self
+        }
+    }
+
+    /// Seed and offset from a GPU-side counter (see [`ForwardCall::counter`]).
+    pub fn with_counter(self, counter: GpuSlice<'a>) -> Self {
+        Self {
+            counter: Some(counter),
+            ..self
+        }
+    }
+
+    /// A strategy of the caller's instead of [`Strategy::choose`].
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ForwardParams {

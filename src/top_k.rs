@@ -60,6 +60,57 @@ pub struct TopKCall<'a> {
     pub strategy: Option<Strategy>,
 }
 
+impl<'a> TopKCall<'a> {
+    /// A call with seed 0 at offset 0, no counter and the default strategy; the `with_`
+    /// methods set the rest.
+    pub fn new(
+        storage: StorageType,
+        shape: Shape,
+        k: u32,
+        logits: GpuSlice<'a>,
+        indices: GpuSlice<'a>,
+        values: GpuSlice<'a>,
+    ) -> Self {
+        Self {
+            storage,
+            shape,
+            k,
+            logits,
+            indices,
+            values,
+            seed: 0,
+            offset: 0,
+            counter: None,
+            strategy: None,
+        }
+    }
+
+    /// The noise stream's seed and the flat noise index of row 0, column 0.
+    pub fn with_noise(self, seed: u64, offset: u64) -> Self {
+        Self {
+            seed,
+            offset,
+            ..self
+        }
+    }
+
+    /// Seed and offset from a GPU-side counter (see [`crate::ForwardCall::counter`]).
+    pub fn with_counter(self, counter: GpuSlice<'a>) -> Self {
+        Self {
+            counter: Some(counter),
+            ..self
+        }
+    }
+
+    /// A strategy of the caller's instead of [`choose_top_k`].
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
+}
+
 /// The default top-k strategy on the device of `kernels`: a thread per row for short rows and
 /// small k, where one workgroup per row would leave most of it idle; a radix select by a
 /// workgroup otherwise, 256 wide, or wider where a driver's loop budget (llvmpipe) needs it for

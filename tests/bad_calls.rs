@@ -28,17 +28,18 @@ fn forward<'a>(
     tau: Tau<'a>,
     counter: Option<GpuSlice<'a>>,
 ) -> ForwardCall<'a> {
-    ForwardCall {
-        mode: Mode::Soft,
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
+    let call = ForwardCall::new(
+        Mode::Soft,
+        StorageType::F32,
+        Shape::new(ROWS, K),
         logits,
         out,
-        tau,
-        seed: 3,
-        offset: 0,
-        counter,
-        strategy: None,
+    )
+    .with_tau(tau)
+    .with_noise(3, 0);
+    match counter {
+        Some(counter) => call.with_counter(counter),
+        None => call,
     }
 }
 
@@ -88,39 +89,27 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
     );
 
     // Derivatives: dy and dl; the logits and a JVP's per-row tau tangent (bound writable).
-    let vjp = VjpCall {
-        mode: Mode::Soft,
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
-        source: Source::Recompute {
-            logits: GpuSlice::from(&input),
-            seed: 3,
-            offset: 0,
-            counter: None,
-        },
-        tau: Tau::Scalar(1.0),
-        dy: at(0),
-        dl: at(SECOND),
-        dtau: TauGradient::None,
-        strategy: None,
-    };
+    let shape = Shape::new(ROWS, K);
+    let source = Source::recompute(GpuSlice::from(&input), 3, 0);
+    let vjp = VjpCall::new(
+        Mode::Soft,
+        StorageType::F32,
+        shape,
+        source,
+        at(0),
+        at(SECOND),
+    );
     expect_both_named(kernels.record_vjp(&mut encoder, &vjp), "dy", "dl");
-    let jvp = JvpCall {
-        mode: Mode::Soft,
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
-        source: Source::Recompute {
-            logits: at(0),
-            seed: 3,
-            offset: 0,
-            counter: None,
-        },
-        tau: Tau::Scalar(1.0),
-        dl: GpuSlice::from(&input),
-        dtau: TauTangent::PerRow(at(SECOND)),
-        ydot: GpuSlice::from(&out),
-        strategy: None,
-    };
+    let source = Source::recompute(at(0), 3, 0);
+    let jvp = JvpCall::new(
+        Mode::Soft,
+        StorageType::F32,
+        shape,
+        source,
+        (&input).into(),
+        (&out).into(),
+    )
+    .with_dtau(TauTangent::PerRow(at(SECOND)));
     expect_both_named(
         kernels.record_jvp(&mut encoder, &jvp),
         "logits",
@@ -128,18 +117,8 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
     );
 
     // Top-k's logits and indices; the word map's words and output.
-    let top_k = TopKCall {
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
-        k: 2,
-        logits: at(0),
-        indices: at(SECOND),
-        values: GpuSlice::from(&out),
-        seed: 3,
-        offset: 0,
-        counter: None,
-        strategy: None,
-    };
+    let top_k = TopKCall::new(StorageType::F32, shape, 2, at(0), at(SECOND), (&out).into())
+        .with_noise(3, 0);
     expect_both_named(
         kernels.record_top_k(&mut encoder, &top_k),
         "logits",
@@ -195,37 +174,20 @@ fn arguments_may_share_a_buffer_where_wgpu_allows_it() {
     let dy: Vec<f32> = (0..N).map(|i| (i as f32 * 0.71).cos()).collect();
     let dy_buffer = ctx.upload(&dy).unwrap();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let source = Source::Recompute {
-        logits: GpuSlice::new(&inputs, 0),
-        seed: 3,
-        offset: 0,
-        counter: None,
-    };
-    let tau = Tau::PerRow(GpuSlice::new(&inputs, SECOND));
-    let vjp = VjpCall {
-        mode: Mode::Soft,
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
-        source,
-        tau,
-        dy: GpuSlice::from(&dy_buffer),
-        dl: GpuSlice::new(&outputs, 0),
-        dtau: TauGradient::PerRow(GpuSlice::new(&outputs, SECOND)),
-        strategy: None,
-    };
+    let shape = Shape::new(ROWS, K);
+    let source = Source::recompute(GpuSlice::new(&inputs, 0), 3, 0);
+    let (dy_slice, dl) = ((&dy_buffer).into(), GpuSlice::new(&outputs, 0));
+    let vjp = VjpCall::new(Mode::Soft, StorageType::F32, shape, source, dy_slice, dl)
+        .with_tau(Tau::PerRow(GpuSlice::new(&inputs, SECOND)))
+        .with_dtau(TauGradient::PerRow(GpuSlice::new(&outputs, SECOND)));
     kernels.record_vjp(&mut encoder, &vjp).unwrap();
-    let top_k = TopKCall {
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K),
-        k: 2,
-        logits: GpuSlice::new(&inputs, 0),
-        indices: GpuSlice::new(&top, 0),
-        values: GpuSlice::new(&top, SECOND),
-        seed: 3,
-        offset: 0,
-        counter: None,
-        strategy: None,
-    };
+    let (logits_slice, indices, values) = (
+        GpuSlice::new(&inputs, 0),
+        GpuSlice::new(&top, 0),
+        GpuSlice::new(&top, SECOND),
+    );
+    let top_k =
+        TopKCall::new(StorageType::F32, shape, 2, logits_slice, indices, values).with_noise(3, 0);
     kernels.record_top_k(&mut encoder, &top_k).unwrap();
     ctx.queue.submit([encoder.finish()]);
 
@@ -328,18 +290,9 @@ fn top_k_refuses_an_output_pitch_it_would_ignore() {
     let out = ctx.storage_buffer(64).unwrap();
     let values = ctx.storage_buffer(64).unwrap();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let call = TopKCall {
-        storage: StorageType::F32,
-        shape: Shape::new(ROWS, K).with_pitches(K, K + 1),
-        k: 2,
-        logits: GpuSlice::from(&input),
-        indices: GpuSlice::from(&out),
-        values: GpuSlice::from(&values),
-        seed: 3,
-        offset: 0,
-        counter: None,
-        strategy: None,
-    };
+    let shape = Shape::new(ROWS, K).with_pitches(K, K + 1);
+    let (logits, indices, values) = ((&input).into(), (&out).into(), (&values).into());
+    let call = TopKCall::new(StorageType::F32, shape, 2, logits, indices, values).with_noise(3, 0);
     expect_invalid(
         ctx.kernels().record_top_k(&mut encoder, &call),
         "out_pitch = 5",

@@ -309,22 +309,17 @@ fn non_finite_tau_tangents() {
         ctx.kernels()
             .record_jvp(
                 &mut encoder,
-                &JvpCall {
-                    mode: Mode::Soft,
-                    storage: StorageType::F32,
-                    shape: Shape::new(4, 5),
-                    source: Source::Recompute {
-                        logits: GpuSlice::from(&input),
-                        seed: 6,
-                        offset: 0,
-                        counter: None,
-                    },
-                    tau: Tau::PerRow(GpuSlice::from(&taus)),
-                    dl: GpuSlice::from(&grad),
-                    dtau: TauTangent::PerRow(GpuSlice::from(&tangents)),
-                    ydot: GpuSlice::from(&ydot),
-                    strategy: Some(strategy),
-                },
+                &JvpCall::new(
+                    Mode::Soft,
+                    StorageType::F32,
+                    Shape::new(4, 5),
+                    Source::recompute((&input).into(), 6, 0),
+                    (&grad).into(),
+                    (&ydot).into(),
+                )
+                .with_tau(Tau::PerRow((&taus).into()))
+                .with_dtau(TauTangent::PerRow((&tangents).into()))
+                .with_strategy(strategy),
             )
             .unwrap();
         ctx.queue.submit([encoder.finish()]);
