@@ -5,9 +5,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
-use crate::noise::split64;
 use crate::shaders::Shader;
 use crate::types::Shape;
+use crate::types::split64;
 
 /// Hands out noise positions as `torch.Generator` does with Philox: a seed, and an offset
 /// that each call advances by the noise it draws (`rows * K`), so that successive calls never

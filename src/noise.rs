@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
 use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel};
+use crate::types::split64;
 
 /// What the noise kernel writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,10 +61,6 @@ struct MapParams {
     words_base: u32,
     out_base: u32,
     _pad: u32,
-}
-
-pub(crate) fn split64(x: u64) -> [u32; 2] {
-    [x as u32, (x >> 32) as u32]
 }
 
 impl Kernels {

@@ -7,9 +7,8 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
-use crate::noise::split64;
 use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
-use crate::types::{Shape, check_tau};
+use crate::types::{Shape, check_tau, split64};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum

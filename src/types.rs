@@ -168,6 +168,11 @@ impl Shape {
     }
 }
 
+/// A 64-bit value as the kernels take it: (low word, high word).
+pub(crate) fn split64(x: u64) -> [u32; 2] {
+    [x as u32, (x >> 32) as u32]
+}
+
 /// Checks that a scalar temperature is finite and positive (and normal, so that no device
 /// flushes it to zero).
 pub fn check_tau(tau: f32) -> Result<()> {
