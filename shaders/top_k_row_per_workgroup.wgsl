@@ -7,12 +7,13 @@
 // of the k-th largest; when that key is shared by more elements than are still wanted, four
 // more passes pick the lowest indices among them. A last pass collects the k winners into
 // workgroup memory, where a bitonic sort orders them. Each pass regenerates the noise, so
-// nothing but the outputs is written, and each invocation's loops stay short (lavapipe): an
-// invocation takes four blocks a loop iteration, and the widest workgroups serve the longest
-// rows.
+// nothing but the outputs is written, and each invocation's loops stay short (lavapipe): for
+// the longest rows an invocation takes four blocks a loop iteration, and the workgroup widens.
 #import top_k_common
 
 override WORKGROUP_SIZE: u32 = 256u;   // a power of two, 256 to 1024
+// 1, or 4 where a driver's loop budget needs it (on lavapipe the unrolled loop costs 10-20%).
+override BLOCKS_PER_ITERATION: u32 = 1u;
 const K_MAX: u32 = 256u;   // one invocation per entry in the sort
 const BINS: u32 = 256u;
 
@@ -72,21 +73,27 @@ fn visit(p: Pass, l: Lane) {
 }
 
 fn visit_block(r: Row, p: Pass, j: u32) {
+    let b = block_at(r, j);
+    visit(p, b.a);
+    visit(p, b.b);
+    visit(p, b.c);
+    visit(p, b.d);
+}
+
+fn visit_block_in_row(r: Row, p: Pass, j: u32) {
     if j < r.blocks {
-        let b = block_at(r, j);
-        visit(p, b.a);
-        visit(p, b.b);
-        visit(p, b.c);
-        visit(p, b.d);
+        visit_block(r, p, j);
     }
 }
 
 fn run_pass(r: Row, lid: u32, p: Pass) {
-    for (var j = lid; j < r.blocks; j += 4u * WORKGROUP_SIZE) {
+    for (var j = lid; j < r.blocks; j += BLOCKS_PER_ITERATION * WORKGROUP_SIZE) {
         visit_block(r, p, j);
-        visit_block(r, p, j + WORKGROUP_SIZE);
-        visit_block(r, p, j + 2u * WORKGROUP_SIZE);
-        visit_block(r, p, j + 3u * WORKGROUP_SIZE);
+        if BLOCKS_PER_ITERATION == 4u {
+            visit_block_in_row(r, p, j + WORKGROUP_SIZE);
+            visit_block_in_row(r, p, j + 2u * WORKGROUP_SIZE);
+            visit_block_in_row(r, p, j + 3u * WORKGROUP_SIZE);
+        }
     }
 }
 

@@ -369,6 +369,11 @@ impl Kernels {
         })
     }
 
+    /// Whether an invocation may run `iterations` loop iterations on this driver.
+    pub(crate) fn within_loop_budget(&self, iterations: u64) -> bool {
+        self.loop_budget.is_none_or(|budget| iterations <= budget)
+    }
+
     pub(crate) fn max_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size
     }

@@ -23,8 +23,9 @@ pub const MAX_K_PER_THREAD: u32 = top_k_row_per_thread::LIST_MAX;
 /// entry of the final sort.
 const NARROWEST_SELECT: u32 = select::BINS;
 
-/// Noise blocks an invocation of the radix select visits per loop iteration.
-const SELECT_BLOCKS_PER_ITERATION: u64 = 4;
+/// Noise blocks an invocation of the radix select visits per loop iteration where a driver's
+/// loop budget needs more than one (its BLOCKS_PER_ITERATION).
+const UNROLLED: u32 = 4;
 
 /// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`), and per row
 /// `k` indices (u32) and perturbed values (f32), `k` apart. The outputs' pitch is `k`, so
@@ -121,21 +122,18 @@ pub fn choose_top_k(cols: u32, k: u32, kernels: &Kernels) -> Strategy {
     }
     let select = |size| Strategy::RowPerWorkgroup { size };
     let widest = Strategy::widest_workgroup(&kernels.limits).max(NARROWEST_SELECT);
-    let fits = |size| match kernels.loop_budget {
-        Some(budget) => select_iterations(cols, size) <= budget,
-        None => true,
-    };
     (NARROWEST_SELECT.ilog2()..=widest.ilog2())
         .map(|bits| 1 << bits)
-        .find(|&size| fits(size))
+        .find(|&size| kernels.within_loop_budget(select_iterations(cols, size, UNROLLED)))
         .map_or(select(NARROWEST_SELECT), select)
 }
 
-/// Loop iterations of one invocation of the radix select over a row of `cols`: nine passes
-/// over the row, invocation 0's scans of the histograms, and the sort.
-fn select_iterations(cols: u32, size: u32) -> u64 {
+/// Loop iterations of one invocation of the radix select over a row of `cols`, visiting
+/// `unroll` blocks a loop iteration: nine passes over the row, invocation 0's scans of the
+/// histograms, and the sort.
+fn select_iterations(cols: u32, size: u32, unroll: u32) -> u64 {
     let blocks = u64::from(cols).div_ceil(4) + 1;
-    let per_pass = blocks.div_ceil(SELECT_BLOCKS_PER_ITERATION * u64::from(size));
+    let per_pass = blocks.div_ceil(u64::from(unroll) * u64::from(size));
     9 * (per_pass + 10) + 8 * 512 + 64
 }
 
@@ -172,6 +170,7 @@ impl Kernels {
             .strategy
             .unwrap_or_else(|| choose_top_k(shape.cols, k, self));
         let blocks = u64::from(shape.cols).div_ceil(4) + 1;
+        let mut unroll = 1;
         let (shader, iterations) = match strategy {
             Strategy::RowPerThread if k <= MAX_K_PER_THREAD => (
                 Shader::TopKRowPerThread,
@@ -181,9 +180,16 @@ impl Kernels {
             Strategy::RowPerWorkgroup { size }
                 if size.is_power_of_two() && (NARROWEST_SELECT..=1024).contains(&size) =>
             {
+                // Four blocks a loop iteration only where one would pass the loop budget.
+                let one = select_iterations(shape.cols, size, 1);
+                unroll = if self.within_loop_budget(one) {
+                    1
+                } else {
+                    UNROLLED
+                };
                 (
                     Shader::TopKRowPerWorkgroup,
-                    select_iterations(shape.cols, size),
+                    select_iterations(shape.cols, size, unroll),
                 )
             }
             _ => {
@@ -192,12 +198,11 @@ impl Kernels {
                 )));
             }
         };
-        if let Some(budget) = self.loop_budget
-            && iterations > budget
-        {
+        if !self.within_loop_budget(iterations) {
             return Err(Error::OverLimits(format!(
-                "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {budget}",
-                shape.cols
+                "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {}",
+                shape.cols,
+                self.loop_budget.unwrap_or(u64::MAX)
             )));
         }
         let out = (k, k);
@@ -220,11 +225,11 @@ impl Kernels {
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
-        let pipeline = self.pipeline(
-            shader,
-            Some(call.storage),
-            &[("WORKGROUP_SIZE", f64::from(strategy.workgroup_size()))],
-        )?;
+        let mut constants = vec![("WORKGROUP_SIZE", f64::from(strategy.workgroup_size()))];
+        if shader == Shader::TopKRowPerWorkgroup {
+            constants.push(("BLOCKS_PER_ITERATION", f64::from(unroll)));
+        }
+        let pipeline = self.pipeline(shader, Some(call.storage), &constants)?;
         self.each_part(&rows, &plan, |part| {
             let params = TopKParams {
                 header: part.header,
