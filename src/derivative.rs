@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau};
 use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -138,24 +138,14 @@ impl<'a> VjpCall<'a> {
         }
     }
 
-    /// The forward call's temperature.
-    pub fn with_tau(self, tau: Tau<'a>) -> Self {
-        Self { tau, ..self }
-    }
-
     /// Where the temperature's gradient goes.
     pub fn with_dtau(self, dtau: TauGradient<'a>) -> Self {
         Self { dtau, ..self }
     }
-
-    /// A strategy of the caller's instead of [`Strategy::choose`].
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
-        Self {
-            strategy: Some(strategy),
-            ..self
-        }
-    }
 }
+
+with_tau!(VjpCall);
+with_strategy!(VjpCall);
 
 impl<'a> JvpCall<'a> {
     /// A JVP at temperature 1 with a tau tangent of 0 (the logits' tangent alone) and the
@@ -181,24 +171,14 @@ impl<'a> JvpCall<'a> {
         }
     }
 
-    /// The forward call's temperature.
-    pub fn with_tau(self, tau: Tau<'a>) -> Self {
-        Self { tau, ..self }
-    }
-
     /// The temperature's tangent.
     pub fn with_dtau(self, dtau: TauTangent<'a>) -> Self {
         Self { dtau, ..self }
     }
-
-    /// A strategy of the caller's instead of [`Strategy::choose`].
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
-        Self {
-            strategy: Some(strategy),
-            ..self
-        }
-    }
 }
+
+with_tau!(JvpCall);
+with_strategy!(JvpCall);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

@@ -4,7 +4,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::row::{
+    Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
+};
 use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -68,37 +70,11 @@ impl<'a> ForwardCall<'a> {
             strategy: None,
         }
     }
-
-    /// The temperature.
-    pub fn with_tau(self, tau: Tau<'a>) -> Self {
-        Self { tau, ..self }
-    }
-
-    /// The noise stream's seed and the flat noise index of row 0, column 0.
-    pub fn with_noise(self, seed: u64, offset: u64) -> Self {
-        Self {
-            seed,
-            offset,
-            ..self
-        }
-    }
-
-    /// Seed and offset from a GPU-side counter (see [`ForwardCall::counter`]).
-    pub fn with_counter(self, counter: GpuSlice<'a>) -> Self {
-        Self {
-            counter: Some(counter),
-            ..self
-        }
-    }
-
-    /// A strategy of the caller's instead of [`Strategy::choose`].
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
-        Self {
-            strategy: Some(strategy),
-            ..self
-        }
-    }
 }
+
+with_tau!(ForwardCall);
+with_noise!(ForwardCall);
+with_strategy!(ForwardCall);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]

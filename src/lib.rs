@@ -52,7 +52,7 @@
 //! ```
 //! use gumbel_wgpu::philox::noise_word;
 //! use gumbel_wgpu::reference::gumbel_of_word;
-//! use gumbel_wgpu::Philox4x32;
+//! use gumbel_wgpu::philox::Philox4x32;
 //! use rand_core::RngCore;
 //!
 //! let mut stream = Philox4x32::new(42, 1000);
@@ -85,7 +85,6 @@ pub use generator::Generator;
 pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
 pub use kernels::{GpuSlice, Kernels, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
-pub use philox::Philox4x32;
 pub use row::{Strategy, Tau};
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, Shape, StorageType};

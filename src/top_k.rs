@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
 use crate::shaders::{
     Shader, row_bindings as binding, top_k_common as kernel, top_k_row_per_thread,
     top_k_row_per_workgroup as select,
@@ -85,32 +85,10 @@ impl<'a> TopKCall<'a> {
             strategy: None,
         }
     }
-
-    /// The noise stream's seed and the flat noise index of row 0, column 0.
-    pub fn with_noise(self, seed: u64, offset: u64) -> Self {
-        Self {
-            seed,
-            offset,
-            ..self
-        }
-    }
-
-    /// Seed and offset from a GPU-side counter (see [`crate::ForwardCall::counter`]).
-    pub fn with_counter(self, counter: GpuSlice<'a>) -> Self {
-        Self {
-            counter: Some(counter),
-            ..self
-        }
-    }
-
-    /// A strategy of the caller's instead of [`choose_top_k`].
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
-        Self {
-            strategy: Some(strategy),
-            ..self
-        }
-    }
 }
+
+with_noise!(TopKCall);
+with_strategy!(TopKCall);
 
 /// The default top-k strategy on the device of `kernels`: a thread per row for short rows and
 /// small k, where one workgroup per row would leave most of it idle; a radix select by a

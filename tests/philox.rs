@@ -1,6 +1,6 @@
 //! The CPU generator against Random123's known answers, and the stream it exposes.
 
-use gumbel_wgpu::Philox4x32;
+use gumbel_wgpu::philox::Philox4x32;
 use gumbel_wgpu::philox::{noise_word, philox4x32_10};
 use gumbel_wgpu::reference::gumbel_of_word;
 use rand_core::{RngCore, SeedableRng};
