@@ -1,18 +1,19 @@
-//! Runs the benchmark matrix once and prints one table: every kernel at each shape, its GB/s
-//! (the byte counts of docs/design.md, "Measuring") and its ratio to a copy kernel moving the same bytes on the
-//! same adapter in the same run; the soft forward and the saved-sample VJP in f32 also under
+//! Runs the benchmark matrix once and prints one table: every kernel at each shape, its GB/s (the
+//! byte counts of docs/design.md, "Measuring") and its ratio to a copy kernel moving the same bytes
+//! on the same adapter in the same run; the soft forward and the saved-sample VJP in f32 also under
 //! every strategy. Beside them: the unfused baseline (a noise kernel writing Gumbel noise to
-//! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's
-//! ratio to it, and the CPU reference.
+//! memory, then a softmax kernel reading it, as PyTorch does) with the fused soft forward's ratio
+//! to it, and the CPU reference.
 //!
-//! `cargo run --release --example bench_table -- [--quick] [--default-only] [--halves] [--markdown FILE]`
-//! `--only TEXT[,TEXT...]` keeps the kernels whose name contains one of the TEXTs (say `VJP`,
-//! `forward Soft`, `top`).
-//! `--default-only` times each kernel under its default strategy alone.
-//! `--halves` makes Philox's 64-bit products from 16-bit halves even where the device has
-//! 64-bit integers (the kernels' default there), to time the difference.
-//! `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
-//! and 16x262144 instead of 4096x32768 and 64x262144).
+//! `cargo run --release --features bench --example bench_table -- [--quick] [--default-only]
+//! [--halves] [--markdown FILE]`
+//! - `--only TEXT[,TEXT...]` keeps the kernels whose name contains one of the TEXTs (say `VJP`,
+//!   `forward Soft`, `top`).
+//! - `--default-only` times each kernel under its default strategy alone.
+//! - `--halves` makes Philox's 64-bit products from 16-bit halves even where the device has
+//!   64-bit integers (the kernels' default there), to time the difference.
+//! - `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
+//!   and 16x262144 instead of 4096x32768 and 64x262144).
 
 use std::time::Duration;
 

@@ -45,7 +45,8 @@ impl<'a> ForwardCall<'a> {
     /// ```no_run
     /// # use gumbel_wgpu::{ForwardCall, GpuSlice, Mode, Shape, StorageType, Tau};
     /// # fn f(logits: &wgpu::Buffer, out: &wgpu::Buffer, taus: &wgpu::Buffer) {
-    /// let call = ForwardCall::new(Mode::Soft, StorageType::F16, Shape::new(64, 1000), logits.into(), out.into())
+    /// let shape = Shape::new(64, 1000);
+    /// let call = ForwardCall::new(Mode::Soft, StorageType::F16, shape, logits.into(), out.into())
     ///     .with_tau(Tau::PerRow(taus.into()))
     ///     .with_noise(42, 1 << 20);
     /// # }

@@ -1,5 +1,5 @@
-//! Random-number state: where in a seed's stream each call's noise lies (docs/contract.md, section 2), on
-//! the host or in a GPU-side counter.
+//! Random-number state: where in a seed's stream each call's noise lies (docs/contract.md, section
+//! 2), on the host or in a GPU-side counter.
 
 use bytemuck::{Pod, Zeroable};
 

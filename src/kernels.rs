@@ -130,7 +130,8 @@ impl WideMultiply {
 pub struct Kernels {
     pub(crate) device: wgpu::Device,
     pub(crate) limits: wgpu::Limits,
-    /// llvmpipe's silent per-invocation loop budget (docs/design.md, "CPU drivers"), where it applies.
+    /// llvmpipe's silent per-invocation loop budget (docs/design.md, "CPU drivers"), where it
+    /// applies.
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
     wide_multiply: WideMultiply,

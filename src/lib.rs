@@ -19,9 +19,9 @@
 //!   nothing is read back, and pipelines are built once per device;
 //! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out.
 //!
-//! [`reference`](mod@reference) is the CPU reference in f64, on the same random words, that every kernel is
-//! tested against. The contract (the math, the noise addressing, the layout, the accuracy and
-//! the errors) is `docs/contract.md` in the repository; `docs/design.md` explains the
+//! [`reference`](mod@reference) is the CPU reference in f64, on the same random words, that every
+//! kernel is tested against. The contract (the math, the noise addressing, the layout, the accuracy
+//! and the errors) is `docs/contract.md` in the repository; `docs/design.md` explains the
 //! architecture. Every failure is an [`Error`] value whose message names the argument.
 //!
 //! Host slices in, samples out, checked against the reference:

@@ -219,8 +219,8 @@ impl Workload {
         })
     }
 
-    /// The bytes `kernel` must move (docs/design.md, "Measuring"): the forward reads the logits and writes
-    /// the output (4 bytes a row in index mode); a derivative reads y or the logits and the
+    /// The bytes `kernel` must move (docs/design.md, "Measuring"): the forward reads the logits and
+    /// writes the output (4 bytes a row in index mode); a derivative reads y or the logits and the
     /// incoming gradient, and writes its output.
     pub fn bytes(&self, kernel: Kernel) -> u64 {
         let elements = self.shape.noise_elements() * self.storage.size();

@@ -1,4 +1,5 @@
-//! Philox4x32-10 on the CPU, bit for bit the generator of the kernels (docs/contract.md, section 2).
+//! Philox4x32-10 on the CPU, bit for bit the generator of the kernels (docs/contract.md, section
+//! 2).
 
 use rand_core::{RngCore, SeedableRng, impls};
 

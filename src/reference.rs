@@ -150,7 +150,8 @@ pub fn softmax(z: &[Option<f64>], log: bool) -> Vec<f64> {
         .collect()
 }
 
-/// The forward pass of one row (docs/contract.md, section 1) with the noise of flat elements `first ..`.
+/// The forward pass of one row (docs/contract.md, section 1) with the noise of flat elements
+/// `first ..`.
 pub fn forward_row(
     logits: &[f32],
     tau: f32,
@@ -258,9 +259,9 @@ pub struct RowGradient {
     pub dtau: f64,
 }
 
-/// The VJP of a row (docs/contract.md, section 1): `dl` and `dtau` from the upstream gradient `dy` of the
-/// output of `mode`. Hard mode is the straight-through estimator: the soft sample's gradient.
-/// Index mode has no derivative; it is treated as hard.
+/// The VJP of a row (docs/contract.md, section 1): `dl` and `dtau` from the upstream gradient `dy`
+/// of the output of `mode`. Hard mode is the straight-through estimator: the soft sample's
+/// gradient. Index mode has no derivative; it is treated as hard.
 pub fn vjp(point: &SamplePoint, tau: f64, mode: Mode, dy: &[f64]) -> RowGradient {
     let on = |k: usize| point.w[k].is_some();
     let dl: Vec<f64> = if mode == Mode::LogSoft {
@@ -298,8 +299,8 @@ pub fn vjp(point: &SamplePoint, tau: f64, mode: Mode, dy: &[f64]) -> RowGradient
     RowGradient { dl, dtau }
 }
 
-/// The JVP of a row (docs/contract.md, section 1): the tangent of the output of `mode` for tangents `dl`
-/// of the logits and `dtau` of the temperature.
+/// The JVP of a row (docs/contract.md, section 1): the tangent of the output of `mode` for tangents
+/// `dl` of the logits and `dtau` of the temperature.
 pub fn jvp(point: &SamplePoint, tau: f64, mode: Mode, dl: &[f64], dtau: f64) -> Vec<f64> {
     let zdot: Vec<Option<f64>> = point
         .w

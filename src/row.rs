@@ -1,7 +1,10 @@
 //! The row layer that every kernel family stands on: how a row is spread over invocations
 //! ([`Strategy`]) and chosen for a device, how a batch is split into dispatches (`RowPlan`),
-//! the parameter header every row kernel's block starts with (`RowHeader`), the temperature
-//! and the noise counter as a dispatch binds them, and the checks every row call makes.
+//! the parameter header every row kernel's block starts with (`RowHeader`), and the
+//! recording skeleton. A family describes its call as a `RowCall` (its buffers as `RowArg`s,
+//! the temperature, the `Noise` position, scratch memory); `check_rows` checks all of it before
+//! anything is recorded, and `each_part` hands the family each dispatch's `RowPart` (header,
+//! windows, bindings) to dispatch its own kernels with.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -49,10 +52,10 @@ impl Strategy {
     /// default limit of 16 KiB; lavapipe and discrete GPUs have it).
     pub const CACHED_WORKGROUP_BYTES: u32 = cache::CACHED_BLOCKS * cache::CACHE_INVOCATIONS * 16;
 
-    /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU
-    /// drivers barriers cost far more than a long serial loop (docs/design.md, "CPU drivers"), so a thread
-    /// keeps its row much longer there. Workgroups stay within the device's limits, so a
-    /// caller's device created with WebGPU's defaults works too.
+    /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU drivers
+    /// barriers cost far more than a long serial loop (docs/design.md, "CPU drivers"), so a thread
+    /// keeps its row much longer there. Workgroups stay within the device's limits, so a caller's
+    /// device created with WebGPU's defaults works too.
     ///
     /// Every family's kernels run under it: on drivers with a loop budget (llvmpipe) the
     /// workgroup is widened until a row walked three times (a recomputing derivative) fits

@@ -9,7 +9,8 @@ pub enum Mode {
     Soft,
     /// `log y`, computed in log space.
     LogSoft,
-    /// The one-hot of `argmax (l + g) / tau` (ties: lowest index): the straight-through forward value.
+    /// The one-hot of `argmax (l + g) / tau` (ties: lowest index): the straight-through forward
+    /// value.
     Hard,
     /// `argmax (l + g)` per row as a `u32`: a categorical sample. `tau` does not scale it, but a
     /// temperature that is not finite and positive is no sample here too, as in every mode.

@@ -1,5 +1,5 @@
-//! GPU noise against the CPU: words bit for bit, Gumbel values within the bound of docs/contract.md, section 4,
-//! chunking, and the distribution's first two moments.
+//! GPU noise against the CPU: words bit for bit, Gumbel values within the bound of
+//! docs/contract.md, section 4, chunking, and the distribution's first two moments.
 
 mod common;
 
@@ -66,9 +66,9 @@ fn every_wide_multiply_gives_the_same_samples() {
     }
 }
 
-/// Asserts the bound of docs/contract.md, section 4 for every GPU noise value and prints the largest errors:
-/// absolute, in ULP of g where |g| >= 1 (below, the 1e-6 absolute term dominates), and as a
-/// fraction of the bound.
+/// Asserts the bound of docs/contract.md, section 4 for every GPU noise value and prints the
+/// largest errors: absolute, in ULP of g where |g| >= 1 (below, the 1e-6 absolute term dominates),
+/// and as a fraction of the bound.
 fn check_noise(gpu: &[f32], exact: &[f64], what: &str) {
     let (mut abs, mut ulps, mut budget, mut at) = (0.0f64, 0.0f64, 0.0f64, 0);
     for (i, (&g, &e)) in gpu.iter().zip(exact).enumerate() {
