@@ -368,7 +368,7 @@ impl Kernels {
     /// device, and works out how many rows one dispatch may take: within the
     /// workgroup count and so that each of `buffers` (elements per row, pitch, element size)
     /// fits one storage binding, with room for the alignment of its start.
-    pub(crate) fn plan_rows(
+    fn plan_rows(
         &self,
         shape: Shape,
         strategy: Strategy,
@@ -513,7 +513,7 @@ impl Kernels {
     }
 
     /// Checks a call's temperature argument for `rows` rows.
-    pub(crate) fn check_tau_arg(&self, tau: Tau, rows: u32) -> Result<()> {
+    fn check_tau_arg(&self, tau: Tau, rows: u32) -> Result<()> {
         match tau {
             Tau::Scalar(tau) => check_tau(tau),
             Tau::PerRow(taus) => self.check_slice("tau", taus, u64::from(rows), 4),
@@ -521,7 +521,7 @@ impl Kernels {
     }
 
     /// A per-row temperature as the aliasing check sees it.
-    pub(crate) fn tau_use<'a>(&self, tau: Tau<'a>, rows: u32) -> Option<BufferUse<'a>> {
+    fn tau_use<'a>(&self, tau: Tau<'a>, rows: u32) -> Option<BufferUse<'a>> {
         match tau {
             Tau::Scalar(_) => None,
             Tau::PerRow(slice) => Some(BufferUse::read("tau", slice, u64::from(rows), 4)),
@@ -529,7 +529,7 @@ impl Kernels {
     }
 
     /// The temperature of rows `row0 .. row0 + rows` as one dispatch binds it.
-    pub(crate) fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
+    fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
         Ok(match tau {
             Tau::Scalar(scalar) => TauPart {
                 window: None,
@@ -575,7 +575,7 @@ impl Kernels {
 }
 
 /// A GPU noise counter as the aliasing check sees it: the row kernels read its four words.
-pub(crate) fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
+fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
     counter.map(|slice| BufferUse::read("noise counter", slice, 4, 4))
 }
 
