@@ -50,8 +50,15 @@ impl Bench<'_> {
 }
 
 /// Strategies to time `kernel` under: the default, and every one for the headline kernels
-/// (but on a CPU driver not 1024-wide workgroups over 65,536 rows, which take minutes there).
-fn strategies(kernel: Kernel, storage: StorageType, rows: u32, cpu: bool) -> Vec<Option<Strategy>> {
+/// (but on a CPU driver not 1024-wide workgroups over 65,536 rows, which take minutes there;
+/// a row per subgroup where the device has subgroups).
+fn strategies(
+    kernel: Kernel,
+    storage: StorageType,
+    rows: u32,
+    cpu: bool,
+    subgroups: bool,
+) -> Vec<Option<Strategy>> {
     let headline = matches!(
         kernel,
         Kernel::Forward(Mode::Soft) | Kernel::Vjp { recompute: false }
@@ -72,8 +79,12 @@ fn strategies(kernel: Kernel, storage: StorageType, rows: u32, cpu: bool) -> Vec
                     size: 1024,
                     slices: 8,
                 }),
+                Some(Strategy::RowPerSubgroup { lanes: 4 }),
+                Some(Strategy::RowPerSubgroup { lanes: 8 }),
+                Some(Strategy::RowPerSubgroup { lanes: 32 }),
             ])
             .filter(|s| !(cpu && rows >= 65_536 && s.is_some_and(|s| s.workgroup_size() == 1024)))
+            .filter(|s| subgroups || !matches!(s, Some(Strategy::RowPerSubgroup { .. })))
             .collect()
     } else {
         vec![None]
@@ -128,6 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let default_only = args.iter().any(|a| a == "--default-only");
     let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
     let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
+    let subgroups = ctx.device.features().contains(wgpu::Features::SUBGROUP);
     let mut lines = vec![format!(
         "adapter: {}; timed with {}",
         ctx.summary(),
@@ -174,7 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let bytes = work.bytes(kernel);
                 let copy_work = CopyWorkload::new(&ctx, bytes)?;
                 let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
-                let mut timed_strategies = strategies(kernel, storage, rows, cpu);
+                let mut timed_strategies = strategies(kernel, storage, rows, cpu, subgroups);
                 if default_only {
                     timed_strategies.truncate(1);
                 }

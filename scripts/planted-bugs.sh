@@ -41,7 +41,7 @@ plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v 
 plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
 plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, dtau)" "elem_at(r, f, t + 3u, b.c, dtau)" derivative soft_f32 || status=1
-plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "j * CACHE_INVOCATIONS + cache_lane" "j * CACHE_INVOCATIONS" forward soft_f32 || status=1
+plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "slot * CACHE_INVOCATIONS + cache_lane" "slot * CACHE_INVOCATIONS" forward soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = bitcast<f32>(partials[sums_index(row, wid.x)].x);" derivative soft_f32 || status=1
 plant "top-k, thread per row: list kept in increasing order" top_k_row_per_thread.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
@@ -50,4 +50,7 @@ plant "noise blocks not wrapped at 2^62 (rows past 2^64)" shared/philox.wgsl "bl
 plant "index mode ignores a bad per-row tau" $row "r.bad = tb < 0x00800000u || tb >= 0x7f800000u;" "r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);" forward_edges rows_without_a_sample_f32 || status=1
 plant "JVP: a non-finite per-row tau tangent passes" $deriv "        r.bad = true;" "        r.bad = r.bad;" derivative_edges non_finite_tau_tangents || status=1
 plant "top-k, radix select unrolled for long rows: the fourth block skipped" top_k_row_per_workgroup.wgsl "visit_block_in_row(r, p, j + 3u * WORKGROUP_SIZE);" "" largest_rows the_largest_row || status=1
+plant "row per subgroup: the butterfly stops before its last step" shared/subgroup_rows.wgsl "acc = merge(acc, other);" "acc = merge(acc, other); if d >= 2u { break; }" forward soft_f32 || status=1
+plant "row per subgroup: a derivative's segment sum misses far lanes" shared/subgroup_rows.wgsl "acc += subgroupShuffleXor(acc, d);" "acc += subgroupShuffleXor(acc, d) * f32(d < 4u);" derivative soft_f32 || status=1
+plant "row per subgroup: every cached block read from slot 0" forward_row_per_subgroup.wgsl "cached_block(r, j, c)" "cached_block(r, j, 0u)" forward soft_f32 || status=1
 exit $status

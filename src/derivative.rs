@@ -369,28 +369,25 @@ impl Kernels {
             Direction::Vjp => kernel::DIRECTION_VJP,
             Direction::Jvp => kernel::DIRECTION_JVP,
         };
-        let pipeline = |shader, workgroup_size| {
-            self.pipeline(
-                shader,
-                Some(call.storage),
-                &[
-                    ("MODE", call.mode.shader_value()),
-                    ("WORKGROUP_SIZE", f64::from(workgroup_size)),
-                    ("SOURCE", f64::from(source)),
-                    ("DIRECTION", f64::from(direction)),
-                ],
-            )
+        let pipeline = |shader, launch: Strategy| {
+            let mut constants = launch.constants();
+            constants.extend([
+                ("MODE", call.mode.shader_value()),
+                ("SOURCE", f64::from(source)),
+                ("DIRECTION", f64::from(direction)),
+            ]);
+            self.pipeline(shader, Some(call.storage), &constants)
         };
-        let size_of_groups = strategy.workgroup_size();
         // The kernels in dispatch order; for the other strategies, one kernel.
         let mut steps = Vec::new();
         let mut one = |shader| -> Result<()> {
-            steps.push(pipeline(shader, size_of_groups)?);
+            steps.push(pipeline(shader, strategy)?);
             Ok(())
         };
         match strategy {
             Strategy::RowPerThread => one(Shader::DerivativeRowPerThread)?,
             Strategy::RowPerThreadCached => one(Shader::DerivativeRowPerThreadCached)?,
+            Strategy::RowPerSubgroup { .. } => one(Shader::DerivativeRowPerSubgroup)?,
             Strategy::RowPerWorkgroup { .. } => one(Shader::DerivativeRowPerWorkgroup)?,
             Strategy::SplitRow { .. } => {
                 if recompute {
@@ -403,7 +400,7 @@ impl Kernels {
         let dtau_step = match (strategy, call.direction, call.per_row) {
             (Strategy::SplitRow { .. }, Direction::Vjp, Some(_)) => Some(pipeline(
                 Shader::DerivativeSplitDtau,
-                Strategy::RowPerThread.workgroup_size(),
+                Strategy::RowPerThread,
             )?),
             _ => None,
         };

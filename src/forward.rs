@@ -132,15 +132,14 @@ impl Kernels {
         };
         let plan = self.check_rows(&rows)?;
 
-        let constants = [
-            ("MODE", call.mode.shader_value()),
-            ("WORKGROUP_SIZE", f64::from(strategy.workgroup_size())),
-        ];
+        let mut constants = strategy.constants();
+        constants.push(("MODE", call.mode.shader_value()));
         let pipeline = |shader| self.pipeline(shader, Some(call.storage), &constants);
         // The kernel that writes the output: for SplitRow, its second step.
         let writer = pipeline(match strategy {
             Strategy::RowPerThread => Shader::ForwardRowPerThread,
             Strategy::RowPerThreadCached => Shader::ForwardRowPerThreadCached,
+            Strategy::RowPerSubgroup { .. } => Shader::ForwardRowPerSubgroup,
             Strategy::RowPerWorkgroup { .. } => Shader::ForwardRowPerWorkgroup,
             Strategy::SplitRow { .. } => Shader::ForwardSplitFinish,
         })?;

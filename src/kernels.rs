@@ -134,6 +134,8 @@ pub struct Kernels {
     /// applies.
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
+    /// The smallest and largest subgroup size of a device created with the `SUBGROUP` feature.
+    pub(crate) subgroup_sizes: Option<(u32, u32)>,
     wide_multiply: WideMultiply,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
@@ -177,6 +179,10 @@ impl Kernels {
             // 65,535 iterations in all; keep a margin for the reduction loops.
             loop_budget: is_llvmpipe.then_some(60_000),
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            subgroup_sizes: device
+                .features()
+                .contains(wgpu::Features::SUBGROUP)
+                .then_some((info.subgroup_min_size, info.subgroup_max_size)),
             wide_multiply,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),

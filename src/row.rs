@@ -36,6 +36,17 @@ pub enum Strategy {
         /// Invocations per workgroup.
         size: u32,
     },
+    /// `lanes` lanes of one subgroup (a power of two, 1 to 128) share a row, in workgroups of
+    /// [`Strategy::SUBGROUP_WORKGROUP`] invocations that take a row per `lanes` of them: adjacent
+    /// lanes read adjacent four-element blocks, partial results meet by subgroup shuffles (no
+    /// barriers), and each lane keeps its first blocks in registers, so that rows of up to
+    /// `68 * lanes` elements are read once. Needs the `SUBGROUP` feature. Where the device's
+    /// subgroups turn out smaller than `lanes` when the kernel runs, a row gets one subgroup's
+    /// lanes: results are the same, only slower.
+    RowPerSubgroup {
+        /// Lanes per row.
+        lanes: u32,
+    },
     /// `slices` workgroups of `size` invocations share a row, each a contiguous slice of it,
     /// and a second dispatch combines their partial results: very long rows when there are
     /// few of them.
@@ -51,6 +62,10 @@ impl Strategy {
     /// Workgroup memory that [`Strategy::RowPerThreadCached`] needs (more than WebGPU's
     /// default limit of 16 KiB; lavapipe and discrete GPUs have it).
     pub const CACHED_WORKGROUP_BYTES: u32 = cache::CACHED_BLOCKS * cache::CACHE_INVOCATIONS * 16;
+
+    /// Invocations per workgroup of [`Strategy::RowPerSubgroup`]: a multiple of every subgroup
+    /// size that devices report (at most 128).
+    pub const SUBGROUP_WORKGROUP: u32 = 256;
 
     /// The default choice for rows of `cols` elements on the device of `kernels`. On CPU drivers
     /// barriers cost far more than a long serial loop (docs/design.md, "CPU drivers"), so a thread
@@ -143,7 +158,7 @@ impl Strategy {
     /// Workgroup memory the kernels of this strategy need, at most (the derivative kernels').
     pub fn workgroup_memory(self) -> u32 {
         match self {
-            Strategy::RowPerThread => 0,
+            Strategy::RowPerThread | Strategy::RowPerSubgroup { .. } => 0,
             Strategy::RowPerThreadCached => Strategy::CACHED_WORKGROUP_BYTES,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => {
                 size.saturating_mul(WORKGROUP_BYTES_PER_INVOCATION)
@@ -156,28 +171,39 @@ impl Strategy {
         match self {
             Strategy::RowPerThread => 64,
             Strategy::RowPerThreadCached => cache::CACHE_INVOCATIONS,
+            Strategy::RowPerSubgroup { .. } => Strategy::SUBGROUP_WORKGROUP,
             Strategy::RowPerWorkgroup { size } | Strategy::SplitRow { size, .. } => size,
+        }
+    }
+
+    /// The override constants that set this strategy's kernels' launch shape.
+    pub(crate) fn constants(self) -> Vec<(&'static str, f64)> {
+        let mut constants = vec![("WORKGROUP_SIZE", f64::from(self.workgroup_size()))];
+        if let Strategy::RowPerSubgroup { lanes } = self {
+            constants.push(("LANES", f64::from(lanes)));
+        }
+        constants
+    }
+
+    /// Rows one workgroup takes.
+    fn rows_per_group(self) -> u32 {
+        match self {
+            Strategy::RowPerThread | Strategy::RowPerThreadCached => self.workgroup_size(),
+            Strategy::RowPerSubgroup { lanes } => Strategy::SUBGROUP_WORKGROUP / lanes.max(1),
+            Strategy::RowPerWorkgroup { .. } | Strategy::SplitRow { .. } => 1,
         }
     }
 
     /// Rows one dispatch can cover.
     fn rows_per_dispatch(self, max_groups: u64) -> u64 {
-        match self {
-            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
-                max_groups * u64::from(self.workgroup_size())
-            }
-            Strategy::RowPerWorkgroup { .. } | Strategy::SplitRow { .. } => max_groups,
-        }
+        max_groups * u64::from(self.rows_per_group())
     }
 
     /// The workgroup grid for `rows` rows.
     pub(crate) fn grid(self, rows: u64) -> [u32; 3] {
         match self {
-            Strategy::RowPerThread | Strategy::RowPerThreadCached => {
-                [rows.div_ceil(u64::from(self.workgroup_size())) as u32, 1, 1]
-            }
-            Strategy::RowPerWorkgroup { .. } => [rows as u32, 1, 1],
             Strategy::SplitRow { slices, .. } => [slices, rows as u32, 1],
+            _ => [rows.div_ceil(u64::from(self.rows_per_group())) as u32, 1, 1],
         }
     }
 
@@ -196,6 +222,10 @@ impl Strategy {
         let size = u64::from(self.workgroup_size());
         match self {
             Strategy::RowPerThread | Strategy::RowPerThreadCached => passes * blocks,
+            // The shuffles take log2(lanes) <= 7 iterations a pass.
+            Strategy::RowPerSubgroup { lanes } => {
+                passes * (blocks.div_ceil(u64::from(lanes.max(1))) + 8)
+            }
             Strategy::RowPerWorkgroup { .. } => passes * (blocks.div_ceil(size) + 10),
             Strategy::SplitRow { slices, .. } => {
                 passes * (blocks.div_ceil(size) + 10) + u64::from(slices)
@@ -375,6 +405,18 @@ impl Kernels {
         passes: u64,
         buffers: &[(u32, u32, u64)],
     ) -> Result<RowPlan> {
+        if let Strategy::RowPerSubgroup { lanes } = strategy {
+            if !lanes.is_power_of_two() || lanes > 128 {
+                return Err(invalid(format!(
+                    "RowPerSubgroup {{ lanes: {lanes} }}: a power of two up to 128 is needed"
+                )));
+            }
+            if self.subgroup_sizes.is_none() {
+                return Err(invalid(
+                    "RowPerSubgroup needs a device created with the SUBGROUP feature; this one was not",
+                ));
+            }
+        }
         let size = strategy.workgroup_size();
         if !size.is_power_of_two()
             || size > 1024
@@ -416,7 +458,14 @@ impl Kernels {
             rows_per_dispatch =
                 rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
         }
-        let iterations = strategy.loop_iterations(shape.cols, passes);
+        // A row gets no more lanes than the device's smallest subgroup holds.
+        let walked = match (strategy, self.subgroup_sizes) {
+            (Strategy::RowPerSubgroup { lanes }, Some((smallest, _))) => Strategy::RowPerSubgroup {
+                lanes: lanes.min(smallest.max(1)),
+            },
+            _ => strategy,
+        };
+        let iterations = walked.loop_iterations(shape.cols, passes);
         if let Some(budget) = self.loop_budget
             && iterations > budget
         {

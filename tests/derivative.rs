@@ -495,7 +495,7 @@ fn check_mode<T: Element>(mode: Mode) {
             let inputs = make_inputs::<T>(rows, k, case as u64 + u64::from(rows), mode);
             for source in [SourceKind::Recompute, SourceKind::Saved] {
                 for direction in [Direction::Vjp, Direction::Jvp] {
-                    for strategy in common::STRATEGIES {
+                    for strategy in common::strategies() {
                         // Past 65,535 rows also one (source, direction) pair per K, a
                         // different one for each K: the split is recorded by code all four
                         // pairs share.
@@ -548,7 +548,7 @@ fn hard_derivatives_are_the_soft_ones() {
         let inputs = make_inputs::<f32>(5, k, case, Mode::Soft);
         for source in [SourceKind::Recompute, SourceKind::Saved] {
             for direction in [Direction::Vjp, Direction::Jvp] {
-                for strategy in common::STRATEGIES {
+                for strategy in common::strategies() {
                     let soft = run_gpu(&inputs, Mode::Soft, source, direction, strategy).unwrap();
                     let hard = run_gpu(&inputs, Mode::Hard, source, direction, strategy).unwrap();
                     let what = format!("K={k} {source:?} {direction:?} {strategy:?}");
@@ -584,7 +584,7 @@ fn recompute_equals_saved_forward_output() {
             };
             inputs.saved = ctx().sample(&batch.logits, mode, &args).unwrap();
             for direction in [Direction::Vjp, Direction::Jvp] {
-                for strategy in common::STRATEGIES {
+                for strategy in common::strategies() {
                     let n_seq = sequential_adds(strategy, k);
                     let gpu = |source| run_gpu(&inputs, mode, source, direction, strategy).unwrap();
                     let (recomputed, saved) = (gpu(SourceKind::Recompute), gpu(SourceKind::Saved));
@@ -620,7 +620,7 @@ fn jvp_and_vjp_are_adjoint() {
     let mut rng = TestRng::new(77);
     for (case, k, rows) in [(1u64, 5u32, 7u32), (2, 64, 3), (3, 1000, 2), (4, 8, 500)] {
         for mode in [Mode::Soft, Mode::LogSoft] {
-            for strategy in common::STRATEGIES {
+            for strategy in common::strategies() {
                 let inputs_v = make_inputs::<f32>(rows, k, case, mode);
                 let mut inputs_u = make_inputs::<f32>(rows, k, case, mode);
                 for g in inputs_u.grad.iter_mut().filter(|g| !g.is_nan()) {

@@ -200,7 +200,7 @@ fn check_mode<T: Element>(mode: Mode) {
     for (case, &k) in KS.iter().enumerate() {
         for &rows in row_counts(k) {
             let batch = make_batch::<T>(rows, k, case as u64 + u64::from(rows));
-            for strategy in common::STRATEGIES {
+            for strategy in common::strategies() {
                 if !runs_at(rows, k, strategy) {
                     continue;
                 }

@@ -17,7 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     var st = empty_state();
     if SOURCE == SOURCE_RECOMPUTE {
         for (var j = 0u; j < r.blocks; j++) {
-            st = add_block_caching(st, r, j, cached);
+            st = add_block_caching(st, r, j, j, cached);
         }
     }
     let f = sample_of(r, st);
@@ -25,10 +25,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     var w_dl = 0.0;
     if cached {
         for (var j = 0u; j < r.blocks; j++) {
-            d += dot_elems(elems_of(r, f, j, cached_block(r, j), dtau));
+            d += dot_elems(elems_of(r, f, j, cached_block(r, j, j), dtau));
         }
         for (var j = 0u; j < r.blocks; j++) {
-            w_dl += write_out_elems(r, f, d, j, elems_of(r, f, j, cached_block(r, j), dtau), dtau);
+            w_dl += write_out_elems(r, f, d, j, elems_of(r, f, j, cached_block(r, j, j), dtau), dtau);
         }
     } else {
         for (var j = 0u; j < r.blocks; j++) {

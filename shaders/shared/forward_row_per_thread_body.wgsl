@@ -15,14 +15,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>,
     let cached = MODE != MODE_INDEX && r.blocks <= CACHED_BLOCKS;
     var st = empty_state();
     for (var j = 0u; j < r.blocks; j++) {
-        st = add_block_caching(st, r, j, cached);
+        st = add_block_caching(st, r, j, j, cached);
     }
     let f = row_result(r, st);
     if MODE == MODE_INDEX {
         write_index(r, f);
     } else if cached {
         for (var j = 0u; j < r.blocks; j++) {
-            write_lanes(r, f, j, cached_block(r, j));
+            write_lanes(r, f, j, cached_block(r, j, j));
         }
     } else {
         for (var j = 0u; j < r.blocks; j++) {

@@ -19,11 +19,11 @@ fn begin_row(row: u32, lid: u32) -> bool {
     return row < params.rows;
 }
 
-// add_block for a row that one invocation walks, keeping the block's lanes when `cached`.
-fn add_block_caching(st: RowState, r: Row, j: u32, cached: bool) -> RowState {
+// add_block, keeping the block's lanes in cache slot `slot` when `cached`.
+fn add_block_caching(st: RowState, r: Row, j: u32, slot: u32, cached: bool) -> RowState {
     let b = block_at(r, j);
     if cached {
-        cache_block(j, b);
+        cache_block(slot, b);
     }
     return add_lanes(st, b);
 }
@@ -32,8 +32,8 @@ fn cached_value(l: Lane) -> f32 {
     return select(bitcast<f32>(NEG_INF_BITS), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
 }
 
-fn cache_block(j: u32, b: Block) {
-    cache_store(j, vec4<f32>(cached_value(b.a), cached_value(b.b), cached_value(b.c),
+fn cache_block(slot: u32, b: Block) {
+    cache_store(slot, vec4<f32>(cached_value(b.a), cached_value(b.b), cached_value(b.c),
                              cached_value(b.d)));
 }
 
@@ -50,9 +50,10 @@ fn cached_lane(r: Row, t: u32, v: f32) -> Lane {
     return l;
 }
 
-// Block j of the row as block_at made it (up to the kinds of a row that is not valid).
-fn cached_block(r: Row, j: u32) -> Block {
-    let c = cache_load(j);
+// Block j of the row, kept in cache slot `slot`, as block_at made it (up to the kinds of a row
+// that is not valid).
+fn cached_block(r: Row, j: u32, slot: u32) -> Block {
+    let c = cache_load(slot);
     let t = 4u * j;
     return Block(cached_lane(r, t, c.x), cached_lane(r, t + 1u, c.y),
                  cached_lane(r, t + 2u, c.z), cached_lane(r, t + 3u, c.w));

@@ -6,10 +6,10 @@
 const CACHED_BLOCKS: u32 = 17u;
 var<private> cache: array<vec4<f32>, CACHED_BLOCKS>;
 
-fn cache_load(j: u32) -> vec4<f32> {
-    return cache[j];
+fn cache_load(slot: u32) -> vec4<f32> {
+    return cache[slot];
 }
 
-fn cache_store(j: u32, v: vec4<f32>) {
-    cache[j] = v;
+fn cache_store(slot: u32, v: vec4<f32>) {
+    cache[slot] = v;
 }

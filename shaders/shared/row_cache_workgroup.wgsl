@@ -9,10 +9,10 @@ const CACHED_BLOCKS: u32 = 256u;
 // 32 KiB of vec4s (Strategy::CACHED_WORKGROUP_BYTES in Rust is computed from the two above).
 var<workgroup> cache: array<vec4<f32>, CACHED_BLOCKS * CACHE_INVOCATIONS>;
 
-fn cache_load(j: u32) -> vec4<f32> {
-    return cache[j * CACHE_INVOCATIONS + cache_lane];
+fn cache_load(slot: u32) -> vec4<f32> {
+    return cache[slot * CACHE_INVOCATIONS + cache_lane];
 }
 
-fn cache_store(j: u32, v: vec4<f32>) {
-    cache[j * CACHE_INVOCATIONS + cache_lane] = v;
+fn cache_store(slot: u32, v: vec4<f32>) {
+    cache[slot * CACHE_INVOCATIONS + cache_lane] = v;
 }

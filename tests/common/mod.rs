@@ -76,17 +76,26 @@ impl TestRng {
 }
 
 /// Every strategy the matrix tests run against the reference: each kind, at widths every
-/// device runs.
-pub const STRATEGIES: [Strategy; 5] = [
-    Strategy::RowPerThread,
-    Strategy::RowPerThreadCached,
-    Strategy::RowPerWorkgroup { size: 64 },
-    Strategy::RowPerWorkgroup { size: 256 },
-    Strategy::SplitRow {
-        size: 64,
-        slices: 3,
-    },
-];
+/// device runs, and where the device has subgroups, a row per 4 lanes and per 32 lanes (more
+/// than lavapipe's subgroups of 8 hold, so that the kernels' fallback to the size they find
+/// when they run is tested there).
+pub fn strategies() -> Vec<Strategy> {
+    let mut strategies = vec![
+        Strategy::RowPerThread,
+        Strategy::RowPerThreadCached,
+        Strategy::RowPerWorkgroup { size: 64 },
+        Strategy::RowPerWorkgroup { size: 256 },
+        Strategy::SplitRow {
+            size: 64,
+            slices: 3,
+        },
+    ];
+    if ctx().device.features().contains(wgpu::Features::SUBGROUP) {
+        strategies.push(Strategy::RowPerSubgroup { lanes: 4 });
+        strategies.push(Strategy::RowPerSubgroup { lanes: 32 });
+    }
+    strategies
+}
 
 /// f32 machine epsilon.
 pub const EPS: f64 = f32::EPSILON as f64;
@@ -240,6 +249,12 @@ pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
         Strategy::RowPerWorkgroup { size } => {
             (f64::from(cols) / f64::from(size)).ceil() + 4.0 + f64::from(size).log2()
         }
+        // Within a lane (as many lanes as the device's subgroups hold at least), then the
+        // butterfly's merges.
+        Strategy::RowPerSubgroup { lanes } => {
+            let lanes = f64::from(lanes.min(ctx().adapter_info().subgroup_min_size.max(1)));
+            (f64::from(cols) / lanes).ceil() + 4.0 + lanes.log2()
+        }
         // Within a slice as a workgroup per row, then one merge per slice.
         Strategy::SplitRow { size, slices } => {
             (f64::from(cols) / f64::from(size * slices)).ceil()
@@ -269,12 +284,13 @@ pub fn row_counts(k: u32) -> &'static [u32] {
 /// Whether a matrix test runs `strategy` on a batch of `rows` rows of K = `k`. lavapipe runs
 /// 70,000 workgroups slowly (about 2 s a call at width 256), so past 65,535 rows, where calls
 /// split into several dispatches, each strategy but a plain thread per row runs at one K of
-/// {1, 3, 8} only.
+/// {1, 3, 8} only (a row per subgroup splits only past 65,535 x 64 rows, but runs there too).
 pub fn runs_at(rows: u32, k: u32, strategy: Strategy) -> bool {
     let wide = [
         (1, Strategy::RowPerWorkgroup { size: 64 }),
         (3, Strategy::RowPerWorkgroup { size: 256 }),
         (3, Strategy::RowPerThreadCached),
+        (8, Strategy::RowPerSubgroup { lanes: 4 }),
         (
             8,
             Strategy::SplitRow {
@@ -286,13 +302,13 @@ pub fn runs_at(rows: u32, k: u32, strategy: Strategy) -> bool {
     rows <= 65_535 || strategy == Strategy::RowPerThread || wide.contains(&(k, strategy))
 }
 
-/// Whether `result` is the refusal of a thread per row to walk a row longer than lavapipe's
+/// Whether `result` is the refusal of a thread (or a subgroup) per row to walk a row longer than lavapipe's
 /// loop budget allows (the library says so instead of computing garbage).
 pub fn refused_long_row<T>(result: &gumbel_wgpu::Result<T>, k: u32, strategy: Strategy) -> bool {
     let refused = matches!(result, Err(gumbel_wgpu::Error::OverLimits(_)))
         && matches!(
             strategy,
-            Strategy::RowPerThread | Strategy::RowPerThreadCached
+            Strategy::RowPerThread | Strategy::RowPerThreadCached | Strategy::RowPerSubgroup { .. }
         )
         && k > 100_000;
     if refused {
