@@ -27,6 +27,7 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let shader_dir = root.join("shaders");
     println!("cargo:rerun-if-changed=shaders");
+    println!("cargo:rerun-if-changed=build.rs");
 
     let mut kernels: Vec<PathBuf> = fs::read_dir(&shader_dir)
         .expect("shaders/ exists")
@@ -50,9 +51,10 @@ fn main() {
     table.push_str(
         "/// A composed variant: its kernel, storage type suffix, whether it forms Philox's\n\
          /// products with native 64-bit integers, its WGSL, the bindings of group 0 its entry\n\
-         /// point uses, and its workgroup size (`None` where an override sets it).\n",
+         /// point uses, its workgroup size (`None` where an override sets it), and the names of\n\
+         /// its overrides.\n",
     );
-    table.push_str("pub(crate) struct Variant {\n    pub shader: Shader,\n    pub storage: Option<&'static str>,\n    pub int64: bool,\n    pub name: &'static str,\n    pub wgsl: &'static str,\n    pub bindings: &'static [u32],\n    #[allow(dead_code)]\n    pub workgroup_size: Option<[u32; 3]>,\n}\n\n");
+    table.push_str("pub(crate) struct Variant {\n    pub shader: Shader,\n    pub storage: Option<&'static str>,\n    pub int64: bool,\n    pub name: &'static str,\n    pub wgsl: &'static str,\n    pub bindings: &'static [u32],\n    #[allow(dead_code)]\n    pub workgroup_size: Option<[u32; 3]>,\n    pub overrides: &'static [&'static str],\n}\n\n");
     table.push_str("pub(crate) static VARIANTS: &[Variant] = &[\n");
     let mut constants = String::new();
     let mut failed = false;
@@ -76,7 +78,7 @@ fn main() {
                 let mut seen = BTreeSet::new();
                 compose(&shader_dir, kernel, variant, &mut seen, &mut composed);
                 let composed_text = composed.text.clone();
-                let (bindings, workgroup_size) = match validate(&composed_text) {
+                let (bindings, workgroup_size, overrides) = match validate(&composed_text) {
                     Ok(found) => found,
                     Err((line, msg)) => {
                         let origin = line
@@ -88,14 +90,14 @@ fn main() {
                             println!("cargo:warning={line}");
                         }
                         failed = true;
-                        (Vec::new(), None)
+                        (Vec::new(), None, Vec::new())
                     }
                 };
                 let file = out_dir.join(format!("{name}.wgsl"));
                 fs::write(&file, &composed.text).unwrap();
                 writeln!(
                     table,
-                    "    Variant {{ shader: Shader::{}, storage: {storage:?}, int64: {int64}, name: {name:?}, wgsl: include_str!({:?}), bindings: &{bindings:?}, workgroup_size: {workgroup_size:?} }},",
+                    "    Variant {{ shader: Shader::{}, storage: {storage:?}, int64: {int64}, name: {name:?}, wgsl: include_str!({:?}), bindings: &{bindings:?}, workgroup_size: {workgroup_size:?}, overrides: &{overrides:?} }},",
                     camel(stem),
                     file.display()
                 )
@@ -248,9 +250,9 @@ fn compose(
     }
 }
 
-/// What the table records of a validated shader: the bindings its entry point uses, and its
-/// workgroup size unless an override sets it.
-type Found = (Vec<u32>, Option<[u32; 3]>);
+/// What the table records of a validated shader: the bindings its entry point uses, its
+/// workgroup size unless an override sets it, and the names of its overrides.
+type Found = (Vec<u32>, Option<[u32; 3]>, Vec<String>);
 
 /// Parses and validates a composed shader. Returns the bindings its entry point uses (wgpu's
 /// automatic layout holds exactly those) and its fixed workgroup size, or on failure the
@@ -283,5 +285,14 @@ fn validate(source: &str) -> Result<Found, (Option<u32>, String)> {
     bindings.sort_unstable();
     let entry_point = &module.entry_points[0];
     let fixed = entry_point.workgroup_size_overrides.is_none();
-    Ok((bindings, fixed.then_some(entry_point.workgroup_size)))
+    let overrides = module
+        .overrides
+        .iter()
+        .filter_map(|(_, o)| o.name.clone())
+        .collect();
+    Ok((
+        bindings,
+        fixed.then_some(entry_point.workgroup_size),
+        overrides,
+    ))
 }

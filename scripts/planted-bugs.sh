@@ -30,8 +30,8 @@ plant "Philox with int64: high word shifted by 31" shared/mul_wide_int64.wgsl "u
 plant "exp1_of_word: the upper tail's sign flipped" shared/gumbel.wgsl "select(a.num, -w, tail)" "select(a.num, w, tail)" noise gumbel_tails || status=1
 row=shared/sampler_row.wgsl
 deriv=shared/derivative_common.wgsl
-plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" forward soft_f32 || status=1
-plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, words.w)" "lane_at(r, t + 3u, words.z)" forward index_f32 || status=1
+plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, x.w, words.w)" "lane_at(r, t + 3u, x.w, words.z)" forward soft_f32 || status=1
+plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, x.w, words.w)" "lane_at(r, t + 3u, x.w, words.z)" forward index_f32 || status=1
 plant "tau applied twice" $row "v = v / r.tau;" "v = v / r.tau / r.tau;" forward soft_f32 || status=1
 plant "log-soft without the row's log-sum" $row "return (l.v - f.m) - f.log_s;" "return (l.v - f.m);" forward log_soft_f32 || status=1
 plant "sum rescale dropped in merge" $row "exp(lo.m - hi.m)" "1.0" forward soft_f32 || status=1
@@ -40,7 +40,7 @@ plant "VJP/JVP: wrong sign of the dot term" $deriv "v = e.y * (e.t - d);" "v = e
 plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v = e.t + e.y * d;" derivative log_soft_f32 || status=1
 plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
-plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, dtau)" "elem_at(r, f, t + 3u, b.c, dtau)" derivative soft_f32 || status=1
+plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau)" "elem_at(r, f, t + 3u, b.c, x.w, g.w, dtau)" derivative soft_f32 || status=1
 plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "slot * CACHE_INVOCATIONS + cache_lane" "slot * CACHE_INVOCATIONS" forward soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = bitcast<f32>(partials[sums_index(row, wid.x)].x);" derivative soft_f32 || status=1
@@ -53,4 +53,8 @@ plant "top-k, radix select unrolled for long rows: the fourth block skipped" top
 plant "row per subgroup: the butterfly stops before its last step" shared/subgroup_rows.wgsl "acc = merge(acc, other);" "acc = merge(acc, other); if d >= 2u { break; }" forward soft_f32 || status=1
 plant "row per subgroup: a derivative's segment sum misses far lanes" shared/subgroup_rows.wgsl "acc += subgroupShuffleXor(acc, d);" "acc += subgroupShuffleXor(acc, d) * f32(d < 4u);" derivative soft_f32 || status=1
 plant "row per subgroup: every cached block read from slot 0" forward_row_per_subgroup.wgsl "cached_block(r, j, c)" "cached_block(r, j, 0u)" forward soft_f32 || status=1
+plant "log2 map: the upper half by log2 of u, not the series" shared/gumbel.wgsl "select(by_log2, by_series, x >= 0x80000000u)" "select(by_log2, by_series, false)" noise gumbel_tails || status=1
+plant "f16 decode: the halves of a word swapped" shared/storage_f16.wgsl "return unpack2x16float(w);" "return unpack2x16float(w).yx;" convert f16_decodes || status=1
+plant "f16 encode: the high half gets the low value" shared/storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
+plant "16-bit input: an odd start read from the even word" shared/storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
 exit $status

@@ -1,7 +1,7 @@
 //! Finding a device: a real GPU when there is one, otherwise a CPU Vulkan driver (lavapipe).
 
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, WideMultiply};
+use crate::kernels::{Kernels, NoiseMap, WideMultiply};
 
 /// The environment variable that picks an adapter by (a case-insensitive part of) its name.
 pub const ADAPTER_ENV: &str = "GUMBEL_WGPU_ADAPTER";
@@ -113,6 +113,15 @@ impl GpuContext {
     pub fn with_wide_multiply(mut self, wide_multiply: WideMultiply) -> Result<Self> {
         self.kernels = Kernels::with_wide_multiply(&self.device, wide_multiply)?;
         Ok(self)
+    }
+
+    /// This context with kernels that map words to Gumbel noise as `noise_map` says (the
+    /// default is [`NoiseMap::Log2`]).
+    pub fn with_noise_map(self, noise_map: NoiseMap) -> Self {
+        Self {
+            kernels: self.kernels.with_noise_map(noise_map),
+            ..self
+        }
     }
 
     /// The wgpu objects alive in this context's instance (none for a caller's device, whose

@@ -2,6 +2,7 @@
 //! submits, waits and reads back; pipelines are still built once and reused.
 
 use crate::context::GpuContext;
+use crate::convert::{Conversion, ConvertCall};
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::ForwardCall;
@@ -10,7 +11,7 @@ use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 use crate::reference::NoSample;
 use crate::row::{Strategy, Tau};
 use crate::top_k::TopKCall;
-use crate::types::{Element, Mode, Shape, check_tau};
+use crate::types::{Element, Mode, Shape, StorageType, check_tau};
 
 /// The temperature of a host-slice call.
 #[derive(Clone, Copy, Debug)]
@@ -282,6 +283,65 @@ impl GpuContext {
             )
         })?;
         self.read_back(&out, words.len())
+    }
+
+    /// `values` in storage type `T`, converted on the device as the samplers convert their
+    /// outputs (round to nearest, ties to even).
+    pub fn to_storage<T: Element>(&self, values: &[f32]) -> Result<Vec<T>> {
+        let out = self.storage_buffer(byte_size(
+            self.kernels(),
+            "conversion output",
+            values.len(),
+            T::STORAGE.size(),
+        )?)?;
+        self.convert(
+            T::STORAGE,
+            Conversion::Encode,
+            &self.upload(values)?,
+            &out,
+            values.len(),
+        )?;
+        self.read_back(&out, values.len())
+    }
+
+    /// `values` as f32, converted on the device as the samplers read their inputs.
+    pub fn from_storage<T: Element>(&self, values: &[T]) -> Result<Vec<f32>> {
+        let out = self.storage_buffer(byte_size(
+            self.kernels(),
+            "conversion output",
+            values.len(),
+            4,
+        )?)?;
+        self.convert(
+            T::STORAGE,
+            Conversion::Decode,
+            &self.upload(values)?,
+            &out,
+            values.len(),
+        )?;
+        self.read_back(&out, values.len())
+    }
+
+    fn convert(
+        &self,
+        storage: StorageType,
+        conversion: Conversion,
+        input: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        count: usize,
+    ) -> Result<()> {
+        self.submit_and_wait("conversion", |encoder| {
+            self.kernels().record_convert(
+                encoder,
+                &ConvertCall {
+                    storage,
+                    conversion,
+                    input: input.into(),
+                    out: out.into(),
+                    count: count as u64,
+                },
+            )
+        })
     }
 
     /// Soft, log-soft or hard samples of `logits` (rows of `args.shape`), one `T` per element,

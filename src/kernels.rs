@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result, invalid};
-use crate::shaders::{Shader, VARIANTS};
+use crate::shaders::{Shader, VARIANTS, gumbel};
 use crate::types::StorageType;
 
 /// A caller's buffer and a byte offset into it.
@@ -126,6 +126,29 @@ impl WideMultiply {
     }
 }
 
+/// How the kernels map a 32-bit word to Gumbel noise. Both meet docs/contract.md's tolerance
+/// (1e-6 + 4 ULP of g, every word) where the device's `log2` keeps WGSL's error bounds;
+/// `tests/noise_exhaustive.rs` checks all 2^32 words on a device
+/// (`cargo test --release --test noise_exhaustive -- --ignored`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoiseMap {
+    /// WGSL's `log2` where its error bounds are enough, an atanh series for the upper half of
+    /// the words: one series and two `log2` a word. The default.
+    Log2,
+    /// Both logarithms from an atanh series on a reduced argument, whatever the device's `log2`
+    /// does: about twice the arithmetic. For a device that fails the exhaustive check.
+    Series,
+}
+
+impl NoiseMap {
+    fn shader_value(self) -> f64 {
+        f64::from(match self {
+            NoiseMap::Log2 => gumbel::NOISE_MAP_LOG2,
+            NoiseMap::Series => gumbel::NOISE_MAP_SERIES,
+        })
+    }
+}
+
 /// Shader modules and pipelines of one device, built on first use and reused after.
 pub struct Kernels {
     pub(crate) device: wgpu::Device,
@@ -137,6 +160,7 @@ pub struct Kernels {
     /// The smallest and largest subgroup size of a device created with the `SUBGROUP` feature.
     pub(crate) subgroup_sizes: Option<(u32, u32)>,
     wide_multiply: WideMultiply,
+    noise_map: NoiseMap,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
     /// Bound where a kernel's optional input is not used.
@@ -170,6 +194,16 @@ impl Kernels {
         self.wide_multiply
     }
 
+    /// These kernels with the word-to-Gumbel map `noise_map` (the default is [`NoiseMap::Log2`]).
+    pub fn with_noise_map(self, noise_map: NoiseMap) -> Self {
+        Self { noise_map, ..self }
+    }
+
+    /// How these kernels map words to Gumbel noise.
+    pub fn noise_map(&self) -> NoiseMap {
+        self.noise_map
+    }
+
     fn build(device: &wgpu::Device, wide_multiply: WideMultiply) -> Self {
         let info = device.adapter_info();
         let is_llvmpipe = info.name.to_lowercase().contains("llvmpipe");
@@ -184,6 +218,7 @@ impl Kernels {
                 .contains(wgpu::Features::SUBGROUP)
                 .then_some((info.subgroup_min_size, info.subgroup_max_size)),
             wide_multiply,
+            noise_map: NoiseMap::Log2,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholder: placeholder(device),
@@ -214,6 +249,11 @@ impl Kernels {
             // has, gets here: a mistake of this crate's, reported rather than panicked on.
             .ok_or_else(|| invalid(format!("{shader:?} has no variant for storage {storage:?}")))?;
         let (shader, source, bindings) = (variant.name, variant.wgsl, variant.bindings);
+        let mut constants = constants.to_vec();
+        if variant.overrides.contains(&"NOISE_MAP") {
+            constants.push(("NOISE_MAP", self.noise_map.shader_value()));
+        }
+        let constants = &constants[..];
         let key = PipelineKey {
             variant: shader,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),

@@ -62,6 +62,7 @@
 //! ```
 
 mod context;
+mod convert;
 mod derivative;
 mod error;
 mod forward;
@@ -78,12 +79,13 @@ mod top_k;
 mod types;
 
 pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
+pub use convert::{Conversion, ConvertCall};
 pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
 pub use forward::ForwardCall;
 pub use generator::Generator;
 pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
-pub use kernels::{GpuSlice, Kernels, WideMultiply};
+pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 pub use row::{Strategy, Tau};
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TestRng, contexts_by_wide_multiply, ctx, noise_tolerance, ulp_f32};
+use common::{
+    TestRng, contexts_by_noise_map, contexts_by_wide_multiply, ctx, noise_tolerance, ulp_f32,
+};
 use gumbel_wgpu::philox::noise_word;
 use gumbel_wgpu::reference::{self, gumbel_of_word};
 use gumbel_wgpu::{GpuContext, Mode, SampleArgs};
@@ -97,16 +99,19 @@ fn check_noise(gpu: &[f32], exact: &[f64], what: &str) {
 #[test]
 fn gumbel_noise_is_within_bound_of_f64() {
     let (seed, offset, count) = (99, 1_000_003, 1_000_000);
-    let gpu = ctx().gumbel_noise(seed, offset, count).unwrap();
     let exact = reference::gumbel_noise(seed, offset, count);
-    check_noise(&gpu, &exact, "random words");
+    for ctx in contexts_by_noise_map() {
+        let gpu = ctx.gumbel_noise(seed, offset, count).unwrap();
+        let map = ctx.kernels().noise_map();
+        check_noise(&gpu, &exact, &format!("{map:?}: random words"));
+    }
 }
 
 #[test]
 fn gumbel_tails_are_accurate_at_extreme_words() {
     let mut words = vec![0, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, u32::MAX];
-    // Dense near both ends, near the middle, near u = 3/4 (where exp1_of_word changes
-    // formula), and an even sweep of the whole range.
+    // Dense near both ends, near the middle (where the log2 map changes formula), near u = 3/4
+    // (where the series map does), and an even sweep of the whole range.
     for k in 0..100_000u32 {
         words.extend([k, u32::MAX - k, 0x8000_0000 - k, 0x8000_0000 + k]);
         words.extend([0xc000_0000 - k, 0xc000_0000 + k]);
@@ -114,9 +119,12 @@ fn gumbel_tails_are_accurate_at_extreme_words() {
     }
     let mut rng = TestRng::new(5);
     words.extend((0..500_000).map(|_| rng.next_u32()));
-    let gpu = ctx().gumbel_of_words(&words).unwrap();
     let exact: Vec<f64> = words.iter().map(|&x| gumbel_of_word(x)).collect();
-    check_noise(&gpu, &exact, "planted words");
+    for ctx in contexts_by_noise_map() {
+        let gpu = ctx.gumbel_of_words(&words).unwrap();
+        let map = ctx.kernels().noise_map();
+        check_noise(&gpu, &exact, &format!("{map:?}: planted words"));
+    }
 }
 
 #[test]

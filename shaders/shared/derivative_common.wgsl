@@ -100,8 +100,19 @@ struct Elem {
     t: f32,       // VJP: dy; JVP: zdot = (dl - w dtau) / tau
 }
 
-// Element at position t of the row's blocks; `l` is its lane when the sample is recomputed.
-fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, dtau: f32) -> Elem {
+// The four elements of `grad` from element i0 on.
+fn grad4(i0: u32) -> vec4<f32> {
+    let at = first_word4(i0);
+    var w = vec4<u32>(grad[at], grad[at + 1u], grad[at + 2u], 0u);
+    if WORDS4 == 4u {
+        w.w = grad[at + 3u];
+    }
+    return decode4(w, i0);
+}
+
+// Element at position t of the row's blocks; `l` is its lane when the sample is recomputed,
+// x its saved sample when not, g its element of `grad`.
+fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, x: f32, g: f32, dtau: f32) -> Elem {
     var e: Elem;
     let k = t - r.lead;
     e.live = t >= r.lead && k < params.cols;
@@ -113,8 +124,6 @@ fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, dtau: f32) -> Elem {
         e.w = l.v - f.m;
         e.y = exp(e.w) * f.inv_s;
     } else {
-        let i = r.in_at + k;
-        let x = decode(logits[word_of(i)], i);
         if MODE == MODE_LOG_SOFT {
             e.on = bitcast<u32>(x) != NEG_INF_BITS;
             e.w = x;
@@ -128,8 +137,6 @@ fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, dtau: f32) -> Elem {
             }
         }
     }
-    let gi = params.grad_base + (r.out_at - params.out_base) + k;
-    let g = decode(grad[word_of(gi)], gi);
     if DIRECTION == DIRECTION_VJP {
         e.t = g;
     } else if needs_w(dtau) {
@@ -158,8 +165,14 @@ fn elems_at(r: Row, f: RowResult, j: u32, dtau: f32) -> Elems {
 // Block j's elements, with its lanes `b` (used when the sample is recomputed).
 fn elems_of(r: Row, f: RowResult, j: u32, b: Block, dtau: f32) -> Elems {
     let t = 4u * j;
-    return Elems(elem_at(r, f, t, b.a, dtau), elem_at(r, f, t + 1u, b.b, dtau),
-                 elem_at(r, f, t + 2u, b.c, dtau), elem_at(r, f, t + 3u, b.d, dtau));
+    var x = vec4<f32>();
+    if SOURCE == SOURCE_SAVED {
+        x = input4(r.in_at + t - r.lead);
+    }
+    let g = grad4(params.grad_base + (r.out_at - params.out_base) + t - r.lead);
+    return Elems(elem_at(r, f, t, b.a, x.x, g.x, dtau), elem_at(r, f, t + 1u, b.b, x.y, g.y, dtau),
+                 elem_at(r, f, t + 2u, b.c, x.z, g.z, dtau),
+                 elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau));
 }
 
 // The row's dot product: <dy, y> (soft, hard), sum dy (log-soft), or <zdot, y> (JVP).

@@ -78,16 +78,24 @@ struct Lane {
     v: f32,   // (l + g) / tau, or l + g in index mode
 }
 
-// Element at position t of the row's blocks (t = 4j + lane), with its noise word.
-fn lane_at(r: Row, t: u32, word: u32) -> Lane {
+// The four input elements from element i0 on (those outside the row are read but not used).
+fn input4(i0: u32) -> vec4<f32> {
+    let at = first_word4(i0);
+    var w = vec4<u32>(logits[at], logits[at + 1u], logits[at + 2u], 0u);
+    if WORDS4 == 4u {
+        w.w = logits[at + 3u];
+    }
+    return decode4(w, i0);
+}
+
+// Element at position t of the row's blocks (t = 4j + lane), its input x and its noise word.
+fn lane_at(r: Row, t: u32, x: f32, word: u32) -> Lane {
     var l: Lane;
     l.k = t - r.lead;
     if t < r.lead || l.k >= params.cols {
         l.kind = LANE_OUTSIDE;
         return l;
     }
-    let i = r.in_at + l.k;
-    let x = decode(logits[word_of(i)], i);
     let bits = bitcast<u32>(x);
     if bits == NEG_INF_BITS {
         l.kind = LANE_MASKED;
@@ -113,8 +121,9 @@ struct Block {
 fn block_at(r: Row, j: u32) -> Block {
     let words = noise_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
-    return Block(lane_at(r, t, words.x), lane_at(r, t + 1u, words.y),
-                 lane_at(r, t + 2u, words.z), lane_at(r, t + 3u, words.w));
+    let x = input4(r.in_at + t - r.lead);
+    return Block(lane_at(r, t, x.x, words.x), lane_at(r, t + 1u, x.y, words.y),
+                 lane_at(r, t + 2u, x.z, words.z), lane_at(r, t + 3u, x.w, words.w));
 }
 
 // Running maximum m of the row's values, its lowest index arg, and s = sum exp(v - m).

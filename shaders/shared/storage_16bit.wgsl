@@ -1,16 +1,24 @@
 // 16-bit storage, two elements per u32 word, for the f16 and bf16 pieces (which supply
-// `encode16` and `decode16`). Core WGSL has no 16-bit stores, and two rows may share a word
-// when the pitch is odd, so a lone half is written with atomic and/or on its own 16 bits;
-// a whole word is written with one atomic store.
+// `decode_pair`, `encode_pair` and `encode16`). Core WGSL has no 16-bit stores, and two rows
+// may share a word when the pitch is odd, so a lone half is written with atomic and/or on its
+// own 16 bits; a whole word is written with one atomic store, which is a plain store.
 
 alias OutWord = atomic<u32>;
 
-fn word_of(i: u32) -> u32 {
-    return i >> 1u;
+// The words that hold the four elements from element i0 on: the first, and how many. i0 may
+// be up to 3 below zero (wrapped), where a row's first block starts before the buffer.
+fn first_word4(i0: u32) -> u32 {
+    return ((i0 + 4u) >> 1u) - 2u;
 }
+const WORDS4: u32 = 3u;
 
-fn decode(word: u32, i: u32) -> f32 {
-    return decode16((word >> ((i & 1u) * 16u)) & 0xffffu);
+// The four elements from element i0 on, from the words first_word4(i0) .. + WORDS4: an odd
+// i0 starts in the high half of the first word.
+fn decode4(w: vec4<u32>, i0: u32) -> vec4<f32> {
+    let odd = (i0 & 1u) != 0u;
+    let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);
+    let b = select(w.y, (w.y >> 16u) | (w.z << 16u), odd);
+    return vec4<f32>(decode_pair(a), decode_pair(b));
 }
 
 fn store_elem(i: u32, v: f32) {
@@ -25,7 +33,7 @@ fn store_word(i: u32, w: u32) {
 
 fn store_pair(i: u32, lo: f32, hi: f32, live_lo: bool, live_hi: bool) {
     if live_lo && live_hi {
-        atomicStore(&out[i >> 1u], encode16(lo) | (encode16(hi) << 16u));
+        atomicStore(&out[i >> 1u], encode_pair(lo, hi));
     } else if live_lo {
         store_elem(i, lo);
     } else if live_hi {

@@ -2,16 +2,15 @@
 
 alias OutWord = u32;
 
-fn word_of(i: u32) -> u32 {
-    return i;
+// The words that hold the four elements from element i0 on: the first, and how many.
+fn first_word4(i0: u32) -> u32 {
+    return i0;
 }
+const WORDS4: u32 = 4u;
 
-fn decode(word: u32, i: u32) -> f32 {
-    return bitcast<f32>(word);
-}
-
-fn store_elem(i: u32, v: f32) {
-    out[i] = bitcast<u32>(v);
+// The four elements from element i0 on, from the words first_word4(i0) .. + WORDS4.
+fn decode4(w: vec4<u32>, i0: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(w);
 }
 
 fn store_word(i: u32, w: u32) {
@@ -20,8 +19,9 @@ fn store_word(i: u32, w: u32) {
 
 // Stores the live lanes of four consecutive elements that start at element i0.
 fn store_run4(i0: u32, v: vec4<f32>, live: vec4<bool>) {
-    if live.x { store_elem(i0, v.x); }
-    if live.y { store_elem(i0 + 1u, v.y); }
-    if live.z { store_elem(i0 + 2u, v.z); }
-    if live.w { store_elem(i0 + 3u, v.w); }
+    let b = bitcast<vec4<u32>>(v);
+    if live.x { out[i0] = b.x; }
+    if live.y { out[i0 + 1u] = b.y; }
+    if live.z { out[i0 + 2u] = b.z; }
+    if live.w { out[i0 + 3u] = b.w; }
 }

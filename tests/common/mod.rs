@@ -36,6 +36,18 @@ pub fn contexts_by_wide_multiply() -> Vec<&'static GpuContext> {
     contexts
 }
 
+/// The shared context (its kernels map words to noise with the default `NoiseMap::Log2`) and a
+/// second one on the same kind of device with `NoiseMap::Series`.
+pub fn contexts_by_noise_map() -> Vec<&'static GpuContext> {
+    static SERIES: OnceLock<GpuContext> = OnceLock::new();
+    let series = SERIES.get_or_init(|| {
+        GpuContext::new()
+            .map(|c| c.with_noise_map(gumbel_wgpu::NoiseMap::Series))
+            .unwrap_or_else(|e| panic!("no second device for the GPU tests: {e}"))
+    });
+    vec![ctx(), series]
+}
+
 /// The spacing of f32 values at |x| (the ULP of the f32 nearest x).
 pub fn ulp_f32(x: f64) -> f64 {
     let a = (x as f32).abs();
