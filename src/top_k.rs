@@ -8,7 +8,7 @@ use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
 use crate::shaders::{
-    Shader, row_bindings as binding, top_k_common as kernel, top_k_row_per_thread,
+    Shader, row_bindings as binding, top_k_common as kernel, top_k_list,
     top_k_row_per_workgroup as select,
 };
 use crate::types::{Shape, StorageType};
@@ -16,8 +16,9 @@ use crate::types::{Shape, StorageType};
 /// The largest k a call takes (one workgroup sorts the winners).
 pub const MAX_K: u32 = select::K_MAX;
 
-/// The largest k of the thread-per-row kernel (its list lives in registers).
-pub const MAX_K_PER_THREAD: u32 = top_k_row_per_thread::LIST_MAX;
+/// The largest k of the thread-per-row kernel, and of the one-pass workgroup kernel: their
+/// lists of the best k so far live in registers.
+pub const MAX_K_PER_THREAD: u32 = top_k_list::LIST_MAX;
 
 /// The narrowest workgroup of the radix select: one invocation per histogram bin and per
 /// entry of the final sort.
@@ -91,19 +92,71 @@ with_noise!(TopKCall);
 with_strategy!(TopKCall);
 
 /// The default top-k strategy on the device of `kernels`: a thread per row for short rows and
-/// small k, where one workgroup per row would leave most of it idle; a radix select by a
-/// workgroup otherwise, 256 wide, or wider where a driver's loop budget (llvmpipe) needs it for
-/// very long rows.
+/// small k, where one workgroup per row would leave most of it idle; a workgroup per row
+/// otherwise, 256 wide, or wider where a driver's loop budget (llvmpipe) needs it for very long
+/// rows.
 pub fn choose_top_k(cols: u32, k: u32, kernels: &Kernels) -> Strategy {
     if cols <= 1024 && k <= MAX_K_PER_THREAD {
         return Strategy::RowPerThread;
     }
-    let select = |size| Strategy::RowPerWorkgroup { size };
     let widest = Strategy::widest_workgroup(&kernels.limits).max(NARROWEST_SELECT);
-    (NARROWEST_SELECT.ilog2()..=widest.ilog2())
+    let narrowest = if kernels.is_cpu && k <= MAX_K_PER_THREAD {
+        64
+    } else {
+        NARROWEST_SELECT
+    };
+    (narrowest.ilog2()..=widest.ilog2())
         .map(|bits| 1 << bits)
-        .find(|&size| kernels.within_loop_budget(select_iterations(cols, size, UNROLLED)))
-        .map_or(select(NARROWEST_SELECT), select)
+        .find(|&size| workgroup_kernel(cols, k, size, kernels).is_some())
+        .map_or(
+            Strategy::RowPerWorkgroup {
+                size: NARROWEST_SELECT,
+            },
+            |size| Strategy::RowPerWorkgroup { size },
+        )
+}
+
+/// A workgroup-per-row top-k kernel and what it runs.
+struct WorkgroupKernel {
+    shader: Shader,
+    /// Blocks per loop iteration of the radix select.
+    unroll: u32,
+}
+
+/// The kernel that a workgroup of `size` runs for top-k over rows of `cols`: the one-pass
+/// merge of lists for k up to [`MAX_K_PER_THREAD`], the radix select otherwise (and where the
+/// lists' worst case would pass a driver's loop budget); `None` where neither fits it.
+fn workgroup_kernel(cols: u32, k: u32, size: u32, kernels: &Kernels) -> Option<WorkgroupKernel> {
+    if !size.is_power_of_two() || size > 1024 {
+        return None;
+    }
+    let blocks = u64::from(cols).div_ceil(4) + 1;
+    if k <= MAX_K_PER_THREAD {
+        // Every element may shift the whole list; then k rounds of the merge tree.
+        let iterations = blocks.div_ceil(u64::from(size)) * (1 + 4 * u64::from(k))
+            + u64::from(k) * (u64::from(size.ilog2()) + 2);
+        if kernels.within_loop_budget(iterations) {
+            return Some(WorkgroupKernel {
+                shader: Shader::TopKMergeLists,
+                unroll: 1,
+            });
+        }
+    }
+    if size < NARROWEST_SELECT {
+        return None;
+    }
+    // Four blocks a loop iteration only where one would pass the loop budget.
+    let unroll = if kernels.within_loop_budget(select_iterations(cols, size, 1)) {
+        1
+    } else {
+        UNROLLED
+    };
+    kernels
+        .within_loop_budget(select_iterations(cols, size, unroll))
+        .then_some(WorkgroupKernel {
+            shader: Shader::TopKRowPerWorkgroup,
+            unroll,
+        })
 }
 
 /// Loop iterations of one invocation of the radix select over a row of `cols`, visiting
@@ -148,41 +201,42 @@ impl Kernels {
             .strategy
             .unwrap_or_else(|| choose_top_k(shape.cols, k, self));
         let blocks = u64::from(shape.cols).div_ceil(4) + 1;
-        let mut unroll = 1;
-        let (shader, iterations) = match strategy {
-            Strategy::RowPerThread if k <= MAX_K_PER_THREAD => (
-                Shader::TopKRowPerThread,
-                // Every element may shift the whole list.
-                blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k),
-            ),
-            Strategy::RowPerWorkgroup { size }
-                if size.is_power_of_two() && (NARROWEST_SELECT..=1024).contains(&size) =>
-            {
-                // Four blocks a loop iteration only where one would pass the loop budget.
-                let one = select_iterations(shape.cols, size, 1);
-                unroll = if self.within_loop_budget(one) {
-                    1
-                } else {
-                    UNROLLED
-                };
-                (
-                    Shader::TopKRowPerWorkgroup,
-                    select_iterations(shape.cols, size, unroll),
-                )
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: 256, 512 or 1024 }}, not {strategy:?} with k = {k}"
-                )));
-            }
+        let refuse = || {
+            invalid(format!(
+                "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: a power of two up to 1024, and 256 or more for k over {MAX_K_PER_THREAD} }}, not {strategy:?} with k = {k}"
+            ))
         };
-        if !self.within_loop_budget(iterations) {
-            return Err(Error::OverLimits(format!(
+        let over_budget = |iterations: u64| {
+            Error::OverLimits(format!(
                 "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {}",
                 shape.cols,
                 self.loop_budget.unwrap_or(u64::MAX)
-            )));
-        }
+            ))
+        };
+        let (shader, unroll) = match strategy {
+            Strategy::RowPerThread if k <= MAX_K_PER_THREAD => {
+                // Every element may shift the whole list.
+                let iterations = blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k);
+                if !self.within_loop_budget(iterations) {
+                    return Err(over_budget(iterations));
+                }
+                (Shader::TopKRowPerThread, 1)
+            }
+            Strategy::RowPerWorkgroup { size }
+                if size.is_power_of_two()
+                    && size <= 1024
+                    && (k <= MAX_K_PER_THREAD || size >= NARROWEST_SELECT) =>
+            {
+                match workgroup_kernel(shape.cols, k, size, self) {
+                    Some(kernel) => (kernel.shader, kernel.unroll),
+                    None => {
+                        let radix = select_iterations(shape.cols, size, UNROLLED);
+                        return Err(over_budget(radix));
+                    }
+                }
+            }
+            _ => return Err(refuse()),
+        };
         let out = (k, k);
         let rows = RowCall {
             shape,

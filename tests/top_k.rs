@@ -6,7 +6,9 @@ mod common;
 
 use common::{TestRng, ctx, expect_invalid, noise_tolerance, poison, ulp_f32};
 use gumbel_wgpu::reference::{NoSample, Perturbed, perturbed_row, top_k_row};
-use gumbel_wgpu::{Element, Error, GpuSlice, MAX_K, SampleArgs, Shape, Strategy, TopKCall};
+use gumbel_wgpu::{
+    Element, Error, GpuSlice, MAX_K, MAX_K_PER_THREAD, SampleArgs, Shape, Strategy, TopKCall,
+};
 
 /// Runs one top-k call through the encoder API on poisoned outputs.
 fn run<T: Element>(
@@ -44,13 +46,22 @@ fn run<T: Element>(
     Ok((ctx.read_back(&indices, n)?, ctx.read_back(&values, n)?))
 }
 
-/// The radix select runs 256 to 1024 wide; at 1024, invocations past the 256 histogram bins
-/// and sort entries must stay out of both.
-const STRATEGIES: [Strategy; 3] = [
+/// A workgroup per row merges per-invocation lists for k up to 32 (any width) and runs the radix
+/// select above (256 to 1024 wide; at 1024, invocations past the 256 histogram bins and sort
+/// entries must stay out of both).
+const STRATEGIES: [Strategy; 4] = [
     Strategy::RowPerThread,
+    Strategy::RowPerWorkgroup { size: 64 },
     Strategy::RowPerWorkgroup { size: 256 },
     Strategy::RowPerWorkgroup { size: 1024 },
 ];
+
+/// Whether `strategy` may refuse top-k of `k`: a thread per row is for short rows and small k,
+/// and a workgroup narrower than 256 for k up to 32; the library says so.
+fn may_refuse(strategy: Strategy, k: u32) -> bool {
+    strategy == Strategy::RowPerThread
+        || (strategy == Strategy::RowPerWorkgroup { size: 64 } && k > MAX_K_PER_THREAD)
+}
 
 #[derive(Default, Debug)]
 struct Tally {
@@ -97,9 +108,8 @@ fn check_matches_reference<T: Element>() {
                 let what = format!("{:?} {strategy:?} K={cols} k={k}", T::STORAGE);
                 let (indices, values) = match run(&logits, shape, k, seed, offset, strategy) {
                     Ok(out) => out,
-                    // A thread per row is for short rows and small k; the library says so.
                     Err(Error::InvalidArgument(_) | Error::OverLimits(_))
-                        if strategy == Strategy::RowPerThread =>
+                        if may_refuse(strategy, k) =>
                     {
                         continue;
                     }

@@ -1,0 +1,62 @@
+// Gumbel-top-k for k up to LIST_MAX, one workgroup per row, in one pass over the row: each
+// invocation keeps a sorted list of the best k of the blocks it walks (top_k_list), then k
+// rounds take the best head of all the lists, found by a tree in workgroup memory (larger key
+// first, the lower column among equal keys), and its owner moves on to its next entry.
+#import top_k_list
+
+override WORKGROUP_SIZE: u32 = 256u;   // a power of two
+
+var<workgroup> best_key: array<u32, WORKGROUP_SIZE>;
+var<workgroup> best_column: array<u32, WORKGROUP_SIZE>;
+var<workgroup> any_bad: atomic<u32>;
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
+    let row = wid.x;
+    let r = row_view(row);
+    if lid == 0u {
+        atomicStore(&any_bad, 0u);
+    }
+    var list = empty_list();
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        insert_block(&list, block_at(r, j));
+    }
+    workgroupBarrier();
+    if list.bad {
+        atomicStore(&any_bad, 1u);
+    }
+    var head = 0u;
+    for (var t = 0u; t < params.k; t++) {
+        // An exhausted list offers (0, NONE), below every valid key.
+        var key = 0u;
+        var column = NONE;
+        if head < list.n {
+            key = list.keys[head];
+            column = list.columns[head];
+        }
+        best_key[lid] = key;
+        best_column[lid] = column;
+        for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+            workgroupBarrier();
+            if lid < half {
+                let k2 = best_key[lid + half];
+                let c2 = best_column[lid + half];
+                if k2 > best_key[lid] || (k2 == best_key[lid] && c2 < best_column[lid]) {
+                    best_key[lid] = k2;
+                    best_column[lid] = c2;
+                }
+            }
+        }
+        workgroupBarrier();
+        let won = best_column[0];
+        if won != NONE && won == column {
+            head += 1u;
+        }
+        if lid == 0u {
+            write_place(row, t, won, best_key[0], atomicLoad(&any_bad) != 0u);
+        }
+        // Round t + 1 overwrites the winner.
+        workgroupBarrier();
+    }
+}
