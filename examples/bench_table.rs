@@ -14,6 +14,7 @@
 //!   64-bit integers (the kernels' default there), to time the difference.
 //! - `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
 //!   and 16x262144 instead of 4096x32768 and 64x262144).
+//! - `--shape ROWSxK` runs that one shape instead (the top-k table too).
 
 use std::time::Duration;
 
@@ -137,7 +138,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .is_none_or(|o| o.split(',').any(|part| name.contains(part)))
     };
     let default_only = args.iter().any(|a| a == "--default-only");
-    let shapes: &[(u32, u32)] = if quick { &QUICK } else { &FULL };
+    // `--shape ROWSxK`: that shape alone.
+    let chosen: Vec<(u32, u32)> = args
+        .iter()
+        .position(|a| a == "--shape")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.split_once('x'))
+        .and_then(|(r, k)| Some((r.parse().ok()?, k.parse().ok()?)))
+        .into_iter()
+        .collect();
+    let shapes: &[(u32, u32)] = match (chosen.is_empty(), quick) {
+        (false, _) => &chosen,
+        (true, true) => &QUICK,
+        (true, false) => &FULL,
+    };
     let cpu = ctx.adapter_info().device_type == wgpu::DeviceType::Cpu;
     let subgroups = ctx.device.features().contains(wgpu::Features::SUBGROUP);
     let mut lines = vec![format!(
@@ -222,11 +236,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    // Top-k beside a read-only pass over the logits (no target is set for it).
-    let top_k_shapes: &[(u32, u32)] = if quick {
-        &[(256, 32_768), (16, 262_144)]
-    } else {
-        &[(4_096, 32_768), (64, 262_144)]
+    // Top-k beside a read-only pass over the logits.
+    let top_k_shapes: &[(u32, u32)] = match (chosen.is_empty(), quick) {
+        (false, _) => &chosen,
+        (true, true) => &[(256, 32_768), (16, 262_144)],
+        (true, false) => &[(4_096, 32_768), (64, 262_144)],
     };
     lines.push(String::new());
     lines.push(

@@ -76,24 +76,29 @@ impl Strategy {
     /// workgroup is widened until a row walked three times (a recomputing derivative) fits
     /// the budget, so that any row one storage binding holds gets a strategy that runs.
     pub fn choose(cols: u32, kernels: &Kernels) -> Strategy {
-        Self::choose_for(cols, kernels.is_cpu, &kernels.limits, kernels.loop_budget)
+        let device = Device {
+            is_cpu: kernels.is_cpu,
+            limits: &kernels.limits,
+            loop_budget: kernels.loop_budget,
+            subgroup_sizes: kernels.subgroup_sizes,
+        };
+        Self::choose_for(cols, &device)
     }
 
-    fn choose_for(
-        cols: u32,
-        is_cpu: bool,
-        limits: &wgpu::Limits,
-        loop_budget: Option<u64>,
-    ) -> Strategy {
-        let preferred = Self::preferred(cols, is_cpu, limits);
-        let Some(budget) = loop_budget else {
+    fn choose_for(cols: u32, device: &Device) -> Strategy {
+        let preferred = Self::preferred(cols, device);
+        let Some(budget) = device.loop_budget else {
             return preferred;
         };
-        let fits = |s: Strategy| s.loop_iterations(cols, MOST_PASSES) <= budget;
+        let fits = |s: Strategy| {
+            s.as_run(device.subgroup_sizes)
+                .loop_iterations(cols, MOST_PASSES)
+                <= budget
+        };
         if fits(preferred) {
             return preferred;
         }
-        let widest = Self::widest_workgroup(limits);
+        let widest = Self::widest_workgroup(device.limits);
         (6..=widest.ilog2())
             .map(|bits| Strategy::RowPerWorkgroup { size: 1 << bits })
             .find(|&s| fits(s))
@@ -101,13 +106,18 @@ impl Strategy {
     }
 
     /// The measured choice, before the loop budget is considered.
-    fn preferred(cols: u32, is_cpu: bool, limits: &wgpu::Limits) -> Strategy {
+    fn preferred(cols: u32, device: &Device) -> Strategy {
+        let limits = device.limits;
         let widest = Self::widest_workgroup(limits);
-        if is_cpu {
+        let subgroups = device.subgroup_sizes.is_some();
+        if device.is_cpu {
             // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
             // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
             // spread even 64 rows over every core, and rows up to 1,024 elements make their
-            // noise once; past 65,536 a thread's walks near lavapipe's loop budget.
+            // noise once. Past 65,536, a row per subgroup ran 1.9x (forward) and 2.4x (VJP)
+            // faster than a workgroup per row at 16 x 262,144: no barriers. 32 lanes on
+            // lavapipe's subgroups of 8 put 8 rows in a workgroup, so that even 16 rows reach
+            // both cores.
             let cached_fits = limits.max_compute_workgroup_storage_size
                 >= Strategy::RowPerThreadCached.workgroup_memory();
             if cols <= 64 {
@@ -116,10 +126,24 @@ impl Strategy {
                 Strategy::RowPerThreadCached
             } else if cols <= 65_536 {
                 Strategy::RowPerThread
+            } else if subgroups {
+                Strategy::RowPerSubgroup { lanes: 32 }
             } else {
                 Strategy::RowPerWorkgroup {
                     size: widest.min(64),
                 }
+            }
+        } else if subgroups && cols <= 2048 {
+            // Not yet measured on a GPU (the GPU script times every strategy): adjacent rows on
+            // adjacent lanes for short rows instead of a thread striding through its own row
+            // (3.5x slower than copy at 65,536 x 64 on an H100), and rows up to 2,048 elements
+            // read once, from registers. About four blocks a lane, up to 32 lanes.
+            let blocks = cols.div_ceil(4) + 1;
+            let most = device
+                .subgroup_sizes
+                .map_or(32, |(smallest, _)| smallest.clamp(1, 32));
+            Strategy::RowPerSubgroup {
+                lanes: (1 << (blocks / 4).max(1).ilog2()).min(most),
             }
         } else if cols <= 128 {
             // Measured on an H100 (BENCHMARKS.md): at K = 64 a thread per row ran 6x faster
@@ -140,6 +164,17 @@ impl Strategy {
                 size: widest,
                 slices: cols.div_ceil(32_768),
             }
+        }
+    }
+
+    /// The strategy as the kernels run it on a device whose subgroups are `subgroup_sizes`
+    /// (smallest, largest): a row gets no more lanes than the smallest subgroup holds.
+    fn as_run(self, subgroup_sizes: Option<(u32, u32)>) -> Strategy {
+        match (self, subgroup_sizes) {
+            (Strategy::RowPerSubgroup { lanes }, Some((smallest, _))) => Strategy::RowPerSubgroup {
+                lanes: lanes.min(smallest.max(1)),
+            },
+            _ => self,
         }
     }
 
@@ -232,6 +267,14 @@ impl Strategy {
             }
         }
     }
+}
+
+/// What the default choice of strategy knows of a device.
+struct Device<'a> {
+    is_cpu: bool,
+    limits: &'a wgpu::Limits,
+    loop_budget: Option<u64>,
+    subgroup_sizes: Option<(u32, u32)>,
 }
 
 /// The temperature of a call.
@@ -458,14 +501,9 @@ impl Kernels {
             rows_per_dispatch =
                 rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
         }
-        // A row gets no more lanes than the device's smallest subgroup holds.
-        let walked = match (strategy, self.subgroup_sizes) {
-            (Strategy::RowPerSubgroup { lanes }, Some((smallest, _))) => Strategy::RowPerSubgroup {
-                lanes: lanes.min(smallest.max(1)),
-            },
-            _ => strategy,
-        };
-        let iterations = walked.loop_iterations(shape.cols, passes);
+        let iterations = strategy
+            .as_run(self.subgroup_sizes)
+            .loop_iterations(shape.cols, passes);
         if let Some(budget) = self.loop_budget
             && iterations > budget
         {
@@ -715,6 +753,15 @@ pub(crate) use {with_noise, with_strategy, with_tau};
 mod tests {
     use super::*;
 
+    fn device(is_cpu: bool, limits: &wgpu::Limits, budget: Option<u64>) -> Device<'_> {
+        Device {
+            is_cpu,
+            limits,
+            loop_budget: budget,
+            subgroup_sizes: None,
+        }
+    }
+
     /// A device such as an H100 offers (through Vulkan) to a caller who asks for its limits.
     fn gpu_limits() -> wgpu::Limits {
         wgpu::Limits {
@@ -731,7 +778,7 @@ mod tests {
         assert_eq!(Strategy::widest_workgroup(&limits), 256);
         for is_cpu in [false, true] {
             for cols in [1, 64, 65, 1000, 8192, 8193, 65_536, 131_072, 1 << 20] {
-                let s = Strategy::choose_for(cols, is_cpu, &limits, None);
+                let s = Strategy::choose_for(cols, &device(is_cpu, &limits, None));
                 assert!(s.workgroup_size() <= 256, "K = {cols}, cpu {is_cpu}: {s:?}");
                 assert_ne!(
                     s,
@@ -763,7 +810,7 @@ mod tests {
                 1 << 25,
                 1 << 26,
             ] {
-                let s = Strategy::choose_for(cols, is_cpu, &limits, Some(budget));
+                let s = Strategy::choose_for(cols, &device(is_cpu, &limits, Some(budget)));
                 let iterations = s.loop_iterations(cols, MOST_PASSES);
                 assert!(
                     iterations <= budget,
@@ -772,7 +819,7 @@ mod tests {
             }
         }
         // Without a budget, or within it, the measured choice stands.
-        let cpu = |cols, budget| Strategy::choose_for(cols, true, &limits, budget);
+        let cpu = |cols, budget| Strategy::choose_for(cols, &device(true, &limits, budget));
         assert_eq!(cpu(1 << 20, None), cpu(1 << 20, Some(budget)));
         assert_eq!(cpu(8_388_615, None), Strategy::RowPerWorkgroup { size: 64 });
         assert_eq!(
@@ -785,7 +832,7 @@ mod tests {
     fn default_choice_on_devices_with_their_own_limits() {
         let limits = gpu_limits();
         assert_eq!(Strategy::widest_workgroup(&limits), 1024);
-        let gpu = |cols| Strategy::choose_for(cols, false, &limits, None);
+        let gpu = |cols| Strategy::choose_for(cols, &device(false, &limits, None));
         assert_eq!(gpu(64), Strategy::RowPerThread);
         assert_eq!(gpu(1024), Strategy::RowPerWorkgroup { size: 256 });
         assert_eq!(gpu(32_768), Strategy::RowPerWorkgroup { size: 1024 });
@@ -796,9 +843,37 @@ mod tests {
                 slices: 8
             }
         );
-        let cpu = |cols| Strategy::choose_for(cols, true, &limits, None);
+        let cpu = |cols| Strategy::choose_for(cols, &device(true, &limits, None));
         assert_eq!(cpu(64), Strategy::RowPerThread);
         assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
         assert_eq!(cpu(1 << 20), Strategy::RowPerWorkgroup { size: 64 });
+    }
+
+    /// With subgroups (lavapipe's 8, an H100's 32): short rows on a GPU get a segment of a
+    /// subgroup sized to the row, long rows on a CPU driver a row per subgroup, and both stay
+    /// within a loop budget as the kernels run them (lavapipe clamps 32 lanes to 8).
+    #[test]
+    fn default_choice_with_subgroups() {
+        let limits = gpu_limits();
+        let with = |is_cpu, sizes, budget| Device {
+            subgroup_sizes: Some(sizes),
+            ..device(is_cpu, &limits, budget)
+        };
+        let gpu = |cols| Strategy::choose_for(cols, &with(false, (32, 32), None));
+        assert_eq!(gpu(8), Strategy::RowPerSubgroup { lanes: 1 });
+        assert_eq!(gpu(64), Strategy::RowPerSubgroup { lanes: 4 });
+        assert_eq!(gpu(1024), Strategy::RowPerSubgroup { lanes: 32 });
+        assert_eq!(gpu(4096), Strategy::RowPerWorkgroup { size: 256 });
+        let intel = Strategy::choose_for(1024, &with(false, (8, 32), None));
+        assert_eq!(intel, Strategy::RowPerSubgroup { lanes: 8 });
+        let cpu = |cols| Strategy::choose_for(cols, &with(true, (8, 8), Some(60_000)));
+        assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
+        assert_eq!(cpu(262_144), Strategy::RowPerSubgroup { lanes: 32 });
+        for cols in [65_537, 1 << 20, 1 << 26] {
+            let s = cpu(cols);
+            let iterations = s.as_run(Some((8, 8))).loop_iterations(cols, MOST_PASSES);
+            assert!(iterations <= 60_000, "K = {cols}: {s:?} runs {iterations}");
+        }
+        assert!(matches!(cpu(1 << 20), Strategy::RowPerWorkgroup { .. }));
     }
 }
