@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine with no Rust toolchain and no network, from the repository root, after
 # scripts/build-gpu-bundle.sh filled .bench/. Brings a Vulkan loader if the box has none, runs
-# every test binary on the GPU, the benchmark table, PyTorch's gumbel_softmax on the same
-# shapes, and the cost breakdown (scripts/cost-breakdown.sh, which includes Philox from 16-bit
+# every test binary on the GPU (and the exhaustive check of the noise maps), the benchmark
+# table, PyTorch's gumbel_softmax on the same shapes, and the cost breakdown (scripts/cost-breakdown.sh, which includes Philox from 16-bit
 # halves). Writes logs to ${OUT:-.bench/out}. `--quick` runs the smaller lavapipe shapes
 # instead: a dry run of this script on a machine without a GPU.
 set -uo pipefail
@@ -39,6 +39,9 @@ for t in .bench/test-*; do
     grep -E "^test result|FAILED|panicked" "$out/tests.log" | tail -3
 done
 echo "tests exit status: $status" | tee -a "$out/tests.log"
+# Every one of the 2^32 words through both noise maps on this device's log2 (ignored by default).
+timeout 300 .bench/test-noise_exhaustive --ignored --nocapture > "$out/noise_exhaustive.log" 2>&1 || status=1
+grep -E "all 2\^32|test result" "$out/noise_exhaustive.log"
 .bench/bench_table "${quick[@]}" --markdown "$out/bench_table.md" > "$out/bench_table.log" 2>&1
 if command -v python3 >/dev/null && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python3 scripts/torch_gumbel.py > "$out/torch.md" 2>&1

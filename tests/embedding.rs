@@ -242,8 +242,8 @@ fn default_limits_context() -> GpuContext {
 }
 
 /// On a caller's device with WebGPU's default limits, the default strategy and the widest
-/// workgroup strategies those limits allow all run, and give the bits they give on the crate's
-/// own device.
+/// workgroup strategies those limits allow all run, and give the bits the same strategies give
+/// on the crate's own device.
 #[test]
 fn a_device_with_default_limits_runs_the_default_choices() {
     let small = default_limits_context();
@@ -270,11 +270,13 @@ fn a_device_with_default_limits_runs_the_default_choices() {
             }),
         ];
         for strategy in strategies {
-            let args = SampleArgs {
-                strategy,
-                ..SampleArgs::new(rows, cols, 0.7, 99)
-            };
+            // The full device would choose a row per subgroup for some K, which the small one
+            // cannot run: it is given the small device's choice.
             let run = |c: &GpuContext| {
+                let args = SampleArgs {
+                    strategy: strategy.or(Some(Strategy::choose(cols, small.kernels()))),
+                    ..SampleArgs::new(rows, cols, 0.7, 99)
+                };
                 let y = c.sample(&logits, Mode::Soft, &args).unwrap();
                 let g = c
                     .vjp(HostSource::Recompute(&logits), &dy, Mode::Soft, &args)
@@ -297,4 +299,16 @@ fn a_device_with_default_limits_runs_the_default_choices() {
             );
         }
     }
+}
+
+/// A row per subgroup on a device created without the `SUBGROUP` feature is an error value
+/// that says what is missing, as is a lane count that is not a power of two.
+#[test]
+fn a_row_per_subgroup_needs_subgroups() {
+    let plain = default_limits_context();
+    let logits = random(300, 1, -1.0, 1.0);
+    let args =
+        |lanes| SampleArgs::new(3, 100, 0.7, 5).with_strategy(Strategy::RowPerSubgroup { lanes });
+    common::expect_invalid(plain.sample(&logits, Mode::Soft, &args(8)), "SUBGROUP");
+    common::expect_invalid(ctx().sample(&logits, Mode::Soft, &args(3)), "power of two");
 }
