@@ -80,6 +80,7 @@ fn strategies(
                     size: 1024,
                     slices: 8,
                 }),
+                Some(Strategy::RowPerSubgroup { lanes: 1 }),
                 Some(Strategy::RowPerSubgroup { lanes: 4 }),
                 Some(Strategy::RowPerSubgroup { lanes: 8 }),
                 Some(Strategy::RowPerSubgroup { lanes: 32 }),

@@ -15,7 +15,8 @@
 //!
 //! Two ways in:
 //! - [`Kernels`] records into a caller's [`wgpu::CommandEncoder`] with the caller's buffers at
-//!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`], [`NoiseCall`]);
+//!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`], [`NoiseCall`],
+//!   [`ConvertCall`]);
 //!   nothing is read back, and pipelines are built once per device;
 //! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out.
 //!
