@@ -58,5 +58,5 @@ plant "f16 decode: the halves of a word swapped" shared/storage_f16.wgsl "return
 plant "f16 encode: the high half gets the low value" shared/storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
 plant "16-bit input: an odd start read from the even word" shared/storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
 plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lists.wgsl "head += 1u;" "head += 0u;" top_k matches_reference_f32 || status=1
-plant "top-k, merged lists: the smaller head wins" top_k_merge_lists.wgsl "if k2 > best_key[lid] ||" "if k2 < best_key[lid] ||" top_k matches_reference_f32 || status=1
+plant "top-k, merged lists: the smaller head wins" top_k_merge_lists.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
 exit $status

@@ -2,7 +2,6 @@
 // dot products are combined by subgroup shuffles. A recomputed sample keeps each lane's first
 // CACHED_BLOCKS blocks in registers, so that their noise is made once.
 #import derivative_common
-#import row_cache_private
 #import subgroup_rows
 
 override WORKGROUP_SIZE: u32 = 256u;
@@ -22,24 +21,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let cached = SOURCE == SOURCE_RECOMPUTE;
     var st = empty_state();
     if cached {
-        for (var c = 0u; c < CACHED_BLOCKS; c++) {
-            let j = s.lane + c * s.lanes;
-            if j < r.blocks {
-                st = add_block_caching(st, r, j, c, true);
-            }
-        }
-        for (var j = s.lane + CACHED_BLOCKS * s.lanes; j < r.blocks; j += s.lanes) {
-            st = add_block(st, r, j);
-        }
-        st = segment_state(s, st);
+        st = segment_row_state(s, r, true);
     }
     let f = sample_of(r, st);
     // Blocks in the cache, then the rest.
-    let uncached = s.lane + select(0u, CACHED_BLOCKS * s.lanes, cached);
+    let uncached = select(s.lane, first_uncached(s), cached);
     var d = 0.0;
     if cached {
         for (var c = 0u; c < CACHED_BLOCKS; c++) {
-            let j = s.lane + c * s.lanes;
+            let j = slot_block(s, c);
             if j < r.blocks {
                 d += dot_elems(elems_of(r, f, j, cached_block(r, j, c), dtau));
             }
@@ -52,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     var w_dl = 0.0;
     if cached {
         for (var c = 0u; c < CACHED_BLOCKS; c++) {
-            let j = s.lane + c * s.lanes;
+            let j = slot_block(s, c);
             if j < r.blocks {
                 let e = elems_of(r, f, j, cached_block(r, j, c), dtau);
                 w_dl += write_out_elems(r, f, d, j, e, dtau);

@@ -2,7 +2,6 @@
 // first CACHED_BLOCKS blocks in registers, so that rows of up to CACHED_BLOCKS * 4 * LANES
 // elements are read and make their noise once; the blocks past those are made again to write.
 #import forward_common
-#import row_cache_private
 #import subgroup_rows
 
 override WORKGROUP_SIZE: u32 = 256u;
@@ -18,18 +17,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     let r = row_view(s.row);
-    let cache = MODE != MODE_INDEX;
-    var st = empty_state();
-    for (var c = 0u; c < CACHED_BLOCKS; c++) {
-        let j = s.lane + c * s.lanes;
-        if j < r.blocks {
-            st = add_block_caching(st, r, j, c, cache);
-        }
-    }
-    for (var j = s.lane + CACHED_BLOCKS * s.lanes; j < r.blocks; j += s.lanes) {
-        st = add_block(st, r, j);
-    }
-    let f = row_result(r, segment_state(s, st));
+    let f = row_result(r, segment_row_state(s, r, MODE != MODE_INDEX));
     if MODE == MODE_INDEX {
         if s.lane == 0u {
             write_index(r, f);
@@ -37,12 +25,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         return;
     }
     for (var c = 0u; c < CACHED_BLOCKS; c++) {
-        let j = s.lane + c * s.lanes;
+        let j = slot_block(s, c);
         if j < r.blocks {
             write_lanes(r, f, j, cached_block(r, j, c));
         }
     }
-    for (var j = s.lane + CACHED_BLOCKS * s.lanes; j < r.blocks; j += s.lanes) {
+    for (var j = first_uncached(s); j < r.blocks; j += s.lanes) {
         write_block(r, f, j);
     }
 }

@@ -42,7 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if lid < half {
                 let k2 = best_key[lid + half];
                 let c2 = best_column[lid + half];
-                if k2 > best_key[lid] || (k2 == best_key[lid] && c2 < best_column[lid]) {
+                if ranks_before(k2, c2, best_key[lid], best_column[lid]) {
                     best_key[lid] = k2;
                     best_column[lid] = c2;
                 }

@@ -114,8 +114,7 @@ fn choose_bin(p: Pass, wanted: u32) -> vec2<u32> {
 
 // Entry a comes before entry b: the larger value, then the lower index.
 fn before(a: u32, b: u32) -> bool {
-    return chosen_key[a] > chosen_key[b]
-        || (chosen_key[a] == chosen_key[b] && chosen_index[a] < chosen_index[b]);
+    return ranks_before(chosen_key[a], chosen_index[a], chosen_key[b], chosen_index[b]);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -204,18 +203,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
     let bad = atomicLoad(&invalid) != 0u;
     if lid < params.k {
-        var index = chosen_index[lid];
-        var value = value_of(chosen_key[lid]);
-        if lid >= wanted {
-            // Fewer valid logits than k: the rest of the row is empty.
-            index = NONE;
-            value = bitcast<f32>(NEG_INF_BITS);
-        }
-        if bad {
-            index = NONE;
-            value = bitcast<f32>(NAN_BITS);
-        }
-        indices[params.out_base + row * params.out_pitch + lid] = index;
-        values[params.values_base + row * params.out_pitch + lid] = value;
+        // Fewer valid logits than k: the rest of the row is empty.
+        let column = select(chosen_index[lid], NONE, lid >= wanted);
+        write_place(row, lid, column, chosen_key[lid], bad);
     }
 }

@@ -108,10 +108,12 @@ impl GpuContext {
     }
 
     /// This context with kernels that form Philox's products as `wide_multiply` says (the
-    /// default is the fastest the device allows); an error where the device lacks what it
-    /// needs.
+    /// default is the fastest the device allows), keeping their noise map; an error where the
+    /// device lacks what it needs.
     pub fn with_wide_multiply(mut self, wide_multiply: WideMultiply) -> Result<Self> {
-        self.kernels = Kernels::with_wide_multiply(&self.device, wide_multiply)?;
+        let noise_map = self.kernels.noise_map();
+        self.kernels =
+            Kernels::with_wide_multiply(&self.device, wide_multiply)?.with_noise_map(noise_map);
         Ok(self)
     }
 

@@ -288,60 +288,37 @@ impl GpuContext {
     /// `values` in storage type `T`, converted on the device as the samplers convert their
     /// outputs (round to nearest, ties to even).
     pub fn to_storage<T: Element>(&self, values: &[f32]) -> Result<Vec<T>> {
-        let out = self.storage_buffer(byte_size(
-            self.kernels(),
-            "conversion output",
-            values.len(),
-            T::STORAGE.size(),
-        )?)?;
-        self.convert(
-            T::STORAGE,
-            Conversion::Encode,
-            &self.upload(values)?,
-            &out,
-            values.len(),
-        )?;
-        self.read_back(&out, values.len())
+        self.convert(T::STORAGE, Conversion::Encode, values)
     }
 
     /// `values` as f32, converted on the device as the samplers read their inputs.
     pub fn from_storage<T: Element>(&self, values: &[T]) -> Result<Vec<f32>> {
-        let out = self.storage_buffer(byte_size(
-            self.kernels(),
-            "conversion output",
-            values.len(),
-            4,
-        )?)?;
-        self.convert(
-            T::STORAGE,
-            Conversion::Decode,
-            &self.upload(values)?,
-            &out,
-            values.len(),
-        )?;
-        self.read_back(&out, values.len())
+        self.convert(T::STORAGE, Conversion::Decode, values)
     }
 
-    fn convert(
+    fn convert<In: bytemuck::Pod, Out: bytemuck::Pod>(
         &self,
         storage: StorageType,
         conversion: Conversion,
-        input: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        count: usize,
-    ) -> Result<()> {
+        values: &[In],
+    ) -> Result<Vec<Out>> {
+        let out_size = size_of::<Out>() as u64;
+        let bytes = byte_size(self.kernels(), "conversion output", values.len(), out_size)?;
+        let out = self.storage_buffer(bytes)?;
+        let input = self.upload(values)?;
         self.submit_and_wait("conversion", |encoder| {
             self.kernels().record_convert(
                 encoder,
                 &ConvertCall {
                     storage,
                     conversion,
-                    input: input.into(),
-                    out: out.into(),
-                    count: count as u64,
+                    input: GpuSlice::from(&input),
+                    out: GpuSlice::from(&out),
+                    count: values.len() as u64,
                 },
             )
-        })
+        })?;
+        self.read_back(&out, values.len())
     }
 
     /// Soft, log-soft or hard samples of `logits` (rows of `args.shape`), one `T` per element,

@@ -157,8 +157,8 @@ pub struct Kernels {
     /// applies.
     pub(crate) loop_budget: Option<u64>,
     pub(crate) is_cpu: bool,
-    /// The smallest and largest subgroup size of a device created with the `SUBGROUP` feature.
-    pub(crate) subgroup_sizes: Option<(u32, u32)>,
+    /// The smallest subgroup size of a device created with the `SUBGROUP` feature.
+    pub(crate) smallest_subgroup: Option<u32>,
     wide_multiply: WideMultiply,
     noise_map: NoiseMap,
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
@@ -213,10 +213,10 @@ impl Kernels {
             // 65,535 iterations in all; keep a margin for the reduction loops.
             loop_budget: is_llvmpipe.then_some(60_000),
             is_cpu: info.device_type == wgpu::DeviceType::Cpu,
-            subgroup_sizes: device
+            smallest_subgroup: device
                 .features()
                 .contains(wgpu::Features::SUBGROUP)
-                .then_some((info.subgroup_min_size, info.subgroup_max_size)),
+                .then_some(info.subgroup_min_size.max(1)),
             wide_multiply,
             noise_map: NoiseMap::Log2,
             modules: Mutex::new(HashMap::new()),

@@ -80,7 +80,7 @@ impl Strategy {
             is_cpu: kernels.is_cpu,
             limits: &kernels.limits,
             loop_budget: kernels.loop_budget,
-            subgroup_sizes: kernels.subgroup_sizes,
+            smallest_subgroup: kernels.smallest_subgroup,
         };
         Self::choose_for(cols, &device)
     }
@@ -91,7 +91,7 @@ impl Strategy {
             return preferred;
         };
         let fits = |s: Strategy| {
-            s.as_run(device.subgroup_sizes)
+            s.as_run(device.smallest_subgroup)
                 .loop_iterations(cols, MOST_PASSES)
                 <= budget
         };
@@ -109,7 +109,7 @@ impl Strategy {
     fn preferred(cols: u32, device: &Device) -> Strategy {
         let limits = device.limits;
         let widest = Self::widest_workgroup(limits);
-        let subgroups = device.subgroup_sizes.is_some();
+        let subgroups = device.smallest_subgroup.is_some();
         if device.is_cpu {
             // Measured on lavapipe (BENCHMARKS.md): rows up to 64 elements fit a thread's own
             // cache, and 64-wide workgroups cost less per row there; above, workgroups of 8
@@ -140,8 +140,8 @@ impl Strategy {
             // read once, from registers. About four blocks a lane, up to 32 lanes.
             let blocks = cols.div_ceil(4) + 1;
             let most = device
-                .subgroup_sizes
-                .map_or(32, |(smallest, _)| smallest.clamp(1, 32));
+                .smallest_subgroup
+                .map_or(32, |smallest| smallest.min(32));
             Strategy::RowPerSubgroup {
                 lanes: (1 << (blocks / 4).max(1).ilog2()).min(most),
             }
@@ -167,12 +167,12 @@ impl Strategy {
         }
     }
 
-    /// The strategy as the kernels run it on a device whose subgroups are `subgroup_sizes`
-    /// (smallest, largest): a row gets no more lanes than the smallest subgroup holds.
-    fn as_run(self, subgroup_sizes: Option<(u32, u32)>) -> Strategy {
-        match (self, subgroup_sizes) {
-            (Strategy::RowPerSubgroup { lanes }, Some((smallest, _))) => Strategy::RowPerSubgroup {
-                lanes: lanes.min(smallest.max(1)),
+    /// The strategy as the kernels run it on a device whose smallest subgroup is
+    /// `smallest_subgroup`: a row gets no more lanes than that subgroup holds.
+    fn as_run(self, smallest_subgroup: Option<u32>) -> Strategy {
+        match (self, smallest_subgroup) {
+            (Strategy::RowPerSubgroup { lanes }, Some(smallest)) => Strategy::RowPerSubgroup {
+                lanes: lanes.min(smallest),
             },
             _ => self,
         }
@@ -274,7 +274,7 @@ struct Device<'a> {
     is_cpu: bool,
     limits: &'a wgpu::Limits,
     loop_budget: Option<u64>,
-    subgroup_sizes: Option<(u32, u32)>,
+    smallest_subgroup: Option<u32>,
 }
 
 /// The temperature of a call.
@@ -454,7 +454,7 @@ impl Kernels {
                     "RowPerSubgroup {{ lanes: {lanes} }}: a power of two up to 128 is needed"
                 )));
             }
-            if self.subgroup_sizes.is_none() {
+            if self.smallest_subgroup.is_none() {
                 return Err(invalid(
                     "RowPerSubgroup needs a device created with the SUBGROUP feature; this one was not",
                 ));
@@ -502,7 +502,7 @@ impl Kernels {
                 rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
         }
         let iterations = strategy
-            .as_run(self.subgroup_sizes)
+            .as_run(self.smallest_subgroup)
             .loop_iterations(shape.cols, passes);
         if let Some(budget) = self.loop_budget
             && iterations > budget
@@ -758,7 +758,7 @@ mod tests {
             is_cpu,
             limits,
             loop_budget: budget,
-            subgroup_sizes: None,
+            smallest_subgroup: None,
         }
     }
 
@@ -849,29 +849,29 @@ mod tests {
         assert_eq!(cpu(1 << 20), Strategy::RowPerWorkgroup { size: 64 });
     }
 
-    /// With subgroups (lavapipe's 8, an H100's 32): short rows on a GPU get a segment of a
+    /// With subgroups (lavapipe's 8, an H100's 32, an Intel GPU's smallest 8): short rows on a GPU get a segment of a
     /// subgroup sized to the row, long rows on a CPU driver a row per subgroup, and both stay
     /// within a loop budget as the kernels run them (lavapipe clamps 32 lanes to 8).
     #[test]
     fn default_choice_with_subgroups() {
         let limits = gpu_limits();
-        let with = |is_cpu, sizes, budget| Device {
-            subgroup_sizes: Some(sizes),
+        let with = |is_cpu, smallest, budget| Device {
+            smallest_subgroup: Some(smallest),
             ..device(is_cpu, &limits, budget)
         };
-        let gpu = |cols| Strategy::choose_for(cols, &with(false, (32, 32), None));
+        let gpu = |cols| Strategy::choose_for(cols, &with(false, 32, None));
         assert_eq!(gpu(8), Strategy::RowPerSubgroup { lanes: 1 });
         assert_eq!(gpu(64), Strategy::RowPerSubgroup { lanes: 4 });
         assert_eq!(gpu(1024), Strategy::RowPerSubgroup { lanes: 32 });
         assert_eq!(gpu(4096), Strategy::RowPerWorkgroup { size: 256 });
-        let intel = Strategy::choose_for(1024, &with(false, (8, 32), None));
+        let intel = Strategy::choose_for(1024, &with(false, 8, None));
         assert_eq!(intel, Strategy::RowPerSubgroup { lanes: 8 });
-        let cpu = |cols| Strategy::choose_for(cols, &with(true, (8, 8), Some(60_000)));
+        let cpu = |cols| Strategy::choose_for(cols, &with(true, 8, Some(60_000)));
         assert_eq!(cpu(1000), Strategy::RowPerThreadCached);
         assert_eq!(cpu(262_144), Strategy::RowPerSubgroup { lanes: 32 });
         for cols in [65_537, 1 << 20, 1 << 26] {
             let s = cpu(cols);
-            let iterations = s.as_run(Some((8, 8))).loop_iterations(cols, MOST_PASSES);
+            let iterations = s.as_run(Some(8)).loop_iterations(cols, MOST_PASSES);
             assert!(iterations <= 60_000, "K = {cols}: {s:?} runs {iterations}");
         }
         assert!(matches!(cpu(1 << 20), Strategy::RowPerWorkgroup { .. }));

@@ -72,7 +72,7 @@ fn check_encode<T: Element>(from_bits: impl Fn(u16) -> T + Copy, to_bits: impl F
             to_bits(want)
         );
     }
-    // Odd counts and starts: lone halves of a word.
+    // An odd count: the last element is a lone half of a word.
     let odd = &values[1..8];
     let gpu: Vec<T> = ctx().to_storage(odd).unwrap();
     for (&g, &v) in gpu.iter().zip(odd) {

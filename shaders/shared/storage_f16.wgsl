@@ -1,8 +1,8 @@
 // Storage type f16 (IEEE binary16) without the SHADER_F16 feature: WGSL's unpack2x16float and
 // pack2x16float convert two elements a word. pack2x16float is not defined for values that
-// overflow f16 or for NaN, so those words are converted by hand, as are lone halves; the tests
-// hold the built-ins to the hand conversion bit for bit on every f16 and at every rounding
-// boundary.
+// overflow f16 or for NaN, so those words are converted by hand, as are lone halves;
+// tests/convert.rs holds both to the CPU's conversion bit for bit on every f16 and at every
+// rounding boundary.
 #import storage_16bit
 
 // The two elements of a word, low half first (exact: every f16 is an f32).

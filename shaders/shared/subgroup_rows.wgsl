@@ -7,7 +7,11 @@
 // as many lanes as one subgroup has, and the segments past the workgroup's rows stay idle. A
 // segment never straddles two subgroups, as both sizes are powers of two.
 //
+// Each lane keeps its first CACHED_BLOCKS blocks (block slot_block(s, c) in slot c) in
+// registers; the blocks from first_uncached(s) on are made again when needed.
+//
 // The importing kernel declares `override WORKGROUP_SIZE` (a multiple of every subgroup size).
+#import row_cache_private
 
 override LANES: u32 = 32u;
 
@@ -27,6 +31,32 @@ fn segment_of(group: u32, subgroup: u32, subgroup_lane: u32, subgroup_size: u32)
     s.row = group * rows_per_group + index;
     s.live = index < rows_per_group && s.row < params.rows;
     return s;
+}
+
+// The block this lane keeps in cache slot c (past the row's end for lanes with fewer blocks).
+fn slot_block(s: Segment, c: u32) -> u32 {
+    return s.lane + c * s.lanes;
+}
+
+// This lane's first block past the cached ones.
+fn first_uncached(s: Segment) -> u32 {
+    return slot_block(s, CACHED_BLOCKS);
+}
+
+// The first pass over the row: this lane's blocks, kept in its cache slots where `cache`, then
+// the whole row's state in every lane of the segment.
+fn segment_row_state(s: Segment, r: Row, cache: bool) -> RowState {
+    var st = empty_state();
+    for (var c = 0u; c < CACHED_BLOCKS; c++) {
+        let j = slot_block(s, c);
+        if j < r.blocks {
+            st = add_block_caching(st, r, j, c, cache);
+        }
+    }
+    for (var j = first_uncached(s); j < r.blocks; j += s.lanes) {
+        st = add_block(st, r, j);
+    }
+    return segment_state(s, st);
 }
 
 // The state of the whole row, in every lane of its segment. A butterfly: each step merges

@@ -41,3 +41,25 @@ fn key_of(v: f32) -> u32 {
 fn value_of(key: u32) -> f32 {
     return bitcast<f32>(select(~key, key ^ 0x80000000u, (key >> 31u) == 1u));
 }
+
+// Entry (key a, column ca) comes before (b, cb) in a row's top-k: the larger value, then the
+// lower column.
+fn ranks_before(a: u32, ca: u32, b: u32, cb: u32) -> bool {
+    return a > b || (a == b && ca < cb);
+}
+
+// Writes place t of row `row`: the column and its value, -inf past the row's valid elements
+// (column NONE), or NONE and NaN in a row with an invalid value.
+fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
+    var index = column;
+    var value = value_of(key);
+    if column == NONE {
+        value = bitcast<f32>(NEG_INF_BITS);
+    }
+    if bad {
+        index = NONE;
+        value = bitcast<f32>(NAN_BITS);
+    }
+    indices[params.out_base + row * params.out_pitch + t] = index;
+    values[params.values_base + row * params.out_pitch + t] = value;
+}

@@ -50,19 +50,3 @@ fn insert_block(list: ptr<function, List>, b: Block) {
     insert(list, b.c);
     insert(list, b.d);
 }
-
-// Writes place t of row `row`: the column and its value, -inf past the row's valid elements
-// (column NONE), or NONE and NaN in a row with an invalid value.
-fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
-    var index = column;
-    var value = value_of(key);
-    if column == NONE {
-        value = bitcast<f32>(NEG_INF_BITS);
-    }
-    if bad {
-        index = NONE;
-        value = bitcast<f32>(NAN_BITS);
-    }
-    indices[params.out_base + row * params.out_pitch + t] = index;
-    values[params.values_base + row * params.out_pitch + t] = value;
-}
