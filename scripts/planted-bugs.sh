@@ -44,7 +44,7 @@ plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t +
 plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "slot * CACHE_INVOCATIONS + cache_lane" "slot * CACHE_INVOCATIONS" forward soft_f32 || status=1
 plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = bitcast<f32>(partials[sums_index(row, wid.x)].x);" derivative soft_f32 || status=1
-plant "top-k, thread per row: list kept in increasing order" shared/top_k_list.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
+plant "top-k, thread per row: list kept in increasing order" shared/key_list.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
 plant "top-k, radix select: threshold bin one too high" top_k_row_per_workgroup.wgsl "if before + count >= wanted {" "if before + count > wanted {" top_k matches_reference_f32 || status=1
 plant "noise blocks not wrapped at 2^62 (rows past 2^64)" shared/philox.wgsl "block.y & 0x3fffffffu" "block.y" wrap continue || status=1
 plant "index mode ignores a bad per-row tau" $row "r.bad = tb < 0x00800000u || tb >= 0x7f800000u;" "r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);" forward_edges rows_without_a_sample_f32 || status=1

@@ -3,11 +3,8 @@
 // rounds take the best head of all the lists, found by a tree in workgroup memory (larger key
 // first, the lower column among equal keys), and its owner moves on to its next entry.
 #import top_k_list
+#import best_entry
 
-override WORKGROUP_SIZE: u32 = 256u;   // a power of two
-
-var<workgroup> best_key: array<u32, WORKGROUP_SIZE>;
-var<workgroup> best_column: array<u32, WORKGROUP_SIZE>;
 var<workgroup> any_bad: atomic<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -35,28 +32,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             key = list.keys[head];
             column = list.columns[head];
         }
-        best_key[lid] = key;
-        best_column[lid] = column;
-        for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
-            workgroupBarrier();
-            if lid < half {
-                let k2 = best_key[lid + half];
-                let c2 = best_column[lid + half];
-                if ranks_before(k2, c2, best_key[lid], best_column[lid]) {
-                    best_key[lid] = k2;
-                    best_column[lid] = c2;
-                }
-            }
-        }
-        workgroupBarrier();
-        let won = best_column[0];
-        if won != NONE && won == column {
+        let won = best_entry(lid, key, column);
+        if won.y != NONE && won.y == column {
             head += 1u;
         }
         if lid == 0u {
-            write_place(row, t, won, best_key[0], atomicLoad(&any_bad) != 0u);
+            write_place(row, t, won.y, won.x, atomicLoad(&any_bad) != 0u);
         }
-        // Round t + 1 overwrites the winner.
-        workgroupBarrier();
     }
 }

@@ -25,14 +25,6 @@ var<workgroup> selection: vec4<u32>;
 var<workgroup> chosen_key: array<u32, K_MAX>;
 var<workgroup> chosen_index: array<u32, K_MAX>;
 
-// The bits above byte `shift` (none for the top byte).
-fn high_mask(shift: u32) -> u32 {
-    if shift == 24u {
-        return 0u;
-    }
-    return ~((1u << (shift + 8u)) - 1u);
-}
-
 // What a pass does with one element: histogram of a key byte (by value, or by index among
 // the elements at the threshold key), or collection of the winners.
 const PASS_VALUE: u32 = 0u;

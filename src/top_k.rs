@@ -8,7 +8,7 @@ use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
 use crate::shaders::{
-    Shader, row_bindings as binding, top_k_common as kernel, top_k_list,
+    Shader, row_bindings as binding, key_list, top_k_common as kernel,
     top_k_row_per_workgroup as select,
 };
 use crate::types::{Shape, StorageType};
@@ -18,7 +18,7 @@ pub const MAX_K: u32 = select::K_MAX;
 
 /// The largest k of the thread-per-row kernel, and of the one-pass workgroup kernel: their
 /// lists of the best k so far live in registers.
-pub const MAX_K_PER_THREAD: u32 = top_k_list::LIST_MAX;
+pub const MAX_K_PER_THREAD: u32 = key_list::LIST_MAX;
 
 /// The narrowest workgroup of the radix select: one invocation per histogram bin and per
 /// entry of the final sort.

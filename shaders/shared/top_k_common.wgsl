@@ -2,6 +2,7 @@
 // perturbed logits.
 #import sampler_row
 #import params
+#import keys
 
 struct TopKParams {
     seed: vec2<u32>,
@@ -30,22 +31,6 @@ const BINDING_VALUES: u32 = 6u;
 
 fn needs_sum() -> bool {
     return false;
-}
-
-// Larger values get larger keys (IEEE order made unsigned).
-fn key_of(v: f32) -> u32 {
-    let b = bitcast<u32>(v);
-    return select(b | 0x80000000u, ~b, (b >> 31u) == 1u);
-}
-
-fn value_of(key: u32) -> f32 {
-    return bitcast<f32>(select(~key, key ^ 0x80000000u, (key >> 31u) == 1u));
-}
-
-// Entry (key a, column ca) comes before (b, cb) in a row's top-k: the larger value, then the
-// lower column.
-fn ranks_before(a: u32, ca: u32, b: u32, cb: u32) -> bool {
-    return a > b || (a == b && ca < cb);
 }
 
 // Writes place t of row `row`: the column and its value, -inf past the row's valid elements

@@ -12,3 +12,11 @@ fn add64_u32(a: vec2<u32>, b: u32) -> vec2<u32> {
 fn shr64_2(a: vec2<u32>) -> vec2<u32> {
     return vec2<u32>((a.x >> 2u) | (a.y << 30u), a.y >> 2u);
 }
+
+fn sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
+}
+
+fn ge64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    return a.y > b.y || (a.y == b.y && a.x >= b.x);
+}
