@@ -76,6 +76,7 @@ mod noise;
 pub mod philox;
 pub mod reference;
 mod row;
+mod tokens;
 mod top_k;
 mod types;
 
@@ -85,10 +86,15 @@ pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, Result};
 pub use forward::ForwardCall;
 pub use generator::Generator;
-pub use host::{Gradient, HostSource, HostTau, SampleArgs, TopK};
+pub use host::{
+    Gradient, HostSource, HostTau, HostTokenNoise, SampleArgs, TokenArgs, Tokens, TopK,
+};
 pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
 pub use row::{Strategy, Tau};
+pub use tokens::{
+    RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings, choose_sample_tokens,
+};
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, Shape, StorageType};
 

@@ -2,6 +2,7 @@
 //! It is the oracle of the tests and a tool for users who check pipelines of their own.
 
 use crate::philox::noise_word;
+use crate::tokens::{RandomState, TokenSettings};
 use crate::types::{Mode, Shape, check_tau};
 
 /// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (docs/contract.md, section 2):
@@ -65,6 +66,8 @@ pub enum NoSample {
     /// A value overflowed f32 on the GPU (large logits over a small temperature, say); the
     /// reference, in f64, never reports it.
     Overflow,
+    /// The token sampler's settings of the row are refused: the message names the field.
+    InvalidSettings(String),
 }
 
 impl std::fmt::Display for NoSample {
@@ -74,6 +77,7 @@ impl std::fmt::Display for NoSample {
             NoSample::InvalidLogit(k) => write!(f, "logit {k} is NaN or +inf"),
             NoSample::InvalidTau => write!(f, "tau is not finite and positive"),
             NoSample::Overflow => write!(f, "a value overflows f32 (such as (l + g) / tau)"),
+            NoSample::InvalidSettings(why) => write!(f, "{why}"),
         }
     }
 }
@@ -356,4 +360,207 @@ pub fn jvp_row(
         dl,
         dtau,
     ))
+}
+
+/// The token sampler's draw for one row ([`crate::SampleTokensCall`]), in f64 on the same
+/// random words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenDraw {
+    /// The token.
+    pub token: u32,
+    /// Its log-probability under `softmax(x)` of the logits as given.
+    pub raw_logprob: f64,
+    /// Its log-probability under the distribution it was drawn from (0 for a greedy row).
+    pub sampled_logprob: f64,
+    /// The kept columns, most likely first (the argmax alone for a greedy row).
+    pub kept: Vec<u32>,
+    /// Their probabilities under the renormalised filtered distribution.
+    pub probs: Vec<f64>,
+    /// `l / tau + g` of the token less that of the runner-up among the kept (infinite with one
+    /// kept column, or for a greedy row): f32 arithmetic may swap them when this is tiny.
+    pub gumbel_gap: f64,
+    /// Every token the draw gives when each filter's threshold moves by up to the `slack` of
+    /// [`sample_token_row_near`]: min-p's by that share of `min_p`, top-p's by that share of
+    /// the total, top-k's (with a cap or a bias, whose f32 sums may round logits apart) by that
+    /// much in `l`. Just the token where no decision is that close.
+    pub near_tokens: Vec<u32>,
+}
+
+/// The token sampler's draw for one row of logits `x`, with `bias` (K values, or none), the
+/// row's settings, and its random state (column `k` takes word `state.offset + k` of
+/// `state.seed`'s stream).
+pub fn sample_token_row(
+    x: &[f32],
+    bias: Option<&[f32]>,
+    settings: &TokenSettings,
+    state: RandomState,
+) -> Result<TokenDraw, NoSample> {
+    sample_token_row_near(x, bias, settings, state, 0.0)
+}
+
+/// [`sample_token_row`], with the tokens that thresholds moved by `slack` would give
+/// ([`TokenDraw::near_tokens`]): what a test allows f32 arithmetic.
+pub fn sample_token_row_near(
+    x: &[f32],
+    bias: Option<&[f32]>,
+    settings: &TokenSettings,
+    state: RandomState,
+    slack: f64,
+) -> Result<TokenDraw, NoSample> {
+    let cols = x.len() as u32;
+    settings
+        .check(0, cols)
+        .map_err(|e| NoSample::InvalidSettings(e.to_string()))?;
+    let cap = f64::from(settings.soft_cap);
+    let mut entries: Vec<(f64, u32)> = Vec::new();
+    let mut raw = Vec::new();
+    for (k, &xk) in x.iter().enumerate() {
+        if xk.is_nan() || xk == f32::INFINITY {
+            return Err(NoSample::InvalidLogit(k));
+        }
+        if xk == f32::NEG_INFINITY {
+            continue;
+        }
+        let xk = f64::from(xk);
+        raw.push(xk);
+        let c = if cap > 0.0 {
+            cap * (xk / cap).tanh()
+        } else {
+            xk
+        };
+        let b = bias.map_or(0.0, |b| f64::from(b[k]));
+        if b == f64::NEG_INFINITY {
+            continue;
+        }
+        if !(c + b).is_finite() {
+            return Err(NoSample::InvalidLogit(k));
+        }
+        entries.push((c + b, k as u32));
+    }
+    if entries.is_empty() {
+        return Err(NoSample::AllMasked);
+    }
+    let raw_max = raw.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let log_sum = raw_max + raw.iter().map(|v| (v - raw_max).exp()).sum::<f64>().ln();
+    let raw_logprob = |token: u32| f64::from(x[token as usize]) - log_sum;
+    // The row's order: the larger l, then the lower column.
+    entries.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let top = entries[0].1;
+    if settings.is_greedy() {
+        let mut near_tokens = vec![top];
+        // With a cap or a bias, a runner-up within `slack` may round level with the top.
+        if (cap > 0.0 || bias.is_some()) && entries.len() > 1 && entries[0].0 - entries[1].0 < slack
+        {
+            near_tokens.push(entries[1].1);
+        }
+        return Ok(TokenDraw {
+            token: top,
+            raw_logprob: raw_logprob(top),
+            sampled_logprob: 0.0,
+            kept: vec![top],
+            probs: vec![1.0],
+            gumbel_gap: f64::INFINITY,
+            near_tokens,
+        });
+    }
+    let row = FilteredRow {
+        tau: f64::from(settings.temperature),
+        w: entries
+            .iter()
+            .map(|e| ((e.0 - entries[0].0) / f64::from(settings.temperature)).exp())
+            .collect(),
+        entries,
+        settings: *settings,
+        inexact_l: cap > 0.0 || bias.is_some(),
+    };
+    let n = row.kept(0.0);
+    let perturbed = |i: usize| {
+        let (l, k) = row.entries[i];
+        let g = gumbel_of_word(noise_word(state.seed, state.offset.wrapping_add(k.into())));
+        l / row.tau + g
+    };
+    // Gumbel-max over each prefix from the fewest entries any moved threshold keeps to the
+    // most: the winners along the way are the near tokens.
+    let (fewest, most) = (row.kept(slack).min(n), row.kept(-slack).max(n));
+    let values: Vec<f64> = (0..most).map(perturbed).collect();
+    let mut best = 0;
+    let mut near_tokens = Vec::new();
+    let mut token = None;
+    for i in 0..most {
+        if values[i] > values[best] {
+            best = i;
+        }
+        if i + 1 >= fewest && !near_tokens.contains(&row.entries[best].1) {
+            near_tokens.push(row.entries[best].1);
+        }
+        if i + 1 == n {
+            token = Some(best);
+        }
+    }
+    let token = token.unwrap_or(0);
+    let runner_up = (0..n)
+        .filter(|&i| i != token)
+        .map(|i| values[i])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let kept_total: f64 = row.w[..n].iter().sum();
+    Ok(TokenDraw {
+        token: row.entries[token].1,
+        raw_logprob: raw_logprob(row.entries[token].1),
+        sampled_logprob: (row.w[token] / kept_total).ln(),
+        kept: row.entries[..n].iter().map(|e| e.1).collect(),
+        probs: row.w[..n].iter().map(|w| w / kept_total).collect(),
+        gumbel_gap: values[token] - runner_up,
+        near_tokens,
+    })
+}
+
+/// A row's valid entries in order, with their weights, for the filters.
+struct FilteredRow {
+    entries: Vec<(f64, u32)>,
+    w: Vec<f64>,
+    tau: f64,
+    settings: TokenSettings,
+    /// Whether the kernels' l may differ from the reference's beyond ties (a cap or a bias).
+    inexact_l: bool,
+}
+
+impl FilteredRow {
+    /// How many entries the filters keep, each threshold moved by `slack` against keeping
+    /// (negative: towards keeping).
+    fn kept(&self, slack: f64) -> usize {
+        let s = &self.settings;
+        let mut n = self.entries.len();
+        if s.top_k != TokenSettings::NO_TOP_K && (s.top_k as usize) < n {
+            let k = s.top_k as usize;
+            n = k;
+            let (last, first_out) = (self.entries[k - 1].0, self.entries[k].0);
+            let a = slack.abs();
+            // Entries within `slack` in l of the cut may round to either side of it.
+            if self.inexact_l && last - first_out < a {
+                let above = |bound: f64| self.entries.iter().take_while(|e| e.0 > bound).count();
+                n = if slack > 0.0 {
+                    above(first_out + a).clamp(1, k)
+                } else {
+                    above(last - a).max(k)
+                };
+            }
+        }
+        let min_p = f64::from(s.min_p) * (1.0 + slack);
+        if s.min_p > 0.0 {
+            n = n.min(self.w.iter().take_while(|&&w| w >= min_p).count().max(1));
+        }
+        let top_p = f64::from(s.top_p) - slack;
+        if s.top_p < 1.0 {
+            let total: f64 = self.w[..n].iter().sum();
+            let mut before = 0.0;
+            for (i, w) in self.w[..n].iter().enumerate() {
+                if i > 0 && before >= top_p * total {
+                    n = i;
+                    break;
+                }
+                before += w;
+            }
+        }
+        n
+    }
 }

@@ -318,7 +318,7 @@ pub(crate) struct Noise<'a> {
 }
 
 /// A caller's buffer that a row call binds, window by window, at `binding`: `cols` elements of
-/// `size` bytes per row, rows `pitch` elements apart.
+/// `size` bytes per row, rows `pitch` elements apart (0: one row shared by every row).
 pub(crate) struct RowArg<'a> {
     /// Its name in error messages.
     pub name: &'static str,
@@ -498,8 +498,11 @@ impl Kernels {
                     self.max_binding()
                 )));
             }
-            rows_per_dispatch =
-                rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+            // A pitch of 0 is one row that every row shares.
+            if pitch > 0 {
+                rows_per_dispatch =
+                    rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+            }
         }
         let iterations = strategy
             .as_run(self.smallest_subgroup)

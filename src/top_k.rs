@@ -8,7 +8,7 @@ use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
 use crate::shaders::{
-    Shader, row_bindings as binding, key_list, top_k_common as kernel,
+    Shader, key_list, row_bindings as binding, top_k_common as kernel,
     top_k_row_per_workgroup as select,
 };
 use crate::types::{Shape, StorageType};

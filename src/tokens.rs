@@ -1,0 +1,558 @@
+//! The token sampler of language-model serving: one token per row of logits, drawn by
+//! Gumbel-max from the row's own filtered distribution, with per-row random state, so that a
+//! request draws the same token wherever it sits in a batch.
+//!
+//! Per row, in this order (docs/contract.md, section 7):
+//! 1. `c = soft_cap * tanh(x / soft_cap)` of the logits `x` (a soft cap of 0: `c = x`);
+//! 2. `l = c + bias` (a bias of -inf bans a token);
+//! 3. a temperature below [`TokenSettings::GREEDY_BELOW`] (0 included) takes the argmax of `l`
+//!    (the lowest column among equal values), and no filter or noise plays a part;
+//! 4. otherwise the weights `w = exp((l - max l) / temperature)`; top-k keeps the `top_k`
+//!    first entries in (l, lower column) order, min-p those with `w >= min_p` (both measured on
+//!    the whole row, so they commute), and top-p, over what those two keep and in the same
+//!    order, each entry while the weight of the kept entries before it is below `top_p` times
+//!    their total weight (top-p's weights are fixed-point, 32 fractional bits of the largest);
+//! 5. the token is the kept column with the largest `l / temperature + g`, the Gumbel noise of
+//!    the row's random state: exactly a draw from the renormalised filtered distribution.
+//!
+//! The log-probabilities written are of the token under `softmax(x)` (the logits as given) and
+//! under the distribution it was drawn from (0 for a greedy row).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Result, invalid};
+use crate::kernels::{GpuSlice, Kernels};
+use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::shaders::{Shader, sample_tokens as kernel};
+use crate::types::{Shape, StorageType, split64};
+
+/// One row's sampling settings, as the kernel reads them (five 32-bit words a row).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+pub struct TokenSettings {
+    /// The temperature: finite and at least 0; below [`TokenSettings::GREEDY_BELOW`] the row
+    /// is greedy.
+    pub temperature: f32,
+    /// Keep the `top_k` most likely tokens, 1 to K; [`TokenSettings::NO_TOP_K`]: no top-k.
+    pub top_k: u32,
+    /// Keep the most likely tokens up to this share of the probability, in (0, 1]; 1: no top-p.
+    pub top_p: f32,
+    /// Keep the tokens at least this many times as likely as the most likely one, in [0, 1];
+    /// 0: no min-p.
+    pub min_p: f32,
+    /// Soft-cap the logits to (-soft_cap, soft_cap), a finite value of at least 0; 0: no cap.
+    pub soft_cap: f32,
+}
+
+impl TokenSettings {
+    /// `top_k` for no top-k filter.
+    pub const NO_TOP_K: u32 = kernel::NO_TOP_K;
+
+    /// Temperatures below this (0 included) mean greedy decoding: the row's argmax.
+    pub const GREEDY_BELOW: f32 = 1e-5;
+
+    /// Sampling at `temperature`, with no filter.
+    pub fn new(temperature: f32) -> Self {
+        Self {
+            temperature,
+            top_k: Self::NO_TOP_K,
+            top_p: 1.0,
+            min_p: 0.0,
+            soft_cap: 0.0,
+        }
+    }
+
+    /// Greedy decoding: the argmax of the (capped, biased) logits.
+    pub fn greedy() -> Self {
+        Self::new(0.0)
+    }
+
+    /// With a top-k filter.
+    pub fn with_top_k(self, top_k: u32) -> Self {
+        Self { top_k, ..self }
+    }
+
+    /// With a top-p (nucleus) filter.
+    pub fn with_top_p(self, top_p: f32) -> Self {
+        Self { top_p, ..self }
+    }
+
+    /// With a min-p filter.
+    pub fn with_min_p(self, min_p: f32) -> Self {
+        Self { min_p, ..self }
+    }
+
+    /// With logit soft-capping.
+    pub fn with_soft_cap(self, soft_cap: f32) -> Self {
+        Self { soft_cap, ..self }
+    }
+
+    /// Whether the row is greedy.
+    pub fn is_greedy(&self) -> bool {
+        self.temperature < Self::GREEDY_BELOW
+    }
+
+    /// Checks the settings of row `row` for rows of `cols` logits; the error names the field.
+    /// The kernel gives a row whose settings fail this no token (`u32::MAX`).
+    pub fn check(&self, row: usize, cols: u32) -> Result<()> {
+        let field = |name: &str, value: String, expected: &str| {
+            Err(invalid(format!(
+                "settings[{row}].{name} = {value}: {expected}"
+            )))
+        };
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return field(
+                "temperature",
+                self.temperature.to_string(),
+                "finite and at least 0 (0 is greedy)",
+            );
+        }
+        if self.top_k != Self::NO_TOP_K && !(1..=cols).contains(&self.top_k) {
+            return field(
+                "top_k",
+                self.top_k.to_string(),
+                &format!("1 to K = {cols}, or TokenSettings::NO_TOP_K"),
+            );
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return field("top_p", self.top_p.to_string(), "in (0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return field("min_p", self.min_p.to_string(), "in [0, 1]");
+        }
+        if !(self.soft_cap.is_finite() && self.soft_cap >= 0.0) {
+            return field(
+                "soft_cap",
+                self.soft_cap.to_string(),
+                "finite and at least 0 (0: no cap)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A request's random state: its Philox seed and the flat noise index of its column 0 (column
+/// `k` takes the word at `offset + k`). Advance `offset` by at least K between steps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct RandomState {
+    /// The stream's seed.
+    pub seed: u64,
+    /// The flat noise index of column 0.
+    pub offset: u64,
+}
+
+impl RandomState {
+    /// The state as the kernel reads it: seed low, high, offset low, high.
+    pub fn words(&self) -> [u32; 4] {
+        let (seed, offset) = (split64(self.seed), split64(self.offset));
+        [seed[0], seed[1], offset[0], offset[1]]
+    }
+}
+
+/// Where each row's noise comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum TokenNoise<'a> {
+    /// One stream for the call: row `r`, column `k` takes flat index `offset + r*K + k`, as in
+    /// the other families.
+    Call {
+        /// The seed.
+        seed: u64,
+        /// Flat noise index of row 0, column 0.
+        offset: u64,
+    },
+    /// Row `r` takes state `r` of `states` (`rows` states, four words each: see
+    /// [`RandomState::words`]).
+    PerRow {
+        /// The states.
+        states: GpuSlice<'a>,
+    },
+    /// Row `r` takes state `index[r]` of `count` states, so that a request keeps its stream
+    /// wherever it sits in the batch. A row whose index is `count` or more gets no token.
+    Indexed {
+        /// The states.
+        states: GpuSlice<'a>,
+        /// How many states the buffer holds.
+        count: u32,
+        /// One u32 per row.
+        index: GpuSlice<'a>,
+    },
+}
+
+/// A bias added to the (capped) logits: `-inf` bans a token.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenBias<'a> {
+    /// K f32 for every row, or `rows * K` (one row of K each).
+    pub values: GpuSlice<'a>,
+    /// Whether each row has its own K values.
+    pub per_row: bool,
+}
+
+/// One token-sampler call: `shape.rows` rows of `shape.cols` logits at `shape.in_pitch`.
+/// `shape.out_pitch` must be left at `shape.cols` (as [`Shape::new`] makes it): the outputs
+/// are one token and two log-probabilities a row.
+///
+/// A row with a NaN or +inf logit (or capped and biased logit), with every token masked or
+/// banned, with settings that [`TokenSettings::check`] refuses, or whose state index is out of
+/// range gets token `u32::MAX` and NaN log-probabilities.
+#[derive(Clone, Copy, Debug)]
+pub struct SampleTokensCall<'a> {
+    /// Storage of the logits.
+    pub storage: StorageType,
+    /// Rows, K and the logits' pitch.
+    pub shape: Shape,
+    /// The logits.
+    pub logits: GpuSlice<'a>,
+    /// One [`TokenSettings`] per row.
+    pub settings: GpuSlice<'a>,
+    /// A bias, if any.
+    pub bias: Option<TokenBias<'a>>,
+    /// Where the noise comes from.
+    pub noise: TokenNoise<'a>,
+    /// One u32 per row, written: the token.
+    pub tokens: GpuSlice<'a>,
+    /// Two f32 per row, written if given: the token's log-probability under `softmax(x)`, and
+    /// under the distribution it was drawn from.
+    pub logprobs: Option<GpuSlice<'a>>,
+    /// `RowPerWorkgroup { size }`, `size` a power of two from 64 to 1024; `None`:
+    /// [`choose_sample_tokens`].
+    pub strategy: Option<Strategy>,
+}
+
+impl<'a> SampleTokensCall<'a> {
+    /// A call with no bias, no log-probabilities and the default strategy.
+    pub fn new(
+        storage: StorageType,
+        shape: Shape,
+        logits: GpuSlice<'a>,
+        settings: GpuSlice<'a>,
+        noise: TokenNoise<'a>,
+        tokens: GpuSlice<'a>,
+    ) -> Self {
+        Self {
+            storage,
+            shape,
+            logits,
+            settings,
+            bias: None,
+            noise,
+            tokens,
+            logprobs: None,
+            strategy: None,
+        }
+    }
+
+    /// With a bias.
+    pub fn with_bias(self, bias: TokenBias<'a>) -> Self {
+        Self {
+            bias: Some(bias),
+            ..self
+        }
+    }
+
+    /// With log-probabilities written to `logprobs`.
+    pub fn with_logprobs(self, logprobs: GpuSlice<'a>) -> Self {
+        Self {
+            logprobs: Some(logprobs),
+            ..self
+        }
+    }
+
+    /// With a strategy of the caller's.
+    pub fn with_strategy(self, strategy: Strategy) -> Self {
+        Self {
+            strategy: Some(strategy),
+            ..self
+        }
+    }
+}
+
+/// The narrowest workgroup the sampler takes: one invocation per kept entry of the lists.
+const NARROWEST: u32 = 64;
+
+/// Loop iterations of one invocation over a row of `cols` in a workgroup of `size`, at worst:
+/// the first pass with every element shifting a list of [`kernel::LIST_MAX`], the list rounds,
+/// two radix selects of eight passes (and invocation 0's scans of 256 bins), the last pass.
+fn iterations(cols: u32, size: u32) -> u64 {
+    let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
+    let list = u64::from(crate::shaders::key_list::LIST_MAX);
+    let rounds = list * (u64::from(size.ilog2()) + 2);
+    per_pass * (5 + 4 * list) + rounds + 16 * (5 * per_pass + 2 * 256 + 4) + 128 + 9 * per_pass
+}
+
+/// Workgroup memory of the sampler at `size`: two trees, three bin arrays, the lists' winners.
+fn workgroup_memory(size: u32) -> u32 {
+    16 * size + 3 * 4 * kernel::BINS + 8 * crate::shaders::key_list::LIST_MAX + 64
+}
+
+/// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
+/// (as top-k measured), 256 on GPUs, wider where a driver's loop budget needs it.
+pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
+    let narrowest = if kernels.is_cpu { NARROWEST } else { 256 };
+    let fits = |size: u32| {
+        workgroup_memory(size) <= kernels.limits.max_compute_workgroup_storage_size
+            && size <= kernels.limits.max_compute_invocations_per_workgroup
+            && kernels.within_loop_budget(iterations(cols, size))
+    };
+    let size = (narrowest.ilog2()..=10)
+        .map(|bits| 1 << bits)
+        .find(|&size| fits(size))
+        .unwrap_or(narrowest);
+    Strategy::RowPerWorkgroup { size }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct TokenParams {
+    header: RowHeader,
+    settings_base: u32,
+    bias_base: u32,
+    bias_pitch: u32,
+    has_bias: u32,
+    states_base: u32,
+    states_count: u32,
+    state_source: u32,
+    index_base: u32,
+    row0: u32,
+    logprobs_base: u32,
+    want_logprobs: u32,
+    _pad: u32,
+}
+
+impl Kernels {
+    /// Records a token-sampler call into `encoder`, split by rows where one dispatch cannot
+    /// take them all.
+    pub fn record_sample_tokens(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        call: &SampleTokensCall,
+    ) -> Result<()> {
+        let shape = call.shape;
+        shape.validate()?;
+        if shape.out_pitch != shape.cols {
+            return Err(invalid(format!(
+                "sample tokens: shape.out_pitch = {} is not used (one token a row); leave it at K = {}",
+                shape.out_pitch, shape.cols
+            )));
+        }
+        let strategy = call
+            .strategy
+            .unwrap_or_else(|| choose_sample_tokens(shape.cols, self));
+        let size = match strategy {
+            Strategy::RowPerWorkgroup { size }
+                if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
+            {
+                size
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "the token sampler runs as RowPerWorkgroup {{ size: a power of two from {NARROWEST} to 1024 }}, not {strategy:?}"
+                )));
+            }
+        };
+        let memory = workgroup_memory(size);
+        if memory > self.limits.max_compute_workgroup_storage_size {
+            return Err(invalid(format!(
+                "{strategy:?} needs {memory} bytes of workgroup memory for the token sampler; this device allows {}",
+                self.limits.max_compute_workgroup_storage_size
+            )));
+        }
+        let worst = iterations(shape.cols, size);
+        if !self.within_loop_budget(worst) {
+            return Err(crate::Error::OverLimits(format!(
+                "the token sampler over K = {} in workgroups of {size} runs up to {worst} loop iterations per invocation, over this driver's budget of {}",
+                shape.cols,
+                self.loop_budget.unwrap_or(u64::MAX)
+            )));
+        }
+        let words = kernel::SETTINGS_WORDS;
+        let mut args = vec![
+            RowArg::input("logits", call.logits, shape, call.storage.size()),
+            RowArg::write("tokens", call.tokens, kernel::BINDING_TOKENS, (1, 1), 4),
+            RowArg::read(
+                "settings",
+                call.settings,
+                kernel::BINDING_SETTINGS,
+                (words, words),
+                4,
+            ),
+        ];
+        let (source, states_count) = match call.noise {
+            TokenNoise::Call { .. } => (kernel::SOURCE_CALL, 0),
+            TokenNoise::PerRow { states } => {
+                let all = (kernel::STATE_WORDS * shape.rows, 0);
+                args.push(RowArg::read(
+                    "states",
+                    states,
+                    kernel::BINDING_STATES,
+                    all,
+                    4,
+                ));
+                (kernel::SOURCE_ROW, shape.rows)
+            }
+            TokenNoise::Indexed {
+                states,
+                count,
+                index,
+            } => {
+                let all = (kernel::STATE_WORDS.saturating_mul(count).max(1), 0);
+                args.push(RowArg::read(
+                    "states",
+                    states,
+                    kernel::BINDING_STATES,
+                    all,
+                    4,
+                ));
+                args.push(RowArg::read(
+                    "state index",
+                    index,
+                    kernel::BINDING_STATE_INDEX,
+                    (1, 1),
+                    4,
+                ));
+                (kernel::SOURCE_INDEX, count)
+            }
+        };
+        if let Some(bias) = call.bias {
+            let pitch = if bias.per_row { shape.cols } else { 0 };
+            args.push(RowArg::read(
+                "bias",
+                bias.values,
+                kernel::BINDING_BIAS,
+                (shape.cols, pitch),
+                4,
+            ));
+        }
+        if let Some(logprobs) = call.logprobs {
+            args.push(RowArg::write(
+                "log-probabilities",
+                logprobs,
+                kernel::BINDING_LOGPROBS,
+                (2, 2),
+                4,
+            ));
+        }
+        let (seed, offset) = match call.noise {
+            TokenNoise::Call { seed, offset } => (seed, offset),
+            _ => (0, 0),
+        };
+        let rows = RowCall {
+            shape,
+            strategy,
+            passes: 1,
+            args,
+            // The temperatures are in the settings.
+            tau: Tau::Scalar(1.0),
+            noise: Noise {
+                seed,
+                offset,
+                counter: None,
+            },
+            scratch: None,
+        };
+        let plan = self.check_rows(&rows)?;
+        let pipeline = self.pipeline(
+            Shader::SampleTokens,
+            Some(call.storage),
+            &[("WORKGROUP_SIZE", f64::from(size))],
+        )?;
+        let mut row0 = 0u32;
+        self.each_part(&rows, &plan, |part| {
+            let params = TokenParams {
+                header: part.header,
+                settings_base: part.base(kernel::BINDING_SETTINGS),
+                bias_base: part.base(kernel::BINDING_BIAS),
+                bias_pitch: match call.bias {
+                    Some(b) if b.per_row => shape.cols,
+                    _ => 0,
+                },
+                has_bias: u32::from(call.bias.is_some()),
+                states_base: part.base(kernel::BINDING_STATES),
+                states_count,
+                state_source: source,
+                index_base: part.base(kernel::BINDING_STATE_INDEX),
+                row0,
+                logprobs_base: part.base(kernel::BINDING_LOGPROBS),
+                want_logprobs: u32::from(call.logprobs.is_some()),
+                _pad: 0,
+            };
+            row0 += part.rows as u32;
+            let mut bindings = part.bindings(self);
+            let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
+            for missing in [
+                kernel::BINDING_BIAS,
+                kernel::BINDING_STATES,
+                kernel::BINDING_STATE_INDEX,
+            ] {
+                if !present.contains(&missing) {
+                    bindings.push((missing, self.placeholder.as_entire_binding()));
+                }
+            }
+            if !present.contains(&kernel::BINDING_LOGPROBS) {
+                bindings.push((
+                    kernel::BINDING_LOGPROBS,
+                    self.placeholder_out.as_entire_binding(),
+                ));
+            }
+            self.dispatch_grid(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &bindings,
+                strategy.grid(part.rows),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_match_the_kernel_layout() {
+        assert_eq!(
+            size_of::<TokenSettings>(),
+            4 * kernel::SETTINGS_WORDS as usize
+        );
+        assert_eq!(size_of::<RandomState>(), 4 * kernel::STATE_WORDS as usize);
+        let state = RandomState {
+            seed: 0x1234_5678_9abc_def0,
+            offset: 7 << 32 | 9,
+        };
+        assert_eq!(
+            bytemuck::cast::<RandomState, [u32; 4]>(state),
+            state.words()
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_by_field() {
+        let bad = [
+            (TokenSettings::new(-1.0), "temperature"),
+            (TokenSettings::new(f32::NAN), "temperature"),
+            (TokenSettings::new(1.0).with_top_k(0), "top_k"),
+            (TokenSettings::new(1.0).with_top_k(11), "top_k"),
+            (TokenSettings::new(1.0).with_top_p(0.0), "top_p"),
+            (TokenSettings::new(1.0).with_top_p(1.5), "top_p"),
+            (TokenSettings::new(1.0).with_min_p(-0.1), "min_p"),
+            (TokenSettings::new(1.0).with_min_p(f32::NAN), "min_p"),
+            (TokenSettings::new(1.0).with_soft_cap(f32::NAN), "soft_cap"),
+            (TokenSettings::new(1.0).with_soft_cap(-3.0), "soft_cap"),
+        ];
+        for (settings, field) in bad {
+            let message = settings.check(3, 10).unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("settings[3].{field}")),
+                "{message}"
+            );
+        }
+        let good = TokenSettings::new(0.7)
+            .with_top_k(10)
+            .with_top_p(1.0)
+            .with_min_p(1.0)
+            .with_soft_cap(30.0);
+        assert!(good.check(0, 10).is_ok());
+        assert!(TokenSettings::greedy().check(0, 1).is_ok());
+    }
+}

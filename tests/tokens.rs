@@ -1,0 +1,542 @@
+//! The token sampler against the f64 reference on the same random words, its distributions,
+//! its batch invariance, and its refusals.
+
+mod common;
+
+use common::{TestRng as Rng, ctx, expect_invalid};
+use gumbel_wgpu::reference::{TokenDraw, sample_token_row, sample_token_row_near};
+use gumbel_wgpu::{
+    Element, HostTokenNoise, RandomState, StorageType, Strategy, TokenArgs, TokenSettings,
+};
+use half::{bf16, f16};
+
+const NONE: u32 = u32::MAX;
+
+/// How close a reference decision may come to its threshold before f32 arithmetic may take it
+/// the other way. A row whose Gumbel-max is that close is counted, not compared; where a
+/// filter's threshold is, the token must be one of those the moved thresholds give.
+/// - Gumbel-max: each `l / tau + g` carries the noise's 1e-6 + 4 ULP(g) (about 1e-5 at the
+///   tail), `/ tau` 2.5 ULP and the soft cap's f32 tanh (a few ULP of the cap): 1e-3 is over
+///   ten times the sum at |l / tau| <= 100.
+const GUMBEL_GAP: f64 = 1e-3;
+/// - Filters (the reference's slack): top-p's fixed-point weights lose at most 2^-32 of the
+///   largest weight each (K * 2^-32 <= 6.2e-5 of the total at K = 262,144) besides exp's
+///   3 + 2|x| ULP; min-p compares one f32 exp (|x| <= ln(1/min_p) <= 5: 13 ULP, 1.6e-6
+///   relative); top-k's cut moves only where capped or biased f32 sums round two logits apart
+///   (a few ULP of the cap, 1e-6 at 30): 1e-4 covers each.
+const FILTER_GAP: f64 = 1e-4;
+
+/// Per-row settings that cycle through every filter, alone and together, greedy rows and both
+/// top-k paths (lists up to 32, the radix select past them).
+fn settings_mix(cols: u32, n: usize) -> Vec<TokenSettings> {
+    let k = |k: u32| k.min(cols);
+    let mix = [
+        TokenSettings::new(1.0),
+        TokenSettings::greedy(),
+        TokenSettings::new(0.7).with_top_k(k(5)),
+        TokenSettings::new(1.3).with_top_k(k(50)),
+        TokenSettings::new(1.0).with_top_k(1),
+        TokenSettings::new(0.9).with_top_p(0.9),
+        TokenSettings::new(1.0).with_top_k(k(40)).with_top_p(0.5),
+        TokenSettings::new(0.8).with_min_p(0.1),
+        TokenSettings::new(1.1).with_min_p(0.05).with_top_p(0.95),
+        TokenSettings::new(1.0).with_soft_cap(5.0).with_top_k(k(20)),
+        TokenSettings::new(0.6)
+            .with_top_k(k(32))
+            .with_top_p(0.8)
+            .with_min_p(0.01),
+        TokenSettings::new(2.0).with_top_k(cols),
+        TokenSettings::new(1e-6),
+        TokenSettings::new(0.5).with_soft_cap(3.0).with_top_p(0.7),
+    ];
+    (0..n).map(|i| mix[i % mix.len()]).collect()
+}
+
+/// Logits like a language model's: a spread of values with a few strong candidates.
+fn lm_logits(rng: &mut Rng, cols: u32) -> Vec<f32> {
+    (0..cols)
+        .map(|_| {
+            let base = rng.uniform(-6.0, 2.0);
+            let peak = if rng.next_u32().is_multiple_of(500) {
+                rng.uniform(2.0, 9.0)
+            } else {
+                0.0
+            };
+            (base + peak) as f32
+        })
+        .collect()
+}
+
+struct Compared {
+    rows: usize,
+    near: usize,
+}
+
+/// Samples `rows` rows of K = `cols` at storage `T` and holds each to the reference; returns
+/// how many rows were too near a threshold to compare.
+#[derive(Clone, Copy, PartialEq)]
+enum Bias {
+    None,
+    Shared,
+    PerRow,
+}
+
+fn compare<T: Element>(
+    cols: u32,
+    rows: usize,
+    case: u64,
+    bias: Bias,
+    strategy: Option<Strategy>,
+) -> Compared {
+    let mut rng = Rng::new(case);
+    let settings = settings_mix(cols, rows);
+    let mut logits: Vec<T> = Vec::new();
+    for r in 0..rows {
+        let mut row = lm_logits(&mut rng, cols);
+        if r % 9 == 4 {
+            row[(r * 31) % cols as usize] = f32::NEG_INFINITY;
+        }
+        logits.extend(row.iter().map(|&x| T::from_f32(x)));
+    }
+    // Some rows wholly masked, one with a NaN: no token.
+    if rows > 6 {
+        let cells = cols as usize;
+        for x in &mut logits[5 * cells..6 * cells] {
+            *x = T::from_f32(f32::NEG_INFINITY);
+        }
+        logits[6 * cells + cells / 2] = T::from_f32(f32::NAN);
+    }
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: case * 1000 + r,
+            offset: r * 7919 + (r % 4),
+        })
+        .collect();
+    // Banned tokens and a boost, the same for every row or shifted by the row.
+    let bias_rows = if bias == Bias::PerRow { rows } else { 1 };
+    let bias_values: Vec<f32> = (0..bias_rows * cols as usize)
+        .map(
+            |i| match (i % cols as usize + 5 * (i / cols as usize)) % 97 {
+                0 => f32::NEG_INFINITY,
+                3 => 1.5,
+                _ => 0.0,
+            },
+        )
+        .collect();
+    let args = TokenArgs {
+        bias: (bias != Bias::None).then_some(bias_values.as_slice()),
+        logprobs: true,
+        strategy,
+        ..TokenArgs::new(cols, &settings, &states)
+    };
+    let got = ctx().sample_tokens(&logits, &args).unwrap();
+    let mut near = 0;
+    let n_seq = f64::from(cols) / 64.0 + 16.0;
+    for r in 0..rows {
+        let x: Vec<f32> = logits[r * cols as usize..][..cols as usize]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        let row_bias = args
+            .bias
+            .map(|b| &b[(r % bias_rows) * cols as usize..][..cols as usize]);
+        let want = sample_token_row_near(&x, row_bias, &settings[r], states[r], FILTER_GAP);
+        let (token, [raw, sampled]) = (got.tokens[r], got.logprobs[r]);
+        let Ok(TokenDraw {
+            token: want_token,
+            raw_logprob,
+            sampled_logprob,
+            gumbel_gap,
+            near_tokens,
+            ..
+        }) = want
+        else {
+            assert_eq!(token, NONE, "row {r}: {want:?}");
+            assert!(raw.is_nan() && sampled.is_nan(), "row {r}");
+            continue;
+        };
+        if gumbel_gap < GUMBEL_GAP {
+            near += 1;
+            continue;
+        }
+        if near_tokens.len() > 1 {
+            near += 1;
+            assert!(
+                near_tokens.contains(&token),
+                "K = {cols}, row {r}, {:?}: {token} is none of {near_tokens:?}",
+                settings[r]
+            );
+            continue;
+        }
+        assert_eq!(token, want_token, "K = {cols}, row {r}, {:?}", settings[r]);
+        // Sums of up to n_seq f32 terms in a row (EPS/2 each), one ln (4 ULP), and the
+        // subtraction of values up to 30 apart.
+        let sum_error = (n_seq + 8.0) * f64::from(f32::EPSILON);
+        let raw_tol = sum_error + 8.0 * f64::from(f32::EPSILON) * (1.0 + raw_logprob.abs());
+        assert!(
+            (f64::from(raw) - raw_logprob).abs() <= raw_tol,
+            "K = {cols}, row {r}: raw log-probability {raw} against {raw_logprob}"
+        );
+        let sampled_tol = sum_error + 1e-5 * (1.0 + sampled_logprob.abs());
+        assert!(
+            (f64::from(sampled) - sampled_logprob).abs() <= sampled_tol,
+            "K = {cols}, row {r}, {:?}: sampled log-probability {sampled} against {sampled_logprob}",
+            settings[r]
+        );
+    }
+    Compared { rows, near }
+}
+
+fn matches_reference<T: Element>() {
+    let mut near = 0;
+    let mut total = 0;
+    for (i, (cols, rows)) in [(1, 14), (7, 28), (32_000, 28), (151_936, 14), (262_144, 14)]
+        .into_iter()
+        .enumerate()
+    {
+        for bias in [Bias::None, Bias::Shared, Bias::PerRow] {
+            let c = compare::<T>(cols, rows, 100 + i as u64, bias, None);
+            near += c.near;
+            total += c.rows;
+        }
+    }
+    eprintln!(
+        "{:?}: {near} of {total} rows too near a threshold to compare",
+        T::STORAGE
+    );
+    assert!(
+        near * 10 <= total,
+        "{near} of {total} rows near a threshold"
+    );
+}
+
+#[test]
+fn matches_reference_f32() {
+    matches_reference::<f32>();
+}
+
+#[test]
+fn matches_reference_f16() {
+    matches_reference::<f16>();
+}
+
+#[test]
+fn matches_reference_bf16() {
+    matches_reference::<bf16>();
+}
+
+/// Every workgroup width gives the same tokens: top-p's sums are exact integers.
+#[test]
+fn workgroup_widths_agree() {
+    for size in [64, 256, 1024] {
+        let strategy = Some(Strategy::RowPerWorkgroup { size });
+        let c = compare::<f32>(5000, 28, 7, Bias::PerRow, strategy);
+        assert!(c.near * 10 <= c.rows);
+    }
+}
+
+/// Chi-square of sampled tokens, each row with its own seed, against the reference's exact
+/// filtered probabilities.
+fn chi_square(settings: TokenSettings, logits: &[f32]) -> (f64, usize) {
+    let rows = 100_000usize;
+    let cols = logits.len() as u32;
+    let batch: Vec<f32> = (0..rows).flat_map(|_| logits.iter().copied()).collect();
+    let all = vec![settings; rows];
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 0x5eed_0000 + r,
+            offset: r % 3,
+        })
+        .collect();
+    let got = ctx()
+        .sample_tokens(&batch, &TokenArgs::new(cols, &all, &states))
+        .unwrap();
+    let want = sample_token_row(logits, None, &settings, states[0]).unwrap();
+    let mut counts = vec![0u64; cols as usize];
+    for t in got.tokens {
+        counts[t as usize] += 1;
+    }
+    for (c, &n) in counts.iter().enumerate() {
+        if !want.kept.contains(&(c as u32)) {
+            assert_eq!(
+                n, 0,
+                "{settings:?}: column {c} is filtered out but drawn {n} times"
+            );
+        }
+    }
+    let chi2 = want
+        .kept
+        .iter()
+        .zip(&want.probs)
+        .map(|(&c, &p)| {
+            let expected = p * rows as f64;
+            (counts[c as usize] as f64 - expected).powi(2) / expected
+        })
+        .sum();
+    (chi2, want.kept.len() - 1)
+}
+
+#[test]
+fn filtered_frequencies_match_by_chi_square() {
+    // P(chi2 > x) = 0.001 at 1 .. 9 degrees of freedom.
+    const CRITICAL: [f64; 10] = [
+        0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
+    ];
+    let logits = [0.3f32, -1.2, 2.0, 0.0, 0.9, -0.4, 1.5, -2.5, 1.9, 0.1];
+    for (settings, kept) in [
+        (TokenSettings::new(1.0).with_top_k(4), 4),
+        (TokenSettings::new(0.8).with_top_p(0.7), 0),
+        (TokenSettings::new(1.2).with_min_p(0.2), 0),
+        (
+            TokenSettings::new(1.0)
+                .with_top_k(6)
+                .with_top_p(0.9)
+                .with_min_p(0.05),
+            0,
+        ),
+        (TokenSettings::new(1.0), 10),
+    ] {
+        let (chi2, dof) = chi_square(settings, &logits);
+        eprintln!("{settings:?}: chi-square {chi2:.2} ({dof} dof)");
+        assert!(
+            dof >= 1 && (kept == 0 || dof + 1 == kept),
+            "{settings:?}: {dof} dof"
+        );
+        assert!(
+            chi2 < CRITICAL[dof],
+            "{settings:?}: chi-square {chi2} at {dof} dof"
+        );
+    }
+}
+
+#[test]
+fn greedy_rows_take_the_argmax_and_bad_temperatures_none() {
+    let logits = [0.5f32, 3.0, -1.0, 3.0, 2.9, f32::NEG_INFINITY];
+    let settings = [
+        TokenSettings::greedy(),
+        TokenSettings::new(-0.0),
+        TokenSettings::new(9e-6).with_top_k(2),
+        TokenSettings::greedy().with_soft_cap(2.0),
+    ];
+    let rows = settings.len();
+    let batch: Vec<f32> = (0..rows).flat_map(|_| logits).collect();
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState { seed: r, offset: 0 })
+        .collect();
+    let mut args = TokenArgs::new(6, &settings, &states);
+    args.logprobs = true;
+    let got = ctx().sample_tokens(&batch, &args).unwrap();
+    // The lower of the two equal maxima, whatever the noise.
+    assert_eq!(got.tokens, vec![1; rows]);
+    assert!(got.logprobs.iter().all(|p| p[1] == 0.0));
+    // A greedy row with a bias that bans its argmax takes the next.
+    let bias = [0.0, f32::NEG_INFINITY, 0.0, f32::NEG_INFINITY, 0.0, 0.0];
+    args.bias = Some(&bias);
+    assert_eq!(
+        ctx().sample_tokens(&batch, &args).unwrap().tokens,
+        vec![4; rows]
+    );
+}
+
+/// The same requests in shuffled batches of other sizes, with other requests around them,
+/// draw bit-identical tokens and log-probabilities: a row's noise is its own state's.
+#[test]
+fn batches_are_invariant_to_order_and_company() {
+    let cols = 3000u32;
+    let requests = 12usize;
+    let mut rng = Rng::new(77);
+    let logits: Vec<Vec<f32>> = (0..requests + 9)
+        .map(|_| lm_logits(&mut rng, cols))
+        .collect();
+    let settings = settings_mix(cols, requests + 9);
+    let states: Vec<RandomState> = (0..(requests + 9) as u64)
+        .map(|r| RandomState {
+            seed: 0xabc + r * 13,
+            offset: r << 40 | 5,
+        })
+        .collect();
+    let run = |order: &[usize]| {
+        let batch: Vec<f32> = order
+            .iter()
+            .flat_map(|&r| logits[r].iter().copied())
+            .collect();
+        let row_settings: Vec<TokenSettings> = order.iter().map(|&r| settings[r]).collect();
+        let index: Vec<u32> = order.iter().map(|&r| r as u32).collect();
+        let args = TokenArgs {
+            noise: HostTokenNoise::Indexed {
+                states: &states,
+                index: &index,
+            },
+            logprobs: true,
+            ..TokenArgs::new(cols, &row_settings, &states)
+        };
+        let got = ctx().sample_tokens(&batch, &args).unwrap();
+        order
+            .iter()
+            .zip(got.tokens.iter().zip(&got.logprobs))
+            .map(|(&r, (&t, p))| (r, (t, p[0].to_bits(), p[1].to_bits())))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let first = run(&(0..requests).collect::<Vec<_>>());
+    let mut order: Vec<usize> = (0..requests + 9).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.next_u32() as usize % (i + 1));
+    }
+    let second = run(&order);
+    let third = run(&order[..17]);
+    for r in 0..requests {
+        assert_eq!(first[&r], second[&r], "request {r}");
+        if let Some(t) = third.get(&r) {
+            assert_eq!(first[&r], *t, "request {r}");
+        }
+        assert_ne!(first[&r].0, NONE);
+    }
+}
+
+/// One stream for the call gives row r the state (seed, offset + rK).
+#[test]
+fn call_noise_is_per_row_state_at_row_offsets() {
+    let cols = 700u32;
+    let rows = 14usize;
+    let mut rng = Rng::new(5);
+    let batch: Vec<f32> = (0..rows).flat_map(|_| lm_logits(&mut rng, cols)).collect();
+    let settings = settings_mix(cols, rows);
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 99,
+            offset: 1_000_003 + r * u64::from(cols),
+        })
+        .collect();
+    let by_state = ctx()
+        .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
+        .unwrap();
+    let args = TokenArgs {
+        noise: HostTokenNoise::Call {
+            seed: 99,
+            offset: 1_000_003,
+        },
+        ..TokenArgs::new(cols, &settings, &states)
+    };
+    assert_eq!(ctx().sample_tokens(&batch, &args).unwrap(), by_state);
+}
+
+#[test]
+fn bad_arguments_are_refused_by_name() {
+    let logits = vec![0.0f32; 20];
+    let states = [RandomState { seed: 1, offset: 0 }; 2];
+    let call = |settings: TokenSettings| {
+        let all = [TokenSettings::new(1.0), settings];
+        ctx().sample_tokens(&logits, &TokenArgs::new(10, &all, &states))
+    };
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_k(0)),
+        "settings[1].top_k",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_k(11)),
+        "settings[1].top_k",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_p(0.0)),
+        "settings[1].top_p",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_p(1.01)),
+        "settings[1].top_p",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_p(f32::NAN)),
+        "settings[1].top_p",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_min_p(-0.5)),
+        "settings[1].min_p",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_min_p(1.5)),
+        "settings[1].min_p",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_soft_cap(f32::NAN)),
+        "settings[1].soft_cap",
+    );
+    expect_invalid(call(TokenSettings::new(-1.0)), "settings[1].temperature");
+    expect_invalid(
+        call(TokenSettings::new(f32::INFINITY)),
+        "settings[1].temperature",
+    );
+    let two = [TokenSettings::new(1.0); 2];
+    expect_invalid(
+        ctx().sample_tokens(&logits[..19], &TokenArgs::new(10, &two, &states)),
+        "19 logits",
+    );
+    expect_invalid(
+        ctx().sample_tokens(&logits, &TokenArgs::new(10, &two, &states[..1])),
+        "1 random states",
+    );
+    let bias = [0.0f32; 7];
+    let args = TokenArgs {
+        bias: Some(&bias),
+        ..TokenArgs::new(10, &two, &states)
+    };
+    expect_invalid(ctx().sample_tokens(&logits, &args), "7 bias values");
+    let index = [0u32, 2];
+    let args = TokenArgs {
+        noise: HostTokenNoise::Indexed {
+            states: &states,
+            index: &index,
+        },
+        ..TokenArgs::new(10, &two, &states)
+    };
+    expect_invalid(ctx().sample_tokens(&logits, &args), "state index[1] = 2");
+    let args = TokenArgs {
+        noise: HostTokenNoise::Indexed {
+            states: &states,
+            index: &index[..1],
+        },
+        ..TokenArgs::new(10, &two, &states)
+    };
+    expect_invalid(ctx().sample_tokens(&logits, &args), "1 state index entries");
+}
+
+/// Settings the host would refuse, written to a buffer of the caller's, give that row no token
+/// (the GPU cannot return an error) and leave the other rows alone.
+#[test]
+fn kernel_gives_rows_with_bad_settings_no_token() {
+    use gumbel_wgpu::{GpuSlice, SampleTokensCall, Shape, TokenNoise};
+    let ctx = ctx();
+    let cols = 10u32;
+    let bad = [
+        TokenSettings::new(1.0).with_top_k(0),
+        TokenSettings::new(1.0).with_top_k(11),
+        TokenSettings::new(1.0).with_top_p(0.0),
+        TokenSettings::new(1.0).with_top_p(f32::NAN),
+        TokenSettings::new(1.0).with_min_p(1.5),
+        TokenSettings::new(1.0).with_soft_cap(-1.0),
+        TokenSettings::new(1.0).with_soft_cap(f32::INFINITY),
+        TokenSettings::new(-2.0),
+        TokenSettings::new(f32::NAN),
+    ];
+    let mut settings = vec![TokenSettings::new(1.0).with_top_p(0.9)];
+    settings.extend(bad);
+    let rows = settings.len() as u32;
+    let logits: Vec<f32> = (0..rows * cols).map(|i| (i % 7) as f32 * 0.3).collect();
+    let input = ctx.upload(&logits).unwrap();
+    let settings_buffer = ctx.upload(&settings).unwrap();
+    let tokens = ctx.storage_buffer(4 * u64::from(rows)).unwrap();
+    let call = SampleTokensCall::new(
+        StorageType::F32,
+        Shape::new(rows, cols),
+        GpuSlice::from(&input),
+        GpuSlice::from(&settings_buffer),
+        TokenNoise::Call { seed: 3, offset: 0 },
+        GpuSlice::from(&tokens),
+    );
+    ctx.submit_and_wait("tokens", |encoder| {
+        ctx.kernels().record_sample_tokens(encoder, &call)
+    })
+    .unwrap();
+    let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
+    assert!(got[0] < cols);
+    assert_eq!(&got[1..], &vec![NONE; bad.len()][..]);
+}
