@@ -58,5 +58,18 @@ plant "f16 decode: the halves of a word swapped" shared/storage_f16.wgsl "return
 plant "f16 encode: the high half gets the low value" shared/storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
 plant "16-bit input: an odd start read from the even word" shared/storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
 plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lists.wgsl "head += 1u;" "head += 0u;" top_k matches_reference_f32 || status=1
-plant "top-k, merged lists: the smaller head wins" top_k_merge_lists.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
+plant "top-k, merged lists: the smaller head wins" shared/best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
+tokens=sample_tokens.wgsl
+plant "token sampler, lists: top-p keeps one entry too many" $tokens "if ge64(before, wanted) && t > 0u {" "if ge64(before, wanted) && t > 1u {" tokens matches_reference_f32 || status=1
+plant "token sampler: min-p ignored in the last pass" $tokens "&& within(key, e.col, cut_p) && w >= s.min_p;" "&& within(key, e.col, cut_p);" tokens matches_reference_f32 || status=1
+plant "token sampler, radix select: bins scanned from the wrong end" $tokens "bin = select(255u - i, i, by_column);" "bin = select(i, 255u - i, by_column);" tokens matches_reference_f32 || status=1
+plant "token sampler: top-p's target is the whole weight" $tokens "wanted = scaled(total, s.p);" "wanted = total;" tokens matches_reference_f32 || status=1
+plant "token sampler: fixed-point carry dropped" $tokens "            atomicAdd(&hist_hi[bin], 1u);" "" tokens matches_reference_f32 || status=1
+plant "token sampler: equal keys at a cut all kept" $tokens "if ge64(times(c, q), bin_total(bin)) {" "if true {" tokens matches_reference_bf16 || status=1
+plant "token sampler: the state index ignored" $tokens "s = state_index[params.index_base + row];" "s = row;" tokens batches_are_invariant || status=1
+plant "token sampler: soft cap without its scale" $tokens "return cap * sign(y) * ((1.0 - e) / (1.0 + e));" "return sign(y) * ((1.0 - e) / (1.0 + e));" tokens matches_reference_f32 || status=1
+plant "token sampler: per-row bias read from row 0" $tokens "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
+plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw.x) - ln_accurate(raw.y)" "(x - raw.x)" tokens matches_reference_f32 || status=1
+plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_word(word_of_column(r, column))" "gumbel_of_word(word_of_column(r, column + 1u))" tokens matches_reference_f32 || status=1
+plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 exit $status
