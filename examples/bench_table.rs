@@ -14,12 +14,16 @@
 //!   64-bit integers (the kernels' default there), to time the difference.
 //! - `--quick` runs the smaller lavapipe set (65536x64, 4096x1024, 64x65536; top-k at 256x32768
 //!   and 16x262144 instead of 4096x32768 and 64x262144).
-//! - `--shape ROWSxK` runs that one shape instead (the top-k table too).
+//! - `--shape ROWSxK` runs that one shape instead (the top-k and token tables too).
+//!
+//! Last, the token sampler under each filter setting beside a read-only pass over its logits
+//! (`--quick`: 256x32000 and 16x151936; otherwise 1024x200000, 64x262144 and 4096x32000).
 
 use std::time::Duration;
 
 use gumbel_wgpu::measure::{
-    CopyWorkload, Kernel, ReadWorkload, Workload, gb_per_s, time_per_run, timestamps_available,
+    CopyWorkload, Kernel, ReadWorkload, TokenFilter, TokenWorkload, Workload, gb_per_s,
+    time_per_run, timestamps_available,
 };
 use gumbel_wgpu::reference;
 use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy, WideMultiply};
@@ -237,7 +241,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    // Top-k beside a read-only pass over the logits.
+    // Top-k beside a read-only pass over the logits (the token sampler's rows use this table).
     let top_k_shapes: &[(u32, u32)] = match (chosen.is_empty(), quick) {
         (false, _) => &chosen,
         (true, true) => &[(256, 32_768), (16, 262_144)],
@@ -268,6 +272,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 gb_per_s(logits_bytes, read),
                 read.as_secs_f64() / t.as_secs_f64()
             );
+            println!("{line}");
+            lines.push(line);
+        }
+    }
+    // The token sampler beside a read-only pass over its logits.
+    let token_shapes: &[(u32, u32)] = match (chosen.is_empty(), quick) {
+        (false, _) => &chosen,
+        (true, true) => &[(256, 32_000), (16, 151_936)],
+        (true, false) => &[(1_024, 200_000), (64, 262_144), (4_096, 32_000)],
+    };
+    for &(rows, cols) in token_shapes {
+        let filters: Vec<TokenFilter> = TokenFilter::ALL
+            .into_iter()
+            .filter(|f| wanted(&f.name()))
+            .collect();
+        if filters.is_empty() {
+            continue;
+        }
+        let work = TokenWorkload::new(&ctx, rows, cols)?;
+        let logits_bytes = u64::from(rows) * u64::from(cols) * 4;
+        let read_work = ReadWorkload::new(&ctx, logits_bytes)?;
+        let read = bench.time(|e| read_work.record(ctx.kernels(), e))?;
+        for filter in filters {
+            let line = match bench.time(|e| work.record(ctx.kernels(), e, filter)) {
+                Ok(t) => format!(
+                    "| {} | F32 | {rows}x{cols} | {:.2} | {:.2} | {:.3} |",
+                    filter.name(),
+                    gb_per_s(work.bytes(), t),
+                    gb_per_s(logits_bytes, read),
+                    read.as_secs_f64() / t.as_secs_f64()
+                ),
+                Err(e) => format!(
+                    "| {} | F32 | {rows}x{cols} | refused: {e} | | |",
+                    filter.name()
+                ),
+            };
             println!("{line}");
             lines.push(line);
         }

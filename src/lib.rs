@@ -6,7 +6,9 @@
 //! the straight-through estimator) or the argmax itself (index: a categorical sample), or the
 //! `k` largest `l + g` (top-k: `k` categories without replacement). The backward (VJP) and
 //! forward-mode (JVP) kernels take the sample saved by the forward pass, or make it again from
-//! the logits and the same noise.
+//! the logits and the same noise. The token sampler ([`SampleTokensCall`]) draws one token per
+//! row as a language-model server does: per-row temperature (greedy below 1e-5), top-k, top-p,
+//! min-p, soft cap and bias, a random state per request, and log-probabilities.
 //!
 //! The noise is never stored. Element `n = offset + r*K + k` of a call takes the `n`-th word of
 //! a Philox4x32-10 stream keyed by `seed`, so the noise of an element depends on `(seed, n)`
@@ -15,8 +17,8 @@
 //!
 //! Two ways in:
 //! - [`Kernels`] records into a caller's [`wgpu::CommandEncoder`] with the caller's buffers at
-//!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`], [`NoiseCall`],
-//!   [`ConvertCall`]);
+//!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`],
+//!   [`SampleTokensCall`], [`NoiseCall`], [`ConvertCall`]);
 //!   nothing is read back, and pipelines are built once per device;
 //! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out.
 //!

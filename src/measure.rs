@@ -13,6 +13,7 @@ use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::row::{Strategy, Tau};
 use crate::shaders::{self, Shader};
+use crate::tokens::{RandomState, SampleTokensCall, TokenNoise, TokenSettings};
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, Shape, StorageType};
 
@@ -508,5 +509,137 @@ impl Kernels {
             &[bind(src, bytes), bind(dst, bytes)],
             groups,
         )
+    }
+}
+
+/// The token-sampler settings the benchmarks time, the same on every row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFilter {
+    /// Temperature 0: the argmax.
+    Greedy,
+    /// Temperature 1, no filter.
+    Plain,
+    /// Top-k with this k (up to 32: the one-pass lists; above: a radix select).
+    TopK(u32),
+    /// Top-p 0.9.
+    TopP,
+    /// Min-p 0.05.
+    MinP,
+    /// Top-k 50 with top-p 0.9.
+    TopKTopP,
+}
+
+impl TokenFilter {
+    /// Every setting of the benchmark table.
+    pub const ALL: [TokenFilter; 7] = [
+        TokenFilter::Greedy,
+        TokenFilter::Plain,
+        TokenFilter::TopK(32),
+        TokenFilter::TopK(50),
+        TokenFilter::MinP,
+        TokenFilter::TopP,
+        TokenFilter::TopKTopP,
+    ];
+
+    /// The row settings.
+    pub fn settings(self) -> TokenSettings {
+        let sample = TokenSettings::new(1.0);
+        match self {
+            TokenFilter::Greedy => TokenSettings::greedy(),
+            TokenFilter::Plain => sample,
+            TokenFilter::TopK(k) => sample.with_top_k(k),
+            TokenFilter::TopP => sample.with_top_p(0.9),
+            TokenFilter::MinP => sample.with_min_p(0.05),
+            TokenFilter::TopKTopP => sample.with_top_k(50).with_top_p(0.9),
+        }
+    }
+
+    /// A name for tables.
+    pub fn name(self) -> String {
+        match self {
+            TokenFilter::Greedy => "tokens greedy".into(),
+            TokenFilter::Plain => "tokens plain".into(),
+            TokenFilter::TopK(k) => format!("tokens top-k {k}"),
+            TokenFilter::TopP => "tokens top-p 0.9".into(),
+            TokenFilter::MinP => "tokens min-p 0.05".into(),
+            TokenFilter::TopKTopP => "tokens top-k 50, top-p 0.9".into(),
+        }
+    }
+}
+
+/// Buffers to run the token sampler at one shape: f32 logits shaped like a language model's
+/// (a spread below 2, one in 500 raised by up to 9), a state per row, tokens and
+/// log-probabilities.
+pub struct TokenWorkload {
+    /// Rows and K (dense).
+    pub shape: Shape,
+    logits: wgpu::Buffer,
+    settings: Vec<(TokenFilter, wgpu::Buffer)>,
+    states: wgpu::Buffer,
+    tokens: wgpu::Buffer,
+    logprobs: wgpu::Buffer,
+}
+
+impl TokenWorkload {
+    /// Buffers for `rows` x `cols`.
+    pub fn new(ctx: &GpuContext, rows: u32, cols: u32) -> Result<Self> {
+        let n = u64::from(rows) * u64::from(cols);
+        let logits: Vec<f32> = (0..n)
+            .map(|i| {
+                let h = i.wrapping_mul(2_654_435_761) % 100_000;
+                let peak = if h.is_multiple_of(500) { (h % 9) as f32 } else { 0.0 };
+                (h % 1000) as f32 * 0.008 - 6.0 + peak
+            })
+            .collect();
+        let states: Vec<RandomState> = (0..u64::from(rows))
+            .map(|r| RandomState {
+                seed: r,
+                offset: r << 32,
+            })
+            .collect();
+        let settings = TokenFilter::ALL
+            .into_iter()
+            .map(|f| Ok((f, ctx.upload(&vec![f.settings(); rows as usize])?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            shape: Shape::new(rows, cols),
+            logits: ctx.upload(&logits)?,
+            settings,
+            states: ctx.upload(&states)?,
+            tokens: ctx.storage_buffer(u64::from(rows) * 4)?,
+            logprobs: ctx.storage_buffer(u64::from(rows) * 8)?,
+        })
+    }
+
+    /// The bytes the sampler must move: the logits, and a token and two log-probabilities a row.
+    pub fn bytes(&self) -> u64 {
+        self.shape.noise_elements() * 4 + u64::from(self.shape.rows) * 12
+    }
+
+    /// Records one run under `filter`.
+    pub fn record(
+        &self,
+        kernels: &Kernels,
+        encoder: &mut wgpu::CommandEncoder,
+        filter: TokenFilter,
+    ) -> Result<()> {
+        let settings = self
+            .settings
+            .iter()
+            .find(|(f, _)| *f == filter)
+            .map(|(_, b)| b)
+            .ok_or_else(|| invalid(format!("{filter:?} is not in TokenFilter::ALL")))?;
+        let call = SampleTokensCall::new(
+            StorageType::F32,
+            self.shape,
+            GpuSlice::from(&self.logits),
+            GpuSlice::from(settings),
+            TokenNoise::PerRow {
+                states: GpuSlice::from(&self.states),
+            },
+            GpuSlice::from(&self.tokens),
+        )
+        .with_logprobs(GpuSlice::from(&self.logprobs));
+        kernels.record_sample_tokens(encoder, &call)
     }
 }

@@ -2,7 +2,7 @@
 //! Gumbel-max from the row's own filtered distribution, with per-row random state, so that a
 //! request draws the same token wherever it sits in a batch.
 //!
-//! Per row, in this order (docs/contract.md, section 7):
+//! Per row, in this order (docs/contract.md, section 6):
 //! 1. `c = soft_cap * tanh(x / soft_cap)` of the logits `x` (a soft cap of 0: `c = x`);
 //! 2. `l = c + bias` (a bias of -inf bans a token);
 //! 3. a temperature below [`TokenSettings::GREEDY_BELOW`] (0 included) takes the argmax of `l`
