@@ -431,6 +431,42 @@ fn write_token(row: u32, token: u32, raw: vec2<f32>, sampled: f32, x: f32) {
     }
 }
 
+// What the first pass gathers in an invocation.
+struct First {
+    top_key: u32,
+    top_col: u32,
+    raw_m: f32,
+    raw_s: f32,
+    count: u32,
+    bad: bool,
+}
+
+fn first_add(f: ptr<function, First>, list: ptr<function, List>, e: Elem, s: Settings) {
+    (*f).bad = (*f).bad || e.kind == LANE_INVALID;
+    if e.raw && params.want_logprobs != 0u {
+        if (*f).raw_s == 0.0 {
+            (*f).raw_m = e.x;
+            (*f).raw_s = 1.0;
+        } else if e.x > (*f).raw_m {
+            (*f).raw_s = (*f).raw_s * exp((*f).raw_m - e.x) + 1.0;
+            (*f).raw_m = e.x;
+        } else {
+            (*f).raw_s += exp(e.x - (*f).raw_m);
+        }
+    }
+    if e.kind == LANE_VALUE {
+        (*f).count += 1u;
+        let key = key_of(e.l);
+        if ranks_before(key, e.col, (*f).top_key, (*f).top_col) {
+            (*f).top_key = key;
+            (*f).top_col = e.col;
+        }
+        if s.k <= LIST_MAX {
+            insert_key(list, key, e.col, s.k);
+        }
+    }
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
@@ -445,42 +481,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     workgroupBarrier();
 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
-    var top_key = 0u;
-    var top_col = NONE;
-    var raw_m = 0.0;
-    var raw_s = 0.0;
-    var count = 0u;
-    var bad = false;
+    var first = First(0u, NONE, 0.0, 0.0, 0u, false);
     var list = empty_list();
     for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
         let x = block_x(r, j);
-        for (var i = 0u; i < 4u; i++) {
-            let e = elem_at(r, s, row, 4u * j + i, x[i]);
-            bad = bad || e.kind == LANE_INVALID;
-            if e.raw && params.want_logprobs != 0u {
-                if raw_s == 0.0 {
-                    raw_m = e.x;
-                    raw_s = 1.0;
-                } else if e.x > raw_m {
-                    raw_s = raw_s * exp(raw_m - e.x) + 1.0;
-                    raw_m = e.x;
-                } else {
-                    raw_s += exp(e.x - raw_m);
-                }
-            }
-            if e.kind == LANE_VALUE {
-                count += 1u;
-                let key = key_of(e.l);
-                if ranks_before(key, e.col, top_key, top_col) {
-                    top_key = key;
-                    top_col = e.col;
-                }
-                if lists {
-                    insert_key(&list, key, e.col, s.k);
-                }
-            }
-        }
+        let t = 4u * j;
+        first_add(&first, &list, elem_at(r, s, row, t, x.x), s);
+        first_add(&first, &list, elem_at(r, s, row, t + 1u, x.y), s);
+        first_add(&first, &list, elem_at(r, s, row, t + 2u, x.z), s);
+        first_add(&first, &list, elem_at(r, s, row, t + 3u, x.w), s);
     }
+    let top_key = first.top_key;
+    let top_col = first.top_col;
+    let raw_m = first.raw_m;
+    let raw_s = first.raw_s;
+    let count = first.count;
+    let bad = first.bad;
     if bad {
         atomicStore(&row_bad, 1u);
     }
