@@ -441,7 +441,8 @@ struct First {
     bad: bool,
 }
 
-fn first_add(f: ptr<function, First>, list: ptr<function, List>, e: Elem, s: Settings) {
+// Adds an element to the first pass, and to `list` if `most` > 0.
+fn first_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
     (*f).bad = (*f).bad || e.kind == LANE_INVALID;
     if e.raw && params.want_logprobs != 0u {
         if (*f).raw_s == 0.0 {
@@ -461,8 +462,8 @@ fn first_add(f: ptr<function, First>, list: ptr<function, List>, e: Elem, s: Set
             (*f).top_key = key;
             (*f).top_col = e.col;
         }
-        if s.k <= LIST_MAX {
-            insert_key(list, key, e.col, s.k);
+        if most > 0u {
+            insert_key(list, key, e.col, most);
         }
     }
 }
@@ -483,13 +484,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
     var first = First(0u, NONE, 0.0, 0.0, 0u, false);
     var list = empty_list();
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
-        let x = block_x(r, j);
-        let t = 4u * j;
-        first_add(&first, &list, elem_at(r, s, row, t, x.x), s);
-        first_add(&first, &list, elem_at(r, s, row, t + 1u, x.y), s);
-        first_add(&first, &list, elem_at(r, s, row, t + 2u, x.z), s);
-        first_add(&first, &list, elem_at(r, s, row, t + 3u, x.w), s);
+    // Two loops, so that rows without lists do not carry their code (on llvmpipe it halved
+    // the pass).
+    if lists {
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let t = 4u * j;
+            first_add(&first, elem_at(r, s, row, t, x.x), &list, s.k);
+            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, s.k);
+            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, s.k);
+            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, s.k);
+        }
+    } else {
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let t = 4u * j;
+            first_add(&first, elem_at(r, s, row, t, x.x), &list, 0u);
+            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, 0u);
+            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, 0u);
+            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, 0u);
+        }
     }
     let top_key = first.top_key;
     let top_col = first.top_col;
