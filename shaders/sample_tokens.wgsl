@@ -252,6 +252,7 @@ const KEEP_ALL: vec2<u32> = vec2<u32>(0u, NONE);
 
 var<workgroup> row_bad: atomic<u32>;
 var<workgroup> row_count: atomic<u32>;
+var<workgroup> missed: atomic<u32>;
 var<workgroup> decided: vec4<u32>;
 var<workgroup> sum_m: array<f32, WORKGROUP_SIZE>;
 var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
@@ -431,29 +432,87 @@ fn write_token(row: u32, token: u32, raw: vec2<f32>, sampled: f32, x: f32) {
     }
 }
 
-// What the first pass gathers in an invocation.
+// What the first pass gathers in an invocation: the largest l, the raw log-sum-exp, and for a
+// row sampled in that pass the log-sum-exp of l / tau.
 struct First {
     top_key: u32,
     top_col: u32,
-    raw_m: f32,
-    raw_s: f32,
+    raw: vec2<f32>,      // (m, sum exp(x - m)); sum 0: empty
     count: u32,
     bad: bool,
+    scaled: vec2<f32>,   // the same of l / tau
+}
+
+// (m, sum exp(v - m)) with v added.
+fn add_exp(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    if acc.y == 0.0 {
+        return vec2<f32>(v, 1.0);
+    }
+    if v > acc.x {
+        return vec2<f32>(v, acc.y * exp(acc.x - v) + 1.0);
+    }
+    return vec2<f32>(acc.x, acc.y + exp(v - acc.x));
+}
+
+// The best few perturbed values an invocation has seen (by key, the lower column first among
+// equal keys), with their l, for a row sampled in its first pass: min-p's threshold still
+// rises while the pass runs, so the best of them that clears the final threshold is the
+// invocation's draw, unless every one of them fell below it after others were turned away.
+const CANDIDATES: u32 = 4u;
+
+struct Candidates {
+    keys: array<u32, CANDIDATES>,
+    cols: array<u32, CANDIDATES>,
+    l: array<f32, CANDIDATES>,
+    n: u32,
+    turned_away: bool,
+}
+
+fn offer(c: ptr<function, Candidates>, key: u32, col: u32, l: f32) {
+    var at = (*c).n;
+    if at == CANDIDATES {
+        (*c).turned_away = true;
+        if key <= (*c).keys[CANDIDATES - 1u] {
+            return;
+        }
+        at = CANDIDATES - 1u;
+    } else {
+        (*c).n += 1u;
+    }
+    while at > 0u && key > (*c).keys[at - 1u] {
+        (*c).keys[at] = (*c).keys[at - 1u];
+        (*c).cols[at] = (*c).cols[at - 1u];
+        (*c).l[at] = (*c).l[at - 1u];
+        at -= 1u;
+    }
+    (*c).keys[at] = key;
+    (*c).cols[at] = col;
+    (*c).l[at] = l;
+}
+
+// The first pass of a row sampled in it: the element also enters the candidates, if it clears
+// min-p against the largest l so far (the threshold only rises).
+fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, word: u32,
+               s: Settings, list: ptr<function, List>) {
+    first_add(f, e, list, 0u);
+    if e.kind != LANE_VALUE {
+        return;
+    }
+    if s.min_p > 0.0 && weight(e.l, value_of((*f).top_key), s) < s.min_p {
+        return;
+    }
+    let v = e.l / s.tau;
+    offer(c, key_of(v + gumbel_of_word(word)), e.col, e.l);
+    if params.want_logprobs != 0u {
+        (*f).scaled = add_exp((*f).scaled, v);
+    }
 }
 
 // Adds an element to the first pass, and to `list` if `most` > 0.
 fn first_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
     (*f).bad = (*f).bad || e.kind == LANE_INVALID;
     if e.raw && params.want_logprobs != 0u {
-        if (*f).raw_s == 0.0 {
-            (*f).raw_m = e.x;
-            (*f).raw_s = 1.0;
-        } else if e.x > (*f).raw_m {
-            (*f).raw_s = (*f).raw_s * exp((*f).raw_m - e.x) + 1.0;
-            (*f).raw_m = e.x;
-        } else {
-            (*f).raw_s += exp(e.x - (*f).raw_m);
-        }
+        (*f).raw = add_exp((*f).raw, e.x);
     }
     if e.kind == LANE_VALUE {
         (*f).count += 1u;
@@ -474,19 +533,38 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row = wid.x;
     let s = settings_of(row);
     let r = token_row(row);
-    let lists = s.k <= LIST_MAX;
+    // A row with neither top-k nor top-p is sampled in its first pass, unless min-p's kept
+    // weight is wanted for a log-probability; a row with top-k up to LIST_MAX is sampled from
+    // the lists of that pass.
+    let in_one_pass = !s.greedy && s.k == params.cols && s.p >= 1.0
+        && (s.min_p == 0.0 || params.want_logprobs == 0u);
+    let lists = s.k <= LIST_MAX && !in_one_pass;
     if lid == 0u {
         atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
         atomicStore(&row_count, 0u);
+        atomicStore(&missed, 0u);
     }
     workgroupBarrier();
 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
-    var first = First(0u, NONE, 0.0, 0.0, 0u, false);
+    var first = First(0u, NONE, vec2<f32>(0.0), 0u, false, vec2<f32>(0.0));
     var list = empty_list();
-    // Two loops, so that rows without lists do not carry their code (on llvmpipe it halved
-    // the pass).
-    if lists {
+    var candidates: Candidates;
+    candidates.n = 0u;
+    candidates.turned_away = false;
+    // A loop for each kind of row, so that each carries only its own code (on llvmpipe the
+    // list code alone halved the pass of rows without lists).
+    if in_one_pass {
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let words = noise_block(r.seed, add64_u32(r.block0, j));
+            let t = 4u * j;
+            sampled_add(&first, &candidates, elem_at(r, s, row, t, x.x), words.x, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 1u, x.y), words.y, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 2u, x.z), words.z, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 3u, x.w), words.w, s, &list);
+        }
+    } else if lists {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
@@ -507,15 +585,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let top_key = first.top_key;
     let top_col = first.top_col;
-    let raw_m = first.raw_m;
-    let raw_s = first.raw_s;
     let count = first.count;
     let bad = first.bad;
     if bad {
         atomicStore(&row_bad, 1u);
     }
     atomicAdd(&row_count, count);
-    let raw = sum_exp(lid, raw_m, raw_s);
+    let raw = sum_exp(lid, first.raw.x, first.raw.y);
     let top = best_entry(lid, top_key, top_col);
     if lid == 0u {
         decided = vec4<u32>(atomicLoad(&row_bad), atomicLoad(&row_count), top.x, top.y);
@@ -535,6 +611,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     let top_p = s.p < 1.0;
+
+    if in_one_pass {
+        var key = 0u;
+        var column = NONE;
+        for (var i = 0u; i < candidates.n; i++) {
+            if weight(candidates.l[i], m, s) >= s.min_p {
+                key = candidates.keys[i];
+                column = candidates.cols[i];
+                break;
+            }
+        }
+        if column == NONE && candidates.turned_away {
+            atomicStore(&missed, 1u);
+        }
+        let scaled = sum_exp(lid, first.scaled.x, first.scaled.y);
+        let won = best_entry(lid, key, column);
+        if lid == 0u {
+            decided.x = atomicLoad(&missed);
+        }
+        if workgroupUniformLoad(&decided).x == 0u {
+            if lid == 0u {
+                let e = elem_of_column(r, s, row, won.y);
+                let lse = scaled.x + ln_accurate(scaled.y);
+                write_token(row, won.y, raw, e.l / s.tau - lse, e.x);
+            }
+            return;
+        }
+        // An invocation lost its draw to min-p's rising threshold: the last pass below.
+    }
 
     if lists {
         // The k first entries of the row, in order.

@@ -587,7 +587,11 @@ impl TokenWorkload {
         let logits: Vec<f32> = (0..n)
             .map(|i| {
                 let h = i.wrapping_mul(2_654_435_761) % 100_000;
-                let peak = if h.is_multiple_of(500) { (h % 9) as f32 } else { 0.0 };
+                let peak = if h.is_multiple_of(500) {
+                    (h % 9) as f32
+                } else {
+                    0.0
+                };
                 (h % 1000) as f32 * 0.008 - 6.0 + peak
             })
             .collect();

@@ -540,3 +540,55 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
     assert!(got[0] < cols);
     assert_eq!(&got[1..], &vec![NONE; bad.len()][..]);
 }
+
+/// Rows without top-k or top-p are sampled in their first pass, min-p against each invocation's
+/// largest l so far. Here most of a row sits just below min-p's final threshold (9.0 against
+/// 10 + ln 0.5), a few entries just above it (9.5) and the largest comes last: an invocation's
+/// best candidates all fall below the threshold once the largest is known, after it turned the
+/// valid ones away, and the row must be drawn again in a second pass. Without log-probabilities
+/// (which keep min-p rows in two passes).
+#[test]
+fn min_p_in_the_first_pass_matches_reference() {
+    let cols = 16_384u32;
+    let rows = 24usize;
+    let row_logits = |r: usize| -> Vec<f32> {
+        (0..cols as usize)
+            .map(|c| match (c * 100 / cols as usize, r % 3) {
+                (_, 2) => ((c * 7 + r) % 23) as f32 * 0.1,
+                (99, _) if c == cols as usize - 1 - r => 10.0,
+                (80..=84, _) => 9.5,
+                _ => 9.0,
+            })
+            .collect()
+    };
+    let batch: Vec<f32> = (0..rows).flat_map(row_logits).collect();
+    let settings: Vec<TokenSettings> = (0..rows)
+        .map(|r| match r % 4 {
+            0 => TokenSettings::new(1.0).with_min_p(0.5),
+            1 => TokenSettings::new(0.8).with_min_p(0.3),
+            2 => TokenSettings::new(1.0),
+            _ => TokenSettings::new(2.0).with_min_p(0.9),
+        })
+        .collect();
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 404 + r,
+            offset: r * 3,
+        })
+        .collect();
+    let got = ctx()
+        .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
+        .unwrap();
+    for r in 0..rows {
+        let want = sample_token_row_near(&row_logits(r), None, &settings[r], states[r], FILTER_GAP)
+            .unwrap();
+        assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
+        assert!(
+            want.near_tokens.contains(&got.tokens[r]),
+            "row {r}, {:?}: {} is none of {:?}",
+            settings[r],
+            got.tokens[r],
+            want.near_tokens
+        );
+    }
+}
