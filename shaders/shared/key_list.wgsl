@@ -10,24 +10,27 @@ struct List {
     columns: array<u32, LIST_MAX>,
     n: u32,
     bad: bool,
+    last: u32,   // keys[most - 1] once the list is full: most offers stop at it
 }
 
 fn empty_list() -> List {
     var list: List;
     list.n = 0u;
     list.bad = false;
+    list.last = 0u;
     return list;
 }
 
 // Offers (key, column) to a list that keeps the best `most` entries.
 fn insert_key(list: ptr<function, List>, key: u32, column: u32, most: u32) {
     var at = (*list).n;
-    if at < most {
-        (*list).n += 1u;
-    } else if key > (*list).keys[most - 1u] {
+    if at == most {
+        if key <= (*list).last {
+            return;
+        }
         at = most - 1u;
     } else {
-        return;
+        (*list).n += 1u;
     }
     while at > 0u && key > (*list).keys[at - 1u] {
         (*list).keys[at] = (*list).keys[at - 1u];
@@ -36,4 +39,7 @@ fn insert_key(list: ptr<function, List>, key: u32, column: u32, most: u32) {
     }
     (*list).keys[at] = key;
     (*list).columns[at] = column;
+    if (*list).n == most {
+        (*list).last = (*list).keys[most - 1u];
+    }
 }
