@@ -256,8 +256,10 @@ var<workgroup> missed: atomic<u32>;
 var<workgroup> decided: vec4<u32>;
 var<workgroup> sum_m: array<f32, WORKGROUP_SIZE>;
 var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
-var<workgroup> kept_key: array<u32, LIST_MAX>;
-var<workgroup> kept_col: array<u32, LIST_MAX>;
+// The first entries of a row in order, from its invocations' lists.
+const KEPT_MAX: u32 = 256u;
+var<workgroup> kept_key: array<u32, KEPT_MAX>;
+var<workgroup> kept_col: array<u32, KEPT_MAX>;
 var<workgroup> hist_lo: array<atomic<u32>, BINS>;
 var<workgroup> hist_hi: array<atomic<u32>, BINS>;
 // The weight of the entries of each key in the last value pass, as they added it (0: 2^32).
@@ -534,11 +536,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let s = settings_of(row);
     let r = token_row(row);
     // A row with neither top-k nor top-p is sampled in its first pass, unless min-p's kept
-    // weight is wanted for a log-probability; a row with top-k up to LIST_MAX is sampled from
-    // the lists of that pass.
+    // weight is wanted for a log-probability; a row with top-k up to KEPT_MAX is sampled from
+    // the lists of that pass (each invocation's best LIST_MAX), unless one of them runs out.
     let in_one_pass = !s.greedy && s.k == params.cols && s.p >= 1.0
         && (s.min_p == 0.0 || params.want_logprobs == 0u);
-    let lists = s.k <= LIST_MAX && !in_one_pass;
+    let lists = s.k <= KEPT_MAX && !in_one_pass;
     if lid == 0u {
         atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
         atomicStore(&row_count, 0u);
@@ -568,10 +570,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(&first, elem_at(r, s, row, t, x.x), &list, s.k);
-            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, s.k);
-            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, s.k);
-            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, s.k);
+            let most = min(s.k, LIST_MAX);
+            first_add(&first, elem_at(r, s, row, t, x.x), &list, most);
+            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, most);
+            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, most);
+            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, most);
         }
     } else {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
@@ -642,7 +645,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     if lists {
-        // The k first entries of the row, in order.
+        // The k first entries of the row, in order: each round the best head of the lists. An
+        // invocation out of entries that turned some away may hold more of them: then the
+        // radix select below.
         var head = 0u;
         for (var t = 0u; t < s.k; t++) {
             var key = 0u;
@@ -650,6 +655,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if head < list.n {
                 key = list.keys[head];
                 column = list.columns[head];
+            } else if list.turned_away {
+                atomicStore(&missed, 1u);
             }
             let won = best_entry(lid, key, column);
             if won.y != NONE && won.y == column {
@@ -679,26 +686,31 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     before = add64(before, fixed(weight(value_of(kept_key[t]), m, s)));
                 }
             }
-            decided.x = n;
+            decided = vec4<u32>(n, atomicLoad(&missed), 0u, 0u);
         }
-        let n = workgroupUniformLoad(&decided).x;
-        var key = 0u;
-        var column = NONE;
-        if lid < n {
-            column = kept_col[lid];
-            let v = value_of(kept_key[lid]) / s.tau + gumbel_of_word(word_of_column(r, column));
-            key = key_of(v);
-        }
-        let won = best_entry(lid, key, column);
-        if lid == 0u {
-            var z = 0.0;
-            for (var t = 0u; t < n; t++) {
-                z += weight(value_of(kept_key[t]), m, s);
+        let kept = workgroupUniformLoad(&decided);
+        if kept.y == 0u {
+            var key = 0u;
+            var column = NONE;
+            for (var t = lid; t < kept.x; t += WORKGROUP_SIZE) {
+                let col = kept_col[t];
+                let v = value_of(kept_key[t]) / s.tau + gumbel_of_word(word_of_column(r, col));
+                if ranks_before(key_of(v), col, key, column) {
+                    key = key_of(v);
+                    column = col;
+                }
             }
-            let e = elem_of_column(r, s, row, won.y);
-            write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
+            let won = best_entry(lid, key, column);
+            if lid == 0u {
+                var z = 0.0;
+                for (var t = 0u; t < kept.x; t++) {
+                    z += weight(value_of(kept_key[t]), m, s);
+                }
+                let e = elem_of_column(r, s, row, won.y);
+                write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
+            }
+            return;
         }
-        return;
     }
 
     // Top-k past the lists, then top-p over what top-k and min-p keep.

@@ -271,18 +271,20 @@ impl<'a> SampleTokensCall<'a> {
 const NARROWEST: u32 = 64;
 
 /// Loop iterations of one invocation over a row of `cols` in a workgroup of `size`, at worst:
-/// the first pass with every element shifting a list of [`kernel::LIST_MAX`], the list rounds,
-/// two radix selects of eight passes (and invocation 0's scans of 256 bins), the last pass.
+/// the first pass with every element shifting a list of `LIST_MAX`, up to `KEPT_MAX` rounds
+/// of the lists and invocation 0's walks over their winners, then (where a list ran out) two
+/// radix selects of eight passes with invocation 0's scans of 256 bins, and the last pass.
 fn iterations(cols: u32, size: u32) -> u64 {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
-    let rounds = list * (u64::from(size.ilog2()) + 2);
+    let kept = u64::from(kernel::KEPT_MAX);
+    let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
     per_pass * (5 + 4 * list) + rounds + 16 * (5 * per_pass + 2 * 256 + 4) + 128 + 9 * per_pass
 }
 
 /// Workgroup memory of the sampler at `size`: two trees, three bin arrays, the lists' winners.
 fn workgroup_memory(size: u32) -> u32 {
-    16 * size + 3 * 4 * kernel::BINS + 8 * crate::shaders::key_list::LIST_MAX + 64
+    16 * size + 3 * 4 * kernel::BINS + 8 * kernel::KEPT_MAX + 64
 }
 
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers

@@ -27,7 +27,7 @@ const GUMBEL_GAP: f64 = 1e-3;
 const FILTER_GAP: f64 = 1e-4;
 
 /// Per-row settings that cycle through every filter, alone and together, greedy rows and both
-/// top-k paths (lists up to 32, the radix select past them).
+/// top-k paths (the lists' winners up to 256, the radix select past them).
 fn settings_mix(cols: u32, n: usize) -> Vec<TokenSettings> {
     let k = |k: u32| k.min(cols);
     let mix = [
@@ -48,6 +48,7 @@ fn settings_mix(cols: u32, n: usize) -> Vec<TokenSettings> {
         TokenSettings::new(2.0).with_top_k(cols),
         TokenSettings::new(1e-6),
         TokenSettings::new(0.5).with_soft_cap(3.0).with_top_p(0.7),
+        TokenSettings::new(1.0).with_top_k(k(300)).with_top_p(0.95),
     ];
     (0..n).map(|i| mix[i % mix.len()]).collect()
 }
@@ -574,6 +575,57 @@ fn min_p_in_the_first_pass_matches_reference() {
         .map(|r| RandomState {
             seed: 404 + r,
             offset: r * 3,
+        })
+        .collect();
+    let got = ctx()
+        .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
+        .unwrap();
+    for r in 0..rows {
+        let want = sample_token_row_near(&row_logits(r), None, &settings[r], states[r], FILTER_GAP)
+            .unwrap();
+        assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
+        assert!(
+            want.near_tokens.contains(&got.tokens[r]),
+            "row {r}, {:?}: {} is none of {:?}",
+            settings[r],
+            got.tokens[r],
+            want.near_tokens
+        );
+    }
+}
+
+/// Top-k takes the winners of the invocations' lists (their best 32 each) unless one of them
+/// runs out while it may hold more: here every large logit lies in blocks that the first
+/// invocation walks, whatever the workgroup width, and the row falls back to the radix select.
+#[test]
+fn lists_that_run_out_fall_back_to_the_radix_select() {
+    let cols = 65_536u32;
+    let rows = 8usize;
+    let row_logits = |r: usize| -> Vec<f32> {
+        (0..cols as usize)
+            .map(|c| {
+                let spread = ((c * 37 + r * 11) % 101) as f32 * 0.01;
+                if (c / 4).is_multiple_of(1024) {
+                    6.0 + spread
+                } else {
+                    spread
+                }
+            })
+            .collect()
+    };
+    let batch: Vec<f32> = (0..rows).flat_map(row_logits).collect();
+    let settings: Vec<TokenSettings> = (0..rows)
+        .map(|r| match r % 4 {
+            0 => TokenSettings::new(1.0).with_top_k(50),
+            1 => TokenSettings::new(0.3).with_top_k(40).with_top_p(0.8),
+            2 => TokenSettings::new(2.0).with_top_k(33).with_min_p(0.2),
+            _ => TokenSettings::new(1.0).with_top_k(64),
+        })
+        .collect();
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 9000 + r,
+            offset: r,
         })
         .collect();
     let got = ctx()

@@ -11,6 +11,7 @@ struct List {
     n: u32,
     bad: bool,
     last: u32,   // keys[most - 1] once the list is full: most offers stop at it
+    turned_away: bool,   // an offer was refused or pushed out: the list is not all it saw
 }
 
 fn empty_list() -> List {
@@ -18,6 +19,7 @@ fn empty_list() -> List {
     list.n = 0u;
     list.bad = false;
     list.last = 0u;
+    list.turned_away = false;
     return list;
 }
 
@@ -25,6 +27,7 @@ fn empty_list() -> List {
 fn insert_key(list: ptr<function, List>, key: u32, column: u32, most: u32) {
     var at = (*list).n;
     if at == most {
+        (*list).turned_away = true;
         if key <= (*list).last {
             return;
         }
