@@ -536,11 +536,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let s = settings_of(row);
     let r = token_row(row);
     // A row with neither top-k nor top-p is sampled in its first pass, unless min-p's kept
-    // weight is wanted for a log-probability; a row with top-k up to KEPT_MAX is sampled from
-    // the lists of that pass (each invocation's best LIST_MAX), unless one of them runs out.
+    // weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone
+    // whose cut falls within the row's first KEPT_MAX entries, is sampled from the winners of
+    // its invocations' lists (each its best LIST_MAX), unless one of them runs out.
     let in_one_pass = !s.greedy && s.k == params.cols && s.p >= 1.0
         && (s.min_p == 0.0 || params.want_logprobs == 0u);
-    let lists = s.k <= KEPT_MAX && !in_one_pass;
+    let lists = !in_one_pass && (s.k <= KEPT_MAX || s.p < 1.0);
     if lid == 0u {
         atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
         atomicStore(&row_count, 0u);
@@ -645,11 +646,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     if lists {
-        // The k first entries of the row, in order: each round the best head of the lists. An
+        // Top-k bounds the kept set by its k entries; otherwise top-p's cut must fall within
+        // the first KEPT_MAX, against the total weight of the entries min-p keeps, which one
+        // more pass sums (the same fixed-point weights as everywhere).
+        let bounded = s.k <= KEPT_MAX;
+        var rounds = s.k;
+        var wanted = vec2<u32>(0u, 0u);
+        if !bounded {
+            rounds = KEPT_MAX;
+            var total = vec2<u32>(0u, 0u);
+            for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+                let x = block_x(r, j);
+                for (var i = 0u; i < 4u; i++) {
+                    let e = elem_at(r, s, row, 4u * j + i, x[i]);
+                    let w = weight(e.l, m, s);
+                    if e.kind == LANE_VALUE && w >= s.min_p {
+                        total = add64(total, fixed(w));
+                    }
+                }
+            }
+            if lid == 0u {
+                atomicStore(&hist_lo[0], 0u);
+                atomicStore(&hist_hi[0], 0u);
+            }
+            workgroupBarrier();
+            add_to_bin(0u, total);
+            workgroupBarrier();
+            if lid == 0u {
+                let all = bin_total(0u);
+                selection = vec4<u32>(scaled(all, s.p), all);
+            }
+            wanted = workgroupUniformLoad(&selection).xy;
+        }
+        // The first entries of the row, in order: each round the best head of the lists. An
         // invocation out of entries that turned some away may hold more of them: then the
-        // radix select below.
+        // radix select below, as when top-p's cut lies past the rounds.
         var head = 0u;
-        for (var t = 0u; t < s.k; t++) {
+        var taken = vec2<u32>(0u, 0u);
+        var reached = bounded;
+        for (var t = 0u; t < rounds; t++) {
             var key = 0u;
             var column = NONE;
             if head < list.n {
@@ -665,18 +700,35 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if lid == 0u {
                 kept_key[t] = won.x;
                 kept_col[t] = won.y;
+                if !bounded {
+                    // Enough once the entries taken reach top-p's share, or min-p ends them.
+                    let w = weight(value_of(won.x), m, s);
+                    taken = add64(taken, fixed(w));
+                    let stop = won.y == NONE || w < s.min_p || ge64(taken, wanted);
+                    decided.x = select(0u, 1u, stop);
+                }
             }
+            if !bounded && workgroupUniformLoad(&decided).x != 0u {
+                reached = true;
+                rounds = t + 1u;
+                break;
+            }
+        }
+        if !reached {
+            atomicStore(&missed, 1u);
         }
         if lid == 0u {
             // min-p keeps a prefix of them; top-p a prefix of that.
             var n = 0u;
             var total = vec2<u32>(0u, 0u);
-            while n < s.k && kept_col[n] != NONE && weight(value_of(kept_key[n]), m, s) >= s.min_p {
+            while n < rounds && kept_col[n] != NONE && weight(value_of(kept_key[n]), m, s) >= s.min_p {
                 total = add64(total, fixed(weight(value_of(kept_key[n]), m, s)));
                 n += 1u;
             }
             if top_p {
-                let wanted = scaled(total, s.p);
+                if bounded {
+                    wanted = scaled(total, s.p);
+                }
                 var before = vec2<u32>(0u, 0u);
                 for (var t = 0u; t < n; t++) {
                     if ge64(before, wanted) && t > 0u {
