@@ -74,4 +74,5 @@ plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_word(w
 plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "            atomicStore(&missed, 1u);" "" tokens min_p_in_the_first_pass || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if list.turned_away {" "} else if false {" tokens lists_that_run_out || status=1
+plant "token sampler, top-p from the lists: the row's total weight halved" $tokens "total = add64(total, fixed(w));" "total = add64(total, fixed(w * 0.5));" tokens matches_reference_f32 || status=1
 exit $status
