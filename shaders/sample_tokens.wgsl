@@ -665,18 +665,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     }
                 }
             }
-            if lid == 0u {
-                atomicStore(&hist_lo[0], 0u);
-                atomicStore(&hist_hi[0], 0u);
+            // And the weight the lists hold: a cut past all of it is past the rounds too.
+            var listed = vec2<u32>(0u, 0u);
+            for (var i = 0u; i < list.n; i++) {
+                let w = weight(value_of(list.keys[i]), m, s);
+                if w >= s.min_p {
+                    listed = add64(listed, fixed(w));
+                }
+            }
+            if lid < 2u {
+                atomicStore(&hist_lo[lid], 0u);
+                atomicStore(&hist_hi[lid], 0u);
             }
             workgroupBarrier();
             add_to_bin(0u, total);
+            add_to_bin(1u, listed);
             workgroupBarrier();
             if lid == 0u {
-                let all = bin_total(0u);
-                selection = vec4<u32>(scaled(all, s.p), all);
+                let cut = scaled(bin_total(0u), s.p);
+                let hopeless = !ge64(bin_total(1u), cut);
+                selection = vec4<u32>(cut, select(0u, 1u, hopeless), 0u);
             }
-            wanted = workgroupUniformLoad(&selection).xy;
+            let sel = workgroupUniformLoad(&selection);
+            wanted = sel.xy;
+            if sel.z != 0u {
+                rounds = 0u;
+            }
         }
         // The first entries of the row, in order: each round the best head of the lists. An
         // invocation out of entries that turned some away may hold more of them: then the

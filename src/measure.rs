@@ -523,6 +523,8 @@ pub enum TokenFilter {
     TopK(u32),
     /// Top-p 0.9.
     TopP,
+    /// Top-p 0.9 over flat logits: a cut past the lists' 256 first entries.
+    TopPFlat,
     /// Min-p 0.05.
     MinP,
     /// Top-k 50 with top-p 0.9.
@@ -531,13 +533,14 @@ pub enum TokenFilter {
 
 impl TokenFilter {
     /// Every setting of the benchmark table.
-    pub const ALL: [TokenFilter; 7] = [
+    pub const ALL: [TokenFilter; 8] = [
         TokenFilter::Greedy,
         TokenFilter::Plain,
         TokenFilter::TopK(32),
         TokenFilter::TopK(50),
         TokenFilter::MinP,
         TokenFilter::TopP,
+        TokenFilter::TopPFlat,
         TokenFilter::TopKTopP,
     ];
 
@@ -548,7 +551,7 @@ impl TokenFilter {
             TokenFilter::Greedy => TokenSettings::greedy(),
             TokenFilter::Plain => sample,
             TokenFilter::TopK(k) => sample.with_top_k(k),
-            TokenFilter::TopP => sample.with_top_p(0.9),
+            TokenFilter::TopP | TokenFilter::TopPFlat => sample.with_top_p(0.9),
             TokenFilter::MinP => sample.with_min_p(0.05),
             TokenFilter::TopKTopP => sample.with_top_k(50).with_top_p(0.9),
         }
@@ -561,6 +564,7 @@ impl TokenFilter {
             TokenFilter::Plain => "tokens plain".into(),
             TokenFilter::TopK(k) => format!("tokens top-k {k}"),
             TokenFilter::TopP => "tokens top-p 0.9".into(),
+            TokenFilter::TopPFlat => "tokens top-p 0.9, flat logits".into(),
             TokenFilter::MinP => "tokens min-p 0.05".into(),
             TokenFilter::TopKTopP => "tokens top-k 50, top-p 0.9".into(),
         }
@@ -568,12 +572,14 @@ impl TokenFilter {
 }
 
 /// Buffers to run the token sampler at one shape: f32 logits shaped like a language model's
-/// (a spread below 2, one in 500 raised by up to 9), a state per row, tokens and
-/// log-probabilities.
+/// (a spread from -6 to 2, one in 500 raised by 6 to 14, so that a few dozen tokens hold most
+/// of the probability), flat ones (one in 500 raised by up to 8 only: top-p 0.9 keeps
+/// thousands), a state per row, tokens and log-probabilities.
 pub struct TokenWorkload {
     /// Rows and K (dense).
     pub shape: Shape,
     logits: wgpu::Buffer,
+    flat: wgpu::Buffer,
     settings: Vec<(TokenFilter, wgpu::Buffer)>,
     states: wgpu::Buffer,
     tokens: wgpu::Buffer,
@@ -584,17 +590,19 @@ impl TokenWorkload {
     /// Buffers for `rows` x `cols`.
     pub fn new(ctx: &GpuContext, rows: u32, cols: u32) -> Result<Self> {
         let n = u64::from(rows) * u64::from(cols);
-        let logits: Vec<f32> = (0..n)
-            .map(|i| {
-                let h = i.wrapping_mul(2_654_435_761) % 100_000;
-                let peak = if h.is_multiple_of(500) {
-                    (h % 9) as f32
-                } else {
-                    0.0
-                };
-                (h % 1000) as f32 * 0.008 - 6.0 + peak
-            })
-            .collect();
+        let logits = |raise: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    let h = i.wrapping_mul(2_654_435_761) % 100_000;
+                    let peak = if h.is_multiple_of(500) {
+                        raise + (h % 9) as f32
+                    } else {
+                        0.0
+                    };
+                    (h % 1000) as f32 * 0.008 - 6.0 + peak
+                })
+                .collect()
+        };
         let states: Vec<RandomState> = (0..u64::from(rows))
             .map(|r| RandomState {
                 seed: r,
@@ -607,7 +615,8 @@ impl TokenWorkload {
             .collect::<Result<_>>()?;
         Ok(Self {
             shape: Shape::new(rows, cols),
-            logits: ctx.upload(&logits)?,
+            logits: ctx.upload(&logits(6.0))?,
+            flat: ctx.upload(&logits(0.0))?,
             settings,
             states: ctx.upload(&states)?,
             tokens: ctx.storage_buffer(u64::from(rows) * 4)?,
@@ -633,10 +642,15 @@ impl TokenWorkload {
             .find(|(f, _)| *f == filter)
             .map(|(_, b)| b)
             .ok_or_else(|| invalid(format!("{filter:?} is not in TokenFilter::ALL")))?;
+        let logits = if filter == TokenFilter::TopPFlat {
+            &self.flat
+        } else {
+            &self.logits
+        };
         let call = SampleTokensCall::new(
             StorageType::F32,
             self.shape,
-            GpuSlice::from(&self.logits),
+            GpuSlice::from(logits),
             GpuSlice::from(settings),
             TokenNoise::PerRow {
                 states: GpuSlice::from(&self.states),
