@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{TestRng as Rng, ctx, expect_invalid};
+use common::{TestRng as Rng, ctx, expect_invalid, one_at_a_time};
 use gumbel_wgpu::reference::{TokenDraw, sample_token_row, sample_token_row_near};
 use gumbel_wgpu::{
     Element, HostTokenNoise, RandomState, StorageType, Strategy, TokenArgs, TokenSettings,
@@ -213,22 +213,26 @@ fn matches_reference<T: Element>() {
 
 #[test]
 fn matches_reference_f32() {
+    let _turn = one_at_a_time();
     matches_reference::<f32>();
 }
 
 #[test]
 fn matches_reference_f16() {
+    let _turn = one_at_a_time();
     matches_reference::<f16>();
 }
 
 #[test]
 fn matches_reference_bf16() {
+    let _turn = one_at_a_time();
     matches_reference::<bf16>();
 }
 
 /// Every workgroup width gives the same tokens: top-p's sums are exact integers.
 #[test]
 fn workgroup_widths_agree() {
+    let _turn = one_at_a_time();
     for size in [64, 256, 1024] {
         let strategy = Some(Strategy::RowPerWorkgroup { size });
         let c = compare::<f32>(5000, 28, 7, Bias::PerRow, strategy);
@@ -279,6 +283,7 @@ fn chi_square(settings: TokenSettings, logits: &[f32]) -> (f64, usize) {
 
 #[test]
 fn filtered_frequencies_match_by_chi_square() {
+    let _turn = one_at_a_time();
     // P(chi2 > x) = 0.001 at 1 .. 9 degrees of freedom.
     const CRITICAL: [f64; 10] = [
         0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
@@ -312,6 +317,7 @@ fn filtered_frequencies_match_by_chi_square() {
 
 #[test]
 fn greedy_rows_take_the_argmax_and_bad_temperatures_none() {
+    let _turn = one_at_a_time();
     let logits = [0.5f32, 3.0, -1.0, 3.0, 2.9, f32::NEG_INFINITY];
     let settings = [
         TokenSettings::greedy(),
@@ -343,6 +349,7 @@ fn greedy_rows_take_the_argmax_and_bad_temperatures_none() {
 /// draw bit-identical tokens and log-probabilities: a row's noise is its own state's.
 #[test]
 fn batches_are_invariant_to_order_and_company() {
+    let _turn = one_at_a_time();
     let cols = 3000u32;
     let requests = 12usize;
     let mut rng = Rng::new(77);
@@ -397,6 +404,7 @@ fn batches_are_invariant_to_order_and_company() {
 /// One stream for the call gives row r the state (seed, offset + rK).
 #[test]
 fn call_noise_is_per_row_state_at_row_offsets() {
+    let _turn = one_at_a_time();
     let cols = 700u32;
     let rows = 14usize;
     let mut rng = Rng::new(5);
@@ -423,6 +431,7 @@ fn call_noise_is_per_row_state_at_row_offsets() {
 
 #[test]
 fn bad_arguments_are_refused_by_name() {
+    let _turn = one_at_a_time();
     let logits = vec![0.0f32; 20];
     let states = [RandomState { seed: 1, offset: 0 }; 2];
     let call = |settings: TokenSettings| {
@@ -504,6 +513,7 @@ fn bad_arguments_are_refused_by_name() {
 /// (the GPU cannot return an error) and leave the other rows alone.
 #[test]
 fn kernel_gives_rows_with_bad_settings_no_token() {
+    let _turn = one_at_a_time();
     use gumbel_wgpu::{GpuSlice, SampleTokensCall, Shape, TokenNoise};
     let ctx = ctx();
     let cols = 10u32;
@@ -550,6 +560,7 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
 /// (which keep min-p rows in two passes).
 #[test]
 fn min_p_in_the_first_pass_matches_reference() {
+    let _turn = one_at_a_time();
     let cols = 16_384u32;
     let rows = 24usize;
     let row_logits = |r: usize| -> Vec<f32> {
@@ -599,6 +610,7 @@ fn min_p_in_the_first_pass_matches_reference() {
 /// invocation walks, whatever the workgroup width, and the row falls back to the radix select.
 #[test]
 fn lists_that_run_out_fall_back_to_the_radix_select() {
+    let _turn = one_at_a_time();
     let cols = 65_536u32;
     let rows = 8usize;
     let row_logits = |r: usize| -> Vec<f32> {

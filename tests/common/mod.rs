@@ -350,3 +350,12 @@ macro_rules! matrix {
         }
     )*};
 }
+
+/// Taken by each test of a binary whose dispatches run long on a CPU driver: through GL, wgpu
+/// holds one context lock per device while it waits on a submission, and another test thread
+/// that waits more than six seconds for it panics inside wgpu ("Could not lock adapter
+/// context"). Taking turns keeps every wait short.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
