@@ -11,12 +11,13 @@
 // Top-p's weights are fixed-point (32 fractional bits of the largest weight), so that their
 // sums are exact and the same in any order.
 //
-// Passes over the row: one for the largest l (and the raw log-sum-exp, and for top_k up to
-// LIST_MAX each invocation's list of its best k); then, for those rows, k rounds of the lists'
-// best head give the k first entries, whose filters and noise need no other pass. Other rows
-// find top-k's and top-p's cuts by radix selects (a count, or a weight, per histogram bin) and
-// end with one pass of Gumbel-max over the kept set that makes noise only for blocks holding a
-// kept element.
+// Passes over the row (docs/design.md): rows without top-k or top-p are sampled in their
+// first pass (min-p against each invocation's running maximum). Rows with top-k up to KEPT_MAX,
+// or top-p whose cut falls within that many entries, take the row's first entries in order
+// from rounds over the invocations' lists of that pass, and make noise for those alone. Other
+// rows find top-k's and top-p's cuts by radix selects (a count, or a weight, per histogram bin)
+// and end with a pass of Gumbel-max over the kept set that makes noise only for blocks holding
+// a kept element.
 #import sampler_row
 #import params
 #import key_list
