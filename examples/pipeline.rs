@@ -133,6 +133,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     kernels.record_forward(
         &mut encoder,
         &ForwardCall {
+            noise_range: gumbel_wgpu::NoiseRange::Standard,
             mode: Mode::Soft,
             storage: StorageType::F32,
             shape,
@@ -158,6 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             storage: StorageType::F32,
             shape,
             source: Source::Recompute {
+                range: gumbel_wgpu::NoiseRange::Standard,
                 logits: GpuSlice::from(&logits),
                 seed,
                 offset,

@@ -30,8 +30,8 @@ plant "Philox with int64: high word shifted by 31" shared/mul_wide_int64.wgsl "u
 plant "exp1_of_word: the upper tail's sign flipped" shared/gumbel.wgsl "select(a.num, -w, tail)" "select(a.num, w, tail)" noise gumbel_tails || status=1
 row=shared/sampler_row.wgsl
 deriv=shared/derivative_common.wgsl
-plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, x.w, words.w)" "lane_at(r, t + 3u, x.w, words.z)" forward soft_f32 || status=1
-plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, x.w, words.w)" "lane_at(r, t + 3u, x.w, words.z)" forward index_f32 || status=1
+plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, x.w, g.w)" "lane_at(r, t + 3u, x.w, g.z)" forward soft_f32 || status=1
+plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, x.w, g.w)" "lane_at(r, t + 3u, x.w, g.z)" forward index_f32 || status=1
 plant "tau applied twice" $row "v = v / r.tau;" "v = v / r.tau / r.tau;" forward soft_f32 || status=1
 plant "log-soft without the row's log-sum" $row "return (l.v - f.m) - f.log_s;" "return (l.v - f.m);" forward log_soft_f32 || status=1
 plant "sum rescale dropped in merge" $row "exp(lo.m - hi.m)" "1.0" forward soft_f32 || status=1
@@ -53,7 +53,7 @@ plant "top-k, radix select unrolled for long rows: the fourth block skipped" top
 plant "row per subgroup: the butterfly stops before its last step" shared/subgroup_rows.wgsl "acc = merge(acc, other);" "acc = merge(acc, other); if d >= 2u { break; }" forward soft_f32 || status=1
 plant "row per subgroup: a derivative's segment sum misses far lanes" shared/subgroup_rows.wgsl "acc += subgroupShuffleXor(acc, d);" "acc += subgroupShuffleXor(acc, d) * f32(d < 4u);" derivative soft_f32 || status=1
 plant "row per subgroup: every cached block read from slot 0" forward_row_per_subgroup.wgsl "cached_block(r, j, c)" "cached_block(r, j, 0u)" forward soft_f32 || status=1
-plant "log2 map: the upper half by log2 of u, not the series" shared/gumbel.wgsl "select(by_log2, by_series, x >= 0x80000000u)" "select(by_log2, by_series, false)" noise gumbel_tails || status=1
+plant "log2 map: the upper half by log2 of u, not the series" shared/gumbel.wgsl "select(by_log2, by_series, upper)" "select(by_log2, by_series, false)" noise gumbel_tails || status=1
 plant "f16 decode: the halves of a word swapped" shared/storage_f16.wgsl "return unpack2x16float(w);" "return unpack2x16float(w).yx;" convert f16_decodes || status=1
 plant "f16 encode: the high half gets the low value" shared/storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
 plant "16-bit input: an odd start read from the even word" shared/storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
@@ -75,4 +75,7 @@ plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "            atomicStore(&missed, 1u);" "" tokens min_p_in_the_first_pass || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if list.turned_away {" "} else if false {" tokens lists_that_run_out || status=1
 plant "token sampler, top-p from the lists: the row's total weight halved" $tokens "total = add64(total, fixed(w));" "total = add64(total, fixed(w * 0.5));" tokens matches_reference_f32 || status=1
+plant "wide noise: the high word of a draw is the low one again" shared/gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1
+plant "wide noise: the low word's half ulp dropped from the complement" shared/gumbel.wgsl "(f32(~lo) + 0.5)" "(f32(~lo) + 0.0)" wide_noise wide_map_at_extreme || status=1
+plant "wide noise: the second Philox block is the first again" shared/gumbel.wgsl "let b = noise_block(seed, add64_u32(first, 1u));" "let b = noise_block(seed, first);" wide_noise every_noise_call || status=1
 exit $status

@@ -1,6 +1,6 @@
 // Fills `out` with `count` consecutive elements of the noise stream, starting at flat index
-// `offset`: the raw Philox words, or the Gumbel noise made from them (docs/contract.md, section 2). One
-// invocation per noise block, so one Philox call feeds four outputs.
+// `offset`: the raw Philox words, or the Gumbel noise made from them, one word or two an element
+// by NOISE_RANGE (docs/contract.md, section 2). One invocation per noise block of four outputs.
 #import philox
 #import gumbel
 
@@ -21,14 +21,10 @@ const OUTPUT_GUMBEL: u32 = 1u;
 override OUTPUT: u32 = OUTPUT_GUMBEL;
 const WORKGROUP_SIZE: u32 = 256u;
 
-fn emit(t: u32, lead: u32, word: u32) {
+fn emit(t: u32, lead: u32, value: u32) {
     let i = t - lead;
     if t >= lead && i < params.count {
-        if OUTPUT == OUTPUT_WORDS {
-            out[params.out_base + i] = word;
-        } else {
-            out[params.out_base + i] = bitcast<u32>(gumbel_of_word(word));
-        }
+        out[params.out_base + i] = value;
     }
 }
 
@@ -39,9 +35,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if 4u * j >= lead + params.count {
         return;
     }
-    let words = noise_block(params.seed, add64_u32(shr64_2(params.offset), j));
-    emit(4u * j, lead, words.x);
-    emit(4u * j + 1u, lead, words.y);
-    emit(4u * j + 2u, lead, words.z);
-    emit(4u * j + 3u, lead, words.w);
+    let block = add64_u32(shr64_2(params.offset), j);
+    var values: vec4<u32>;
+    if OUTPUT == OUTPUT_WORDS {
+        values = noise_block(params.seed, block);
+    } else {
+        values = bitcast<vec4<u32>>(gumbel_block(params.seed, block));
+    }
+    emit(4u * j, lead, values.x);
+    emit(4u * j + 1u, lead, values.y);
+    emit(4u * j + 2u, lead, values.z);
+    emit(4u * j + 3u, lead, values.w);
 }

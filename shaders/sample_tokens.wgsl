@@ -200,10 +200,10 @@ fn elem_of_column(r: Row, s: Settings, row: u32, col: u32) -> Elem {
     return elem_at(r, s, row, col + r.lead, input4(r.in_at + col).x);
 }
 
-// The noise word of column `col`.
-fn word_of_column(r: Row, col: u32) -> u32 {
+// The noise of column `col`.
+fn gumbel_of_column(r: Row, col: u32) -> f32 {
     let t = col + r.lead;
-    return noise_block(r.seed, add64_u32(r.block0, t >> 2u))[t & 3u];
+    return gumbel_block(r.seed, add64_u32(r.block0, t >> 2u))[t & 3u];
 }
 
 fn weight(l: f32, m: f32, s: Settings) -> f32 {
@@ -495,7 +495,7 @@ fn offer(c: ptr<function, Candidates>, key: u32, col: u32, l: f32) {
 
 // The first pass of a row sampled in it: the element also enters the candidates, if it clears
 // min-p against the largest l so far (the threshold only rises).
-fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, word: u32,
+fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, g: f32,
                s: Settings, list: ptr<function, List>) {
     first_add(f, e, list, 0u);
     if e.kind != LANE_VALUE {
@@ -505,7 +505,7 @@ fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, w
         return;
     }
     let v = e.l / s.tau;
-    offer(c, key_of(v + gumbel_of_word(word)), e.col, e.l);
+    offer(c, key_of(v + g), e.col, e.l);
     if params.want_logprobs != 0u {
         (*f).scaled = add_exp((*f).scaled, v);
     }
@@ -561,12 +561,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if in_one_pass {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
-            let words = noise_block(r.seed, add64_u32(r.block0, j));
+            let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(&first, &candidates, elem_at(r, s, row, t, x.x), words.x, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 1u, x.y), words.y, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 2u, x.z), words.z, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 3u, x.w), words.w, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t, x.x), g.x, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s, &list);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s, &list);
         }
     } else if lists {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
@@ -761,7 +761,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var column = NONE;
             for (var t = lid; t < kept.x; t += WORKGROUP_SIZE) {
                 let col = kept_col[t];
-                let v = value_of(kept_key[t]) / s.tau + gumbel_of_word(word_of_column(r, col));
+                let v = value_of(kept_key[t]) / s.tau + gumbel_of_column(r, col);
                 if ranks_before(key_of(v), col, key, column) {
                     key = key_of(v);
                     column = col;
@@ -812,11 +812,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
         if any {
-            let words = noise_block(r.seed, add64_u32(r.block0, j));
+            let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             for (var i = 0u; i < 4u; i++) {
                 if kept[i] {
                     let col = 4u * j + i - r.lead;
-                    let key = key_of(l[i] / s.tau + gumbel_of_word(words[i]));
+                    let key = key_of(l[i] / s.tau + g[i]);
                     if ranks_before(key, col, best_key, best_col) {
                         best_key = key;
                         best_col = col;

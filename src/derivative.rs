@@ -8,7 +8,7 @@ use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau};
 use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
-use crate::types::{Mode, Shape, StorageType};
+use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
 #[derive(Clone, Copy, Debug)]
@@ -29,17 +29,21 @@ pub enum Source<'a> {
         /// The forward call's GPU noise counter, if it used one (see
         /// [`crate::ForwardCall::counter`]); record the advance after the derivative.
         counter: Option<GpuSlice<'a>>,
+        /// The forward call's noise range.
+        range: NoiseRange,
     },
 }
 
 impl<'a> Source<'a> {
-    /// The logits with the forward call's seed and offset, and no counter.
+    /// The logits with the forward call's seed and offset, no counter and the standard noise
+    /// range.
     pub fn recompute(logits: GpuSlice<'a>, seed: u64, offset: u64) -> Self {
         Source::Recompute {
             logits,
             seed,
             offset,
             counter: None,
+            range: NoiseRange::Standard,
         }
     }
 }
@@ -302,27 +306,28 @@ impl Kernels {
             ));
         }
         let size = call.storage.size();
-        let (input, in_name, noise, passes) = match call.source {
+        let (input, in_name, noise, range, passes) = match call.source {
             Source::Saved(y) => {
                 let noise = Noise {
                     seed: 0,
                     offset: 0,
                     counter: None,
                 };
-                (y, "saved sample", noise, 2)
+                (y, "saved sample", noise, NoiseRange::Standard, 2)
             }
             Source::Recompute {
                 logits,
                 seed,
                 offset,
                 counter,
+                range,
             } => {
                 let noise = Noise {
                     seed,
                     offset,
                     counter,
                 };
-                (logits, "logits", noise, 3)
+                (logits, "logits", noise, range, 3)
             }
         };
         let strategy = call
@@ -376,7 +381,7 @@ impl Kernels {
                 ("SOURCE", f64::from(source)),
                 ("DIRECTION", f64::from(direction)),
             ]);
-            self.pipeline(shader, Some(call.storage), &constants)
+            self.noise_pipeline(shader, Some(call.storage), &constants, range)
         };
         // The kernels in dispatch order; for the other strategies, one kernel.
         let mut steps = Vec::new();

@@ -8,7 +8,7 @@ use crate::row::{
     Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
 };
 use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
-use crate::types::{Mode, Shape, StorageType};
+use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
 /// One forward call: `shape.rows` rows of logits in `logits`, the samples into `out`.
 /// `out` holds `storage` elements, except in index mode: one `u32` per row, at `out_pitch` 1.
@@ -34,12 +34,15 @@ pub struct ForwardCall<'a> {
     /// and offset are read from it when the kernel runs (`offset` is added to its offset, and
     /// `seed` is not used). See [`Kernels::record_advance`].
     pub counter: Option<GpuSlice<'a>>,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
 }
 
 impl<'a> ForwardCall<'a> {
-    /// A call with temperature 1, seed 0 at offset 0, no counter and the default strategy;
+    /// A call with temperature 1, seed 0 at offset 0, no counter, the standard noise range and
+    /// the default strategy;
     /// the `with_` methods set the rest.
     ///
     /// ```no_run
@@ -68,6 +71,7 @@ impl<'a> ForwardCall<'a> {
             seed: 0,
             offset: 0,
             counter: None,
+            noise_range: NoiseRange::Standard,
             strategy: None,
         }
     }
@@ -134,7 +138,8 @@ impl Kernels {
 
         let mut constants = strategy.constants();
         constants.push(("MODE", call.mode.shader_value()));
-        let pipeline = |shader| self.pipeline(shader, Some(call.storage), &constants);
+        let pipeline =
+            |shader| self.noise_pipeline(shader, Some(call.storage), &constants, call.noise_range);
         // The kernel that writes the output: for SplitRow, its second step.
         let writer = pipeline(match strategy {
             Strategy::RowPerThread => Shader::ForwardRowPerThread,

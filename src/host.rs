@@ -7,12 +7,12 @@ use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
-use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
+use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 use crate::reference::NoSample;
 use crate::row::{Strategy, Tau};
 use crate::tokens::{RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings};
 use crate::top_k::TopKCall;
-use crate::types::{Element, Mode, Shape, StorageType, check_tau};
+use crate::types::{Element, Mode, NoiseRange, Shape, StorageType, check_tau};
 
 /// The temperature of a host-slice call.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +34,8 @@ pub struct SampleArgs<'a> {
     pub seed: u64,
     /// Flat noise index of row 0, column 0.
     pub offset: u64,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
 }
@@ -58,7 +60,16 @@ impl<'a> SampleArgs<'a> {
             tau: HostTau::Scalar(tau),
             seed,
             offset: 0,
+            noise_range: NoiseRange::Standard,
             strategy: None,
+        }
+    }
+
+    /// One word of noise an element, or two.
+    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
+        Self {
+            noise_range,
+            ..self
         }
     }
 
@@ -237,12 +248,29 @@ impl GpuContext {
 
     /// The raw words of flat elements `offset .. offset + count` of `seed`'s stream.
     pub fn noise_words(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<u32>> {
-        self.noise(seed, offset, count, NoiseOutput::Words)
+        self.noise(
+            seed,
+            offset,
+            count,
+            NoiseOutput::Words,
+            NoiseRange::Standard,
+        )
     }
 
     /// The Gumbel noise of flat elements `offset .. offset + count` of `seed`'s stream.
     pub fn gumbel_noise(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<f32>> {
-        self.noise(seed, offset, count, NoiseOutput::Gumbel)
+        self.gumbel_noise_in(NoiseRange::Standard, seed, offset, count)
+    }
+
+    /// [`GpuContext::gumbel_noise`] with one word an element or two.
+    pub fn gumbel_noise_in(
+        &self,
+        range: NoiseRange,
+        seed: u64,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<f32>> {
+        self.noise(seed, offset, count, NoiseOutput::Gumbel, range)
     }
 
     fn noise<T: bytemuck::Pod>(
@@ -251,6 +279,7 @@ impl GpuContext {
         offset: u64,
         count: usize,
         output: NoiseOutput,
+        range: NoiseRange,
     ) -> Result<Vec<T>> {
         let out = self.storage_buffer(byte_size(self.kernels(), "noise output", count, 4)?)?;
         self.submit_and_wait("noise", |encoder| {
@@ -261,6 +290,7 @@ impl GpuContext {
                     offset,
                     count: count as u64,
                     output,
+                    range,
                     out: GpuSlice::from(&out),
                 },
             )
@@ -268,22 +298,74 @@ impl GpuContext {
         self.read_back(&out, count)
     }
 
+    /// How many of elements `offset .. offset + count` of `seed`'s stream have Gumbel noise in
+    /// `range` above `threshold`, made and counted on the device ([`NoiseCountCall`]): `offset`
+    /// and `count` multiples of 4. Submitted in parts of 2^28 elements.
+    pub fn count_noise_above(
+        &self,
+        range: NoiseRange,
+        seed: u64,
+        offset: u64,
+        count: u64,
+        threshold: f32,
+    ) -> Result<u64> {
+        const PART: u64 = 1 << 28;
+        let mut total = 0;
+        let mut done = 0;
+        while done < count {
+            let n = PART.min(count - done);
+            let out = self.upload(&[0u32])?;
+            self.submit_and_wait("noise count", |encoder| {
+                self.kernels().record_noise_count(
+                    encoder,
+                    &NoiseCountCall {
+                        seed,
+                        offset: offset.wrapping_add(done),
+                        count: n,
+                        range,
+                        threshold,
+                        out: GpuSlice::from(&out),
+                    },
+                )
+            })?;
+            total += u64::from(self.read_back::<u32>(&out, 1)?[0]);
+            done += n;
+        }
+        Ok(total)
+    }
+
     /// The library's word-to-Gumbel map on the GPU, for words of the caller's choosing.
     pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
+        self.gumbel_of_words_in(NoiseRange::Standard, words)
+    }
+
+    /// [`GpuContext::gumbel_of_words`] with one word an element, or two (`words[2i]` the low
+    /// half of element `i`; an even number of words).
+    pub fn gumbel_of_words_in(&self, range: NoiseRange, words: &[u32]) -> Result<Vec<f32>> {
+        let count = match range {
+            NoiseRange::Standard => words.len(),
+            NoiseRange::Wide if words.len().is_multiple_of(2) => words.len() / 2,
+            NoiseRange::Wide => {
+                return Err(invalid(format!(
+                    "{} words given: a wide draw takes two",
+                    words.len()
+                )));
+            }
+        };
         let input = self.upload(words)?;
-        let out =
-            self.storage_buffer(byte_size(self.kernels(), "gumbel output", words.len(), 4)?)?;
+        let out = self.storage_buffer(byte_size(self.kernels(), "gumbel output", count, 4)?)?;
         self.submit_and_wait("gumbel_of_words", |encoder| {
             self.kernels().record_gumbel_of_words(
                 encoder,
                 &GumbelOfWordsCall {
                     words: GpuSlice::from(&input),
                     out: GpuSlice::from(&out),
-                    count: words.len() as u64,
+                    count: count as u64,
+                    range,
                 },
             )
         })?;
-        self.read_back(&out, words.len())
+        self.read_back(&out, count)
     }
 
     /// `values` in storage type `T`, converted on the device as the samplers convert their
@@ -386,6 +468,7 @@ impl GpuContext {
                     offset: args.offset,
                     strategy: args.strategy,
                     counter: None,
+                    noise_range: args.noise_range,
                 },
             )
         })?;
@@ -685,6 +768,7 @@ impl GpuContext {
                     seed: args.seed,
                     offset: args.offset,
                     counter: None,
+                    range: args.noise_range,
                 }
             } else {
                 Source::Saved(input_slice)
@@ -757,6 +841,7 @@ impl GpuContext {
                     seed: args.seed,
                     offset: args.offset,
                     counter: None,
+                    noise_range: args.noise_range,
                     strategy: args.strategy,
                 },
             )
@@ -809,6 +894,8 @@ pub struct TokenArgs<'a> {
     pub bias: Option<&'a [f32]>,
     /// Whether to return log-probabilities.
     pub logprobs: bool,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
     /// `None`: [`choose_sample_tokens`](crate::choose_sample_tokens).
     pub strategy: Option<Strategy>,
 }
@@ -823,6 +910,7 @@ impl<'a> TokenArgs<'a> {
             noise: HostTokenNoise::PerRow(states),
             bias: None,
             logprobs: false,
+            noise_range: NoiseRange::Standard,
             strategy: None,
         }
     }
@@ -948,6 +1036,7 @@ impl GpuContext {
         if let Some(strategy) = args.strategy {
             call = call.with_strategy(strategy);
         }
+        call = call.with_noise_range(args.noise_range);
         self.submit_and_wait("sample tokens", |encoder| {
             self.kernels().record_sample_tokens(encoder, &call)
         })?;

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result, invalid};
 use crate::shaders::{Shader, VARIANTS, gumbel};
-use crate::types::StorageType;
+use crate::types::{NoiseRange, StorageType};
 
 /// A caller's buffer and a byte offset into it.
 ///
@@ -294,6 +294,19 @@ impl Kernels {
         };
         self.pipelines.lock().unwrap().insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// The pipeline of a kernel that makes noise, with `range` as its `NOISE_RANGE`.
+    pub(crate) fn noise_pipeline(
+        &self,
+        shader: Shader,
+        storage: Option<StorageType>,
+        constants: &[(&'static str, f64)],
+        range: NoiseRange,
+    ) -> Result<Pipeline> {
+        let mut constants = constants.to_vec();
+        constants.push(("NOISE_RANGE", range.shader_value()));
+        self.pipeline(shader, storage, &constants)
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch

@@ -92,13 +92,13 @@ pub use host::{
     Gradient, HostSource, HostTau, HostTokenNoise, SampleArgs, TokenArgs, Tokens, TopK,
 };
 pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
-pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseOutput};
+pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 pub use row::{Strategy, Tau};
 pub use tokens::{
     RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings, choose_sample_tokens,
 };
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
-pub use types::{Element, Mode, Shape, StorageType};
+pub use types::{Element, Mode, NoiseRange, Shape, StorageType};
 
 mod shaders {
     include!(concat!(env!("OUT_DIR"), "/shaders.rs"));

@@ -15,7 +15,7 @@ use crate::row::{Strategy, Tau};
 use crate::shaders::{self, Shader};
 use crate::tokens::{RandomState, SampleTokensCall, TokenNoise, TokenSettings};
 use crate::top_k::{MAX_K, TopKCall};
-use crate::types::{Mode, Shape, StorageType};
+use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
 /// Seconds per repetition of what `record` records, over `reps` repetitions in one submit,
 /// after one warm-up submit. Timed on the GPU with timestamp queries when the device has them
@@ -178,6 +178,8 @@ pub struct Workload {
     pub shape: Shape,
     /// Storage of every buffer.
     pub storage: StorageType,
+    /// The noise range of the kernels that make noise (standard unless set).
+    pub noise_range: NoiseRange,
     logits: wgpu::Buffer,
     /// A soft sample (any values do for timing) and an upstream gradient.
     saved: wgpu::Buffer,
@@ -210,6 +212,7 @@ impl Workload {
         Ok(Self {
             shape: Shape::new(rows, cols),
             storage,
+            noise_range: NoiseRange::Standard,
             logits: upload(values(0.004, -2.0))?,
             saved: upload(values(1.0 / (1000.0 * cols as f32), 0.0))?,
             grad: upload(values(0.002, -1.0))?,
@@ -262,6 +265,7 @@ impl Workload {
                 offset: 0,
                 count: shape.noise_elements(),
                 output: NoiseOutput::Gumbel,
+                range: NoiseRange::Standard,
                 out: GpuSlice::from(&self.noise),
             },
         )?;
@@ -297,6 +301,7 @@ impl Workload {
                     seed,
                     offset: 0,
                     counter: None,
+                    range: self.noise_range,
                 }
             } else {
                 Source::Saved(GpuSlice::from(&self.saved))
@@ -317,6 +322,7 @@ impl Workload {
                     offset: 0,
                     strategy,
                     counter: None,
+                    noise_range: self.noise_range,
                 },
             ),
             Kernel::Vjp { recompute } => kernels.record_vjp(
@@ -345,6 +351,7 @@ impl Workload {
                     seed,
                     offset: 0,
                     counter: None,
+                    noise_range: self.noise_range,
                     strategy,
                 },
             ),

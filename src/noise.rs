@@ -3,10 +3,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::Result;
+use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
-use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel};
-use crate::types::split64;
+use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel, noise_count as counter};
+use crate::types::{NoiseRange, split64};
 
 /// What the noise kernel writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,12 +28,16 @@ pub struct NoiseCall<'a> {
     pub count: u64,
     /// Words or Gumbel noise.
     pub output: NoiseOutput,
+    /// For Gumbel noise: one word an element, or two (words `2n` and `2n + 1` for element
+    /// `n`). Words are the stream's words either way.
+    pub range: NoiseRange,
     /// Where they go, 4 bytes each.
     pub out: GpuSlice<'a>,
 }
 
 /// The word-to-Gumbel map on words of the caller's: `out[i] = gumbel(words[i])` for `count`
-/// elements (4 bytes each).
+/// elements (4 bytes each), or with [`NoiseRange::Wide`] `gumbel(words[2i], words[2i + 1])`
+/// (low word first) from `2 * count` words.
 #[derive(Clone, Copy, Debug)]
 pub struct GumbelOfWordsCall<'a> {
     /// The 32-bit words.
@@ -42,6 +46,38 @@ pub struct GumbelOfWordsCall<'a> {
     pub out: GpuSlice<'a>,
     /// How many elements.
     pub count: u64,
+    /// One word an element, or two.
+    pub range: NoiseRange,
+}
+
+/// Counts the elements `offset .. offset + count` of `seed`'s stream whose Gumbel noise in
+/// `range` exceeds `threshold`, and adds the count to the u32 at `out`, without storing the
+/// noise: tail checks over more draws than a buffer holds. `offset` and `count` are multiples
+/// of 4, and one call counts at most 2^32 - 4 elements (so that the count fits its u32).
+#[derive(Clone, Copy, Debug)]
+pub struct NoiseCountCall<'a> {
+    /// The stream's seed.
+    pub seed: u64,
+    /// The flat index of the first element.
+    pub offset: u64,
+    /// How many elements.
+    pub count: u64,
+    /// One word an element, or two.
+    pub range: NoiseRange,
+    /// Elements whose noise is above this count.
+    pub threshold: f32,
+    /// One u32, added to.
+    pub out: GpuSlice<'a>,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CountParams {
+    seed: [u32; 2],
+    offset: [u32; 2],
+    blocks: u32,
+    threshold: f32,
+    _pad: [u32; 2],
 }
 
 #[repr(C)]
@@ -75,7 +111,12 @@ impl Kernels {
             NoiseOutput::Words => kernel::OUTPUT_WORDS,
             NoiseOutput::Gumbel => kernel::OUTPUT_GUMBEL,
         };
-        let pipeline = self.pipeline(Shader::Noise, None, &[("OUTPUT", f64::from(output))])?;
+        let pipeline = self.noise_pipeline(
+            Shader::Noise,
+            None,
+            &[("OUTPUT", f64::from(output))],
+            call.range,
+        )?;
         // Leave room for the lead of a chunk that starts inside a noise block.
         let per_dispatch = (self.max_groups() * u64::from(kernel::WORKGROUP_SIZE) * 4 - 4)
             .min(self.max_binding() / 4 - 64);
@@ -104,29 +145,85 @@ impl Kernels {
         Ok(())
     }
 
+    /// Records a count of the noise above a threshold into `encoder` ([`NoiseCountCall`]).
+    pub fn record_noise_count(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        call: &NoiseCountCall,
+    ) -> Result<()> {
+        if !call.offset.is_multiple_of(4) || !call.count.is_multiple_of(4) {
+            return Err(invalid(format!(
+                "noise count: offset {} and count {} must be multiples of 4",
+                call.offset, call.count
+            )));
+        }
+        if call.count > u64::from(u32::MAX - 3) {
+            return Err(invalid(format!(
+                "noise count: {} elements, at most 2^32 - 4 a call (the count is a u32)",
+                call.count
+            )));
+        }
+        self.check_slice("noise count output", call.out, 1, 4)?;
+        let pipeline = self.noise_pipeline(Shader::NoiseCount, None, &[], call.range)?;
+        let per_invocation = u64::from(counter::WORKGROUP_SIZE * counter::BLOCKS_PER_INVOCATION);
+        let per_dispatch = self.max_groups() * per_invocation;
+        let out = self.window(call.out, 0, 1, 4)?;
+        let mut done = 0;
+        let blocks = call.count / 4;
+        while done < blocks {
+            let n = per_dispatch.min(blocks - done);
+            let params = CountParams {
+                seed: split64(call.seed),
+                offset: split64(call.offset.wrapping_add(4 * done)),
+                blocks: n as u32,
+                threshold: call.threshold,
+                _pad: [0; 2],
+            };
+            self.dispatch(
+                encoder,
+                &pipeline,
+                bytemuck::bytes_of(&params),
+                &[out.binding()],
+                n.div_ceil(per_invocation) as u32,
+            )?;
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Records the word-to-Gumbel map into `encoder`.
     pub fn record_gumbel_of_words(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         call: &GumbelOfWordsCall,
     ) -> Result<()> {
-        let GumbelOfWordsCall { words, out, count } = *call;
+        let GumbelOfWordsCall {
+            words,
+            out,
+            count,
+            range,
+        } = *call;
         if count == 0 {
             return Ok(());
         }
-        self.check_slice("words", words, count, 4)?;
+        let per_output = match range {
+            NoiseRange::Standard => 1,
+            NoiseRange::Wide => 2,
+        };
+        let word_count = count.saturating_mul(per_output);
+        self.check_slice("words", words, word_count, 4)?;
         self.check_slice("gumbel output", out, count, 4)?;
         self.check_aliasing(&[
-            BufferUse::read("words", words, count, 4),
+            BufferUse::read("words", words, word_count, 4),
             BufferUse::write("gumbel output", out, count, 4),
         ])?;
-        let pipeline = self.pipeline(Shader::GumbelOfWords, None, &[])?;
-        let per_dispatch =
-            (self.max_groups() * u64::from(map::WORKGROUP_SIZE)).min(self.max_binding() / 4 - 64);
+        let pipeline = self.noise_pipeline(Shader::GumbelOfWords, None, &[], range)?;
+        let per_dispatch = (self.max_groups() * u64::from(map::WORKGROUP_SIZE))
+            .min(self.max_binding() / 4 / per_output - 64);
         let mut done = 0;
         while done < count {
             let n = per_dispatch.min(count - done);
-            let words = self.window(words, done, n, 4)?;
+            let words = self.window(words, done * per_output, n * per_output, 4)?;
             let out = self.window(out, done, n, 4)?;
             let params = MapParams {
                 count: n as u32,

@@ -34,6 +34,14 @@ pub fn noise_word(seed: u64, n: u64) -> u32 {
     noise_block(seed, n / 4)[(n % 4) as usize]
 }
 
+/// The 64-bit value of flat element `n` under [`crate::NoiseRange::Wide`]: words `2n` (the low
+/// half) and `2n + 1` of the stream, word indices wrapping at 2^64. It is what
+/// `Philox4x32::new(seed, 2n).next_u64()` returns.
+pub fn noise_pair(seed: u64, n: u64) -> u64 {
+    let word = n.wrapping_mul(2);
+    u64::from(noise_word(seed, word)) | u64::from(noise_word(seed, word.wrapping_add(1))) << 32
+}
+
 /// The four words of noise block `block` (flat elements `4*block .. 4*block + 3`).
 pub fn noise_block(seed: u64, block: u64) -> [u32; 4] {
     philox4x32_10(

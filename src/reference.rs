@@ -1,9 +1,9 @@
 //! The CPU reference: the same random words as the kernels, and f64 arithmetic from there on.
 //! It is the oracle of the tests and a tool for users who check pipelines of their own.
 
-use crate::philox::noise_word;
+use crate::philox::{noise_pair, noise_word};
 use crate::tokens::{RandomState, TokenSettings};
-use crate::types::{Mode, Shape, check_tau};
+use crate::types::{Mode, NoiseRange, Shape, check_tau};
 
 /// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (docs/contract.md, section 2):
 /// `u = (x + 0.5) 2^-32`, `g = -ln(-ln u)`, with `1 - u` taken from the complemented word.
@@ -17,10 +17,35 @@ pub fn gumbel_of_word(x: u32) -> f64 {
     -exp1.ln()
 }
 
+/// The Gumbel noise of a 64-bit value (docs/contract.md, section 2): `u = (x + 0.5) 2^-64`,
+/// `g = -ln(-ln u)`, with `1 - u` taken from the complement. `g` spans about [-3.81, 45.05].
+pub fn gumbel_of_pair(x: u64) -> f64 {
+    const SCALE: f64 = 1.0 / 18_446_744_073_709_551_616.0;
+    let exp1 = if x < 1 << 63 {
+        -((x as f64 + 0.5) * SCALE).ln()
+    } else {
+        -(-((!x) as f64 + 0.5) * SCALE).ln_1p()
+    };
+    -exp1.ln()
+}
+
+/// The Gumbel noise of flat element `n` of `seed`'s stream in `range`.
+pub fn gumbel_at(range: NoiseRange, seed: u64, n: u64) -> f64 {
+    match range {
+        NoiseRange::Standard => gumbel_of_word(noise_word(seed, n)),
+        NoiseRange::Wide => gumbel_of_pair(noise_pair(seed, n)),
+    }
+}
+
 /// The Gumbel noise of flat elements `offset .. offset + count` of `seed`'s stream.
 pub fn gumbel_noise(seed: u64, offset: u64, count: usize) -> Vec<f64> {
+    gumbel_noise_in(NoiseRange::Standard, seed, offset, count)
+}
+
+/// [`gumbel_noise`] in `range`.
+pub fn gumbel_noise_in(range: NoiseRange, seed: u64, offset: u64, count: usize) -> Vec<f64> {
     (0..count as u64)
-        .map(|i| gumbel_of_word(noise_word(seed, offset.wrapping_add(i))))
+        .map(|i| gumbel_at(range, seed, offset.wrapping_add(i)))
         .collect()
 }
 
@@ -38,6 +63,16 @@ pub enum Perturbed {
 /// `l + g` for each logit of a row whose first element has flat noise index `first` (flat
 /// indices wrap at 2^64).
 pub fn perturbed_row(logits: &[f32], seed: u64, first: u64) -> Vec<Perturbed> {
+    perturbed_row_in(NoiseRange::Standard, logits, seed, first)
+}
+
+/// [`perturbed_row`] with the noise of `range`.
+pub fn perturbed_row_in(
+    range: NoiseRange,
+    logits: &[f32],
+    seed: u64,
+    first: u64,
+) -> Vec<Perturbed> {
     logits
         .iter()
         .zip(0u64..)
@@ -48,7 +83,7 @@ pub fn perturbed_row(logits: &[f32], seed: u64, first: u64) -> Vec<Perturbed> {
             } else if !l.is_finite() {
                 Perturbed::Invalid
             } else {
-                Perturbed::Value(f64::from(l) + gumbel_of_word(noise_word(seed, n)))
+                Perturbed::Value(f64::from(l) + gumbel_at(range, seed, n))
             }
         })
         .collect()
@@ -103,7 +138,19 @@ pub fn scaled_row(
     first: u64,
     mode: Mode,
 ) -> Result<Vec<Option<f64>>, NoSample> {
-    let perturbed = perturbed_row(logits, seed, first);
+    scaled_row_in(NoiseRange::Standard, logits, tau, seed, first, mode)
+}
+
+/// [`scaled_row`] with the noise of `range`.
+pub fn scaled_row_in(
+    range: NoiseRange,
+    logits: &[f32],
+    tau: f32,
+    seed: u64,
+    first: u64,
+    mode: Mode,
+) -> Result<Vec<Option<f64>>, NoSample> {
+    let perturbed = perturbed_row_in(range, logits, seed, first);
     if let Some(k) = perturbed.iter().position(|p| *p == Perturbed::Invalid) {
         return Err(NoSample::InvalidLogit(k));
     }
@@ -163,7 +210,19 @@ pub fn forward_row(
     first: u64,
     mode: Mode,
 ) -> Result<RowSample, NoSample> {
-    let z = scaled_row(logits, tau, seed, first, mode)?;
+    forward_row_in(NoiseRange::Standard, logits, tau, seed, first, mode)
+}
+
+/// [`forward_row`] with the noise of `range`.
+pub fn forward_row_in(
+    range: NoiseRange,
+    logits: &[f32],
+    tau: f32,
+    seed: u64,
+    first: u64,
+    mode: Mode,
+) -> Result<RowSample, NoSample> {
+    let z = scaled_row_in(range, logits, tau, seed, first, mode)?;
     let (arg, _) = argmax(&z).ok_or(NoSample::AllMasked)?;
     Ok(match mode {
         Mode::Index => RowSample::Index(arg as u32),
@@ -187,7 +246,18 @@ pub fn top_k_row(
     first: u64,
     k: usize,
 ) -> Result<Vec<(u32, f64)>, NoSample> {
-    let z = scaled_row(logits, 1.0, seed, first, Mode::Index)?;
+    top_k_row_in(NoiseRange::Standard, logits, seed, first, k)
+}
+
+/// [`top_k_row`] with the noise of `range`.
+pub fn top_k_row_in(
+    range: NoiseRange,
+    logits: &[f32],
+    seed: u64,
+    first: u64,
+    k: usize,
+) -> Result<Vec<(u32, f64)>, NoSample> {
+    let z = scaled_row_in(range, logits, 1.0, seed, first, Mode::Index)?;
     let mut valid: Vec<(u32, f64)> = z
         .iter()
         .enumerate()
@@ -395,16 +465,17 @@ pub fn sample_token_row(
     settings: &TokenSettings,
     state: RandomState,
 ) -> Result<TokenDraw, NoSample> {
-    sample_token_row_near(x, bias, settings, state, 0.0)
+    sample_token_row_near(x, bias, settings, state, NoiseRange::Standard, 0.0)
 }
 
-/// [`sample_token_row`], with the tokens that thresholds moved by `slack` would give
-/// ([`TokenDraw::near_tokens`]): what a test allows f32 arithmetic.
+/// [`sample_token_row`] with the noise of `range`, and the tokens that thresholds moved by
+/// `slack` would give ([`TokenDraw::near_tokens`]): what a test allows f32 arithmetic.
 pub fn sample_token_row_near(
     x: &[f32],
     bias: Option<&[f32]>,
     settings: &TokenSettings,
     state: RandomState,
+    range: NoiseRange,
     slack: f64,
 ) -> Result<TokenDraw, NoSample> {
     let cols = x.len() as u32;
@@ -476,7 +547,7 @@ pub fn sample_token_row_near(
     let n = row.kept(0.0);
     let perturbed = |i: usize| {
         let (l, k) = row.entries[i];
-        let g = gumbel_of_word(noise_word(state.seed, state.offset.wrapping_add(k.into())));
+        let g = gumbel_at(range, state.seed, state.offset.wrapping_add(k.into()));
         l / row.tau + g
     };
     // Gumbel-max over each prefix from the fewest entries any moved threshold keeps to the

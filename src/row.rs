@@ -711,7 +711,8 @@ macro_rules! with_tau {
     };
 }
 
-/// `with_noise` and `with_counter`, for the call structs with `seed`, `offset` and `counter`.
+/// `with_noise`, `with_counter` and `with_noise_range`, for the call structs with `seed`,
+/// `offset`, `counter` and `noise_range`.
 macro_rules! with_noise {
     ($call:ident) => {
         impl<'a> $call<'a> {
@@ -728,6 +729,14 @@ macro_rules! with_noise {
             pub fn with_counter(self, counter: $crate::GpuSlice<'a>) -> Self {
                 Self {
                     counter: Some(counter),
+                    ..self
+                }
+            }
+
+            /// One word of noise an element, or two (docs/contract.md, section 2).
+            pub fn with_noise_range(self, noise_range: $crate::NoiseRange) -> Self {
+                Self {
+                    noise_range,
                     ..self
                 }
             }

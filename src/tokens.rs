@@ -24,7 +24,7 @@ use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
 use crate::shaders::{Shader, sample_tokens as kernel};
-use crate::types::{Shape, StorageType, split64};
+use crate::types::{NoiseRange, Shape, StorageType, split64};
 
 /// One row's sampling settings, as the kernel reads them (five 32-bit words a row).
 #[repr(C)]
@@ -209,6 +209,8 @@ pub struct SampleTokensCall<'a> {
     pub bias: Option<TokenBias<'a>>,
     /// Where the noise comes from.
     pub noise: TokenNoise<'a>,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
     /// One u32 per row, written: the token.
     pub tokens: GpuSlice<'a>,
     /// Two f32 per row, written if given: the token's log-probability under `softmax(x)`, and
@@ -236,6 +238,7 @@ impl<'a> SampleTokensCall<'a> {
             settings,
             bias: None,
             noise,
+            noise_range: NoiseRange::Standard,
             tokens,
             logprobs: None,
             strategy: None,
@@ -254,6 +257,14 @@ impl<'a> SampleTokensCall<'a> {
     pub fn with_logprobs(self, logprobs: GpuSlice<'a>) -> Self {
         Self {
             logprobs: Some(logprobs),
+            ..self
+        }
+    }
+
+    /// With one word of noise an element, or two.
+    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
+        Self {
+            noise_range,
             ..self
         }
     }
@@ -453,10 +464,11 @@ impl Kernels {
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
-        let pipeline = self.pipeline(
+        let pipeline = self.noise_pipeline(
             Shader::SampleTokens,
             Some(call.storage),
             &[("WORKGROUP_SIZE", f64::from(size))],
+            call.noise_range,
         )?;
         let mut row0 = 0u32;
         self.each_part(&rows, &plan, |part| {

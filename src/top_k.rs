@@ -11,7 +11,7 @@ use crate::shaders::{
     Shader, key_list, row_bindings as binding, top_k_common as kernel,
     top_k_row_per_workgroup as select,
 };
-use crate::types::{Shape, StorageType};
+use crate::types::{NoiseRange, Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
 pub const MAX_K: u32 = select::K_MAX;
@@ -56,6 +56,8 @@ pub struct TopKCall<'a> {
     pub offset: u64,
     /// A GPU-side noise counter, as in [`crate::ForwardCall::counter`].
     pub counter: Option<GpuSlice<'a>>,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
     /// `RowPerThread` (k up to [`MAX_K_PER_THREAD`]: a sorted list per invocation) or
     /// `RowPerWorkgroup { size }` with `size` 256, 512 or 1024 (a radix select); `None`:
     /// [`choose_top_k`].
@@ -83,6 +85,7 @@ impl<'a> TopKCall<'a> {
             seed: 0,
             offset: 0,
             counter: None,
+            noise_range: NoiseRange::Standard,
             strategy: None,
         }
     }
@@ -261,7 +264,8 @@ impl Kernels {
         if shader == Shader::TopKRowPerWorkgroup {
             constants.push(("BLOCKS_PER_ITERATION", f64::from(unroll)));
         }
-        let pipeline = self.pipeline(shader, Some(call.storage), &constants)?;
+        let pipeline =
+            self.noise_pipeline(shader, Some(call.storage), &constants, call.noise_range)?;
         self.each_part(&rows, &plan, |part| {
             let params = TopKParams {
                 header: part.header,

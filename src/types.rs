@@ -33,6 +33,32 @@ impl Mode {
     }
 }
 
+/// How many random words make one element's Gumbel noise (docs/contract.md, section 2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NoiseRange {
+    /// One 32-bit word: `u = (x + 0.5) 2^-32`, so `g` reaches 22.87 at most. The default.
+    #[default]
+    Standard,
+    /// Two words, `2n` and `2n + 1` of the stream for element `n` (the first the low half):
+    /// a 64-bit uniform `u = (x + 0.5) 2^-64`, so `g` reaches 45.05. About twice the noise
+    /// arithmetic.
+    Wide,
+}
+
+impl NoiseRange {
+    /// Both ranges.
+    pub const ALL: [NoiseRange; 2] = [NoiseRange::Standard, NoiseRange::Wide];
+
+    /// The value of the kernels' `NOISE_RANGE` override.
+    pub(crate) fn shader_value(self) -> f64 {
+        use crate::shaders::gumbel;
+        f64::from(match self {
+            NoiseRange::Standard => gumbel::NOISE_RANGE_STANDARD,
+            NoiseRange::Wide => gumbel::NOISE_RANGE_WIDE,
+        })
+    }
+}
+
 /// How logits and outputs are stored in memory. Arithmetic is f32 throughout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StorageType {

@@ -125,6 +125,7 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
         "indices",
     );
     let words = GumbelOfWordsCall {
+        range: gumbel_wgpu::NoiseRange::Standard,
         words: at(0),
         out: at(SECOND),
         count: N,
@@ -211,6 +212,7 @@ fn arguments_may_share_a_buffer_where_wgpu_allows_it() {
     // Outputs that overlap are refused.
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let overlapping = TopKCall {
+        noise_range: gumbel_wgpu::NoiseRange::Standard,
         values: GpuSlice::new(&top, 16),
         ..top_k
     };

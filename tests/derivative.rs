@@ -145,6 +145,7 @@ fn run_gpu<T: Element>(
     let dtau = ctx.upload(&vec![f32::NAN; dtau_len]).unwrap();
     let source = match source {
         SourceKind::Recompute => Source::Recompute {
+            range: gumbel_wgpu::NoiseRange::Standard,
             logits: GpuSlice::from(&input),
             seed: batch.seed,
             offset: batch.offset,
@@ -580,6 +581,7 @@ fn recompute_equals_saved_forward_output() {
                 tau,
                 seed: batch.seed,
                 offset: batch.offset,
+                noise_range: gumbel_wgpu::NoiseRange::Standard,
                 strategy: None,
             };
             inputs.saved = ctx().sample(&batch.logits, mode, &args).unwrap();

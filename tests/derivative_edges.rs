@@ -33,6 +33,7 @@ fn derivatives(
     let dtau = ctx.storage_buffer(u64::from(shape.rows) * 4).unwrap();
     let tangents = ctx.upload(&vec![0.5f32; shape.rows as usize]).unwrap();
     let source = Source::Recompute {
+        range: gumbel_wgpu::NoiseRange::Standard,
         logits: GpuSlice::from(&input),
         seed: 11,
         offset: 0,
@@ -227,6 +228,7 @@ fn bad_input_is_an_error_value() {
         "saved sample buffer",
     );
     let logits_short = Source::Recompute {
+        range: gumbel_wgpu::NoiseRange::Standard,
         logits: GpuSlice::new(&good, 8),
         seed: 0,
         offset: 0,
@@ -457,6 +459,7 @@ fn split_calls_in_one_encoder_match_one_call() {
                         ..shape
                     },
                     source: Source::Recompute {
+                        range: gumbel_wgpu::NoiseRange::Standard,
                         logits: at(&input, r0, cols),
                         seed,
                         offset: offset + u64::from(r0 * cols),

@@ -67,6 +67,7 @@ fn gpu_counter_draws_fresh_noise_each_submission() {
             None => (seed, offset),
         };
         let forward = |out, counter| ForwardCall {
+            noise_range: gumbel_wgpu::NoiseRange::Standard,
             mode: Mode::Soft,
             storage: StorageType::F32,
             shape,
@@ -83,6 +84,7 @@ fn gpu_counter_draws_fresh_noise_each_submission() {
             storage: StorageType::F32,
             shape,
             source: Source::Recompute {
+                range: gumbel_wgpu::NoiseRange::Standard,
                 logits: GpuSlice::from(&logits),
                 seed: at(&counter).0,
                 offset: at(&counter).1,
@@ -201,6 +203,7 @@ fn wgpu_errors_inside_a_call_are_values() {
         ctx.kernels().record_forward(
             encoder,
             &ForwardCall {
+                noise_range: gumbel_wgpu::NoiseRange::Standard,
                 mode: Mode::Soft,
                 storage: StorageType::F32,
                 shape: Shape::new(2, 4),

@@ -34,6 +34,7 @@ fn run_gpu<T: Element>(
     ctx.kernels().record_forward(
         &mut encoder,
         &ForwardCall {
+            noise_range: gumbel_wgpu::NoiseRange::Standard,
             mode,
             storage: T::STORAGE,
             shape,

@@ -39,6 +39,7 @@ fn forward_words<T: Element>(
         .record_forward(
             &mut encoder,
             &ForwardCall {
+                noise_range: gumbel_wgpu::NoiseRange::Standard,
                 mode,
                 storage: T::STORAGE,
                 shape,
@@ -217,6 +218,7 @@ fn bad_input_is_an_error_value() {
         ctx.kernels().record_forward(
             &mut encoder,
             &ForwardCall {
+                noise_range: gumbel_wgpu::NoiseRange::Standard,
                 mode: Mode::Soft,
                 storage: StorageType::F32,
                 shape,
@@ -290,6 +292,7 @@ fn split_calls_match<T: Element>(mode: Mode) {
             .record_forward(
                 encoder,
                 &ForwardCall {
+                    noise_range: gumbel_wgpu::NoiseRange::Standard,
                     mode,
                     storage: T::STORAGE,
                     shape: Shape { rows: n, ..shape },

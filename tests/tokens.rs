@@ -141,7 +141,14 @@ fn compare<T: Element>(
         let row_bias = args
             .bias
             .map(|b| &b[(r % bias_rows) * cols as usize..][..cols as usize]);
-        let want = sample_token_row_near(&x, row_bias, &settings[r], states[r], FILTER_GAP);
+        let want = sample_token_row_near(
+            &x,
+            row_bias,
+            &settings[r],
+            states[r],
+            gumbel_wgpu::NoiseRange::Standard,
+            FILTER_GAP,
+        );
         let (token, [raw, sampled]) = (got.tokens[r], got.logprobs[r]);
         let Ok(TokenDraw {
             token: want_token,
@@ -592,8 +599,15 @@ fn min_p_in_the_first_pass_matches_reference() {
         .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
         .unwrap();
     for r in 0..rows {
-        let want = sample_token_row_near(&row_logits(r), None, &settings[r], states[r], FILTER_GAP)
-            .unwrap();
+        let want = sample_token_row_near(
+            &row_logits(r),
+            None,
+            &settings[r],
+            states[r],
+            gumbel_wgpu::NoiseRange::Standard,
+            FILTER_GAP,
+        )
+        .unwrap();
         assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
         assert!(
             want.near_tokens.contains(&got.tokens[r]),
@@ -644,8 +658,15 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
         .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
         .unwrap();
     for r in 0..rows {
-        let want = sample_token_row_near(&row_logits(r), None, &settings[r], states[r], FILTER_GAP)
-            .unwrap();
+        let want = sample_token_row_near(
+            &row_logits(r),
+            None,
+            &settings[r],
+            states[r],
+            gumbel_wgpu::NoiseRange::Standard,
+            FILTER_GAP,
+        )
+        .unwrap();
         assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
         assert!(
             want.near_tokens.contains(&got.tokens[r]),

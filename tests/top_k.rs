@@ -30,6 +30,7 @@ fn run<T: Element>(
     ctx.kernels().record_top_k(
         &mut encoder,
         &TopKCall {
+            noise_range: gumbel_wgpu::NoiseRange::Standard,
             storage: T::STORAGE,
             shape,
             k,
@@ -271,6 +272,7 @@ fn bad_input_is_an_error_value() {
     let big = ctx.storage_buffer(24).unwrap();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let call = |indices, values| TopKCall {
+        noise_range: gumbel_wgpu::NoiseRange::Standard,
         storage: gumbel_wgpu::StorageType::F32,
         shape: Shape::new(3, 4),
         k: 2,

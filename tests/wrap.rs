@@ -158,6 +158,7 @@ fn a_counter_before_the_wrap() {
             .record_forward(
                 &mut encoder,
                 &ForwardCall {
+                    noise_range: gumbel_wgpu::NoiseRange::Standard,
                     mode: Mode::Soft,
                     storage: gumbel_wgpu::StorageType::F32,
                     shape: Shape::new(ROWS, K),

@@ -6,13 +6,23 @@
 //   log2 keeps WGSL's bounds; tests/noise_exhaustive.rs checks every word on a device.
 // - NOISE_MAP_SERIES: both logarithms from an atanh series on a reduced argument, accurate
 //   whatever the device's log2 does; about twice the arithmetic.
+//
+// NOISE_RANGE picks how many words make one draw: one (u = (x + 0.5) 2^-32, g up to 22.87) or
+// two, words 2n and 2n + 1 of the stream for element n (u = (x + 0.5) 2^-64 with
+// x = w[2n + 1] 2^32 + w[2n], g up to 45.05), by the same two maps.
+#import philox
+
 const NOISE_MAP_LOG2: u32 = 0u;
 const NOISE_MAP_SERIES: u32 = 1u;
 override NOISE_MAP: u32 = NOISE_MAP_LOG2;
+const NOISE_RANGE_STANDARD: u32 = 0u;
+const NOISE_RANGE_WIDE: u32 = 1u;
+override NOISE_RANGE: u32 = NOISE_RANGE_STANDARD;
 
 const LN2_HI: f32 = 0.693145751953125;      // 16 significant bits: e * LN2_HI is exact
 const LN2_LO: f32 = 1.4286068203094172e-6;  // ln 2 - LN2_HI
 const TWO_POW_M32: f32 = 2.3283064365386963e-10;
+const TWO_POW_32: f32 = 4294967296.0;
 const LN2: f32 = 0.6931471805599453;
 
 // 2 * atanh(s) = ln((1 + s) / (1 - s)) for |s| <= 0.1716; the series' first omitted term is
@@ -58,9 +68,14 @@ fn ln_accurate(x: f32) -> f32 {
 // logarithm, chosen by select: as branches, any SIMD group holding words from more than one
 // case (nearly all of them) would run every case.
 fn exp1_of_word(x: u32) -> f32 {
-    let upper = x >= 0x80000000u;
-    let w = (f32(~x) + 0.5) * TWO_POW_M32;
-    let a = log_argument(select((f32(x) + 0.5) * TWO_POW_M32, 1.0 - w, upper));
+    return exp1_of_uniform(x >= 0x80000000u, (f32(x) + 0.5) * TWO_POW_M32,
+                           (f32(~x) + 0.5) * TWO_POW_M32);
+}
+
+// The same from a uniform u and its complement w = 1 - u, each exact to f32 rounding; `upper`
+// says u > 1/2.
+fn exp1_of_uniform(upper: bool, u: f32, w: f32) -> f32 {
+    let a = log_argument(select(u, 1.0 - w, upper));
     // With e = 0 and num = -w the sum below is exactly -2 atanh(w / (2 - w)).
     let tail = upper && w < 0.25;
     return -ln_of_argument(LogArgument(select(a.e, 0.0, tail), select(a.num, -w, tail),
@@ -82,15 +97,55 @@ fn two_atanh_third(s: f32) -> f32 {
 // g = -log2(E) ln 2 within 2^-21 ln 2 + 3e-7 + rounding, about 6.6e-7, of the exact value
 // where E is in [0.5, 2], and within 4 ULP(g) elsewhere.
 fn exp1_of_word_log2(x: u32) -> f32 {
-    let w = (f32(~x) + 0.5) * TWO_POW_M32;
+    return exp1_of_uniform_log2(x >= 0x80000000u, (f32(x) + 0.5) * TWO_POW_M32,
+                                (f32(~x) + 0.5) * TWO_POW_M32);
+}
+
+fn exp1_of_uniform_log2(upper: bool, u: f32, w: f32) -> f32 {
     let by_series = two_atanh_third(w / (2.0 - w));
-    let by_log2 = -LN2 * log2((f32(x) + 0.5) * TWO_POW_M32);
-    return select(by_log2, by_series, x >= 0x80000000u);
+    let by_log2 = -LN2 * log2(u);
+    return select(by_log2, by_series, upper);
+}
+
+fn gumbel_of_exp1(e: f32) -> f32 {
+    if NOISE_MAP == NOISE_MAP_SERIES {
+        return -ln_accurate(e);
+    }
+    return -LN2 * log2(e);
 }
 
 fn gumbel_of_word(x: u32) -> f32 {
     if NOISE_MAP == NOISE_MAP_SERIES {
-        return -ln_accurate(exp1_of_word(x));
+        return gumbel_of_exp1(exp1_of_word(x));
     }
-    return -LN2 * log2(exp1_of_word_log2(x));
+    return gumbel_of_exp1(exp1_of_word_log2(x));
+}
+
+// A draw from two words, x = hi 2^32 + lo: u = (x + 0.5) 2^-64 and w = 1 - u from the
+// complemented words, each with two f32 roundings (4 ULP of it at most), which moves
+// E = -ln(u) by at most 2.4e-7 relative: within the bound of the one-word map. u and w stay
+// normal f32 (at least 2^-65).
+fn gumbel_of_pair(lo: u32, hi: u32) -> f32 {
+    let upper = hi >= 0x80000000u;
+    let u = (f32(hi) * TWO_POW_32 + (f32(lo) + 0.5)) * (TWO_POW_M32 * TWO_POW_M32);
+    let w = (f32(~hi) * TWO_POW_32 + (f32(~lo) + 0.5)) * (TWO_POW_M32 * TWO_POW_M32);
+    if NOISE_MAP == NOISE_MAP_SERIES {
+        return gumbel_of_exp1(exp1_of_uniform(upper, u, w));
+    }
+    return gumbel_of_exp1(exp1_of_uniform_log2(upper, u, w));
+}
+
+// The Gumbel noise of noise block `block` (flat elements 4*block .. 4*block+3) under `seed`:
+// one word an element, or two (Philox blocks 2*block and 2*block + 1) with NOISE_RANGE_WIDE.
+fn gumbel_block(seed: vec2<u32>, block: vec2<u32>) -> vec4<f32> {
+    if NOISE_RANGE == NOISE_RANGE_WIDE {
+        let first = vec2<u32>(block.x << 1u, (block.y << 1u) | (block.x >> 31u));
+        let a = noise_block(seed, first);
+        let b = noise_block(seed, add64_u32(first, 1u));
+        return vec4<f32>(gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w),
+                         gumbel_of_pair(b.x, b.y), gumbel_of_pair(b.z, b.w));
+    }
+    let w = noise_block(seed, block);
+    return vec4<f32>(gumbel_of_word(w.x), gumbel_of_word(w.y), gumbel_of_word(w.z),
+                     gumbel_of_word(w.w));
 }

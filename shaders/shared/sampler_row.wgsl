@@ -88,8 +88,8 @@ fn input4(i0: u32) -> vec4<f32> {
     return decode4(w, i0);
 }
 
-// Element at position t of the row's blocks (t = 4j + lane), its input x and its noise word.
-fn lane_at(r: Row, t: u32, x: f32, word: u32) -> Lane {
+// Element at position t of the row's blocks (t = 4j + lane), its input x and its noise g.
+fn lane_at(r: Row, t: u32, x: f32, g: f32) -> Lane {
     var l: Lane;
     l.k = t - r.lead;
     if t < r.lead || l.k >= params.cols {
@@ -101,7 +101,7 @@ fn lane_at(r: Row, t: u32, x: f32, word: u32) -> Lane {
         l.kind = LANE_MASKED;
         return l;
     }
-    var v = x + gumbel_of_word(word);
+    var v = x + g;
     if MODE != MODE_INDEX {
         v = v / r.tau;
     }
@@ -119,11 +119,11 @@ struct Block {
 }
 
 fn block_at(r: Row, j: u32) -> Block {
-    let words = noise_block(r.seed, add64_u32(r.block0, j));
+    let g = gumbel_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
     let x = input4(r.in_at + t - r.lead);
-    return Block(lane_at(r, t, x.x, words.x), lane_at(r, t + 1u, x.y, words.y),
-                 lane_at(r, t + 2u, x.z, words.z), lane_at(r, t + 3u, x.w, words.w));
+    return Block(lane_at(r, t, x.x, g.x), lane_at(r, t + 1u, x.y, g.y),
+                 lane_at(r, t + 2u, x.z, g.z), lane_at(r, t + 3u, x.w, g.w));
 }
 
 // Running maximum m of the row's values, its lowest index arg, and s = sum exp(v - m).

@@ -48,6 +48,7 @@ impl Calls {
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder, i: usize) {
         let out = |k: usize| GpuSlice::from(&self.outputs[k].0);
         let forward = |mode, shape: (u32, u32), logits, out, tau, seed, offset| ForwardCall {
+            noise_range: gumbel_wgpu::NoiseRange::Standard,
             mode,
             storage: StorageType::F32,
             shape: Shape::new(shape.0, shape.1),
@@ -104,6 +105,7 @@ impl Calls {
                     storage: StorageType::F32,
                     shape: a,
                     source: Source::Recompute {
+                        range: gumbel_wgpu::NoiseRange::Standard,
                         logits: GpuSlice::from(&self.logits_a),
                         seed: 1,
                         offset: 0,
@@ -133,6 +135,7 @@ impl Calls {
             _ => kernels.record_noise(
                 encoder,
                 &NoiseCall {
+                    range: gumbel_wgpu::NoiseRange::Standard,
                     seed: 9,
                     offset: 5,
                     count: 1000,
