@@ -16,7 +16,9 @@
 //!   and 16x262144 instead of 4096x32768 and 64x262144).
 //! - `--shape ROWSxK` runs that one shape instead (the top-k and token tables too).
 //!
-//! Last, the token sampler under each filter setting beside a read-only pass over its logits
+//! Then the f32 soft and index forwards with the wide noise range beside the standard one (names
+//! `forward Soft wide`, `forward Index wide` for `--only`), and last, the token sampler under
+//! each filter setting beside a read-only pass over its logits
 //! (`--quick`: 256x32000 and 16x151936; otherwise 1024x200000, 64x262144 and 4096x32000).
 
 use std::time::Duration;
@@ -26,7 +28,7 @@ use gumbel_wgpu::measure::{
     time_per_run, timestamps_available,
 };
 use gumbel_wgpu::reference;
-use gumbel_wgpu::{GpuContext, Mode, Shape, StorageType, Strategy, WideMultiply};
+use gumbel_wgpu::{GpuContext, Mode, NoiseRange, Shape, StorageType, Strategy, WideMultiply};
 
 const FULL: [(u32, u32); 5] = [
     (1_048_576, 8),
@@ -271,6 +273,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 gb_per_s(bytes, t),
                 gb_per_s(logits_bytes, read),
                 read.as_secs_f64() / t.as_secs_f64()
+            );
+            println!("{line}");
+            lines.push(line);
+        }
+    }
+    // The wide noise range against the standard one: f32 soft and index forwards at each
+    // shape, default strategy, the two timed in turn in the same run.
+    lines.push(String::new());
+    lines.push("| kernel | shape | standard GB/s | wide GB/s | wide / standard time |".into());
+    lines.push("|---|---|---|---|---|".into());
+    println!("{}", lines[lines.len() - 3..].join("\n"));
+    for &(rows, cols) in shapes {
+        let mut work = Workload::new(&ctx, rows, cols, StorageType::F32)?;
+        for mode in [Mode::Soft, Mode::Index] {
+            let kernel = Kernel::Forward(mode);
+            if !wanted(&format!("{} wide", kernel.name())) {
+                continue;
+            }
+            let mut time = |range| {
+                work.noise_range = range;
+                bench.time(|e| work.record(ctx.kernels(), e, kernel, None, 1))
+            };
+            // Alternated three times, the fastest of each kept: this machine's load moves.
+            let (mut standard, mut wide) = (Duration::MAX, Duration::MAX);
+            for _ in 0..3 {
+                standard = standard.min(time(NoiseRange::Standard)?);
+                wide = wide.min(time(NoiseRange::Wide)?);
+            }
+            let bytes = work.bytes(kernel);
+            let line = format!(
+                "| {} | {rows}x{cols} | {:.2} | {:.2} | {:.2} |",
+                kernel.name(),
+                gb_per_s(bytes, standard),
+                gb_per_s(bytes, wide),
+                wide.as_secs_f64() / standard.as_secs_f64()
             );
             println!("{line}");
             lines.push(line);
