@@ -14,6 +14,8 @@
 //! a Philox4x32-10 stream keyed by `seed`, so the noise of an element depends on `(seed, n)`
 //! alone: split a batch however you like and the bits are the same, on the GPU and on the CPU.
 //! A [`Generator`] hands out `(seed, offset)` pairs, on the host or through a GPU-side counter.
+//! With [`NoiseRange::Wide`] an element takes words `2n` and `2n + 1` instead: a 64-bit uniform,
+//! whose Gumbel tail reaches 45.05 instead of 22.87.
 //!
 //! Two ways in:
 //! - [`Kernels`] records into a caller's [`wgpu::CommandEncoder`] with the caller's buffers at
