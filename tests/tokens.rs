@@ -654,9 +654,13 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
             offset: r,
         })
         .collect();
-    let got = ctx()
-        .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
-        .unwrap();
+    // The sampled log-probability tells a wrong kept set even where the token happens to be
+    // right: its total weight differs.
+    let args = TokenArgs {
+        logprobs: true,
+        ..TokenArgs::new(cols, &settings, &states)
+    };
+    let got = ctx().sample_tokens(&batch, &args).unwrap();
     for r in 0..rows {
         let want = sample_token_row_near(
             &row_logits(r),
@@ -675,5 +679,13 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
             got.tokens[r],
             want.near_tokens
         );
+        if got.tokens[r] == want.token {
+            let sampled = f64::from(got.logprobs[r][1]);
+            assert!(
+                (sampled - want.sampled_logprob).abs() < 1e-3,
+                "row {r}: sampled log-probability {sampled} against {}",
+                want.sampled_logprob
+            );
+        }
     }
 }
