@@ -7,8 +7,9 @@ mod common;
 use common::calls::{CALLS, Calls, random};
 use common::ctx;
 use gumbel_wgpu::{
-    Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, Kernels, Mode, SampleArgs,
-    Shape, Source, StorageType, Strategy, Tau, TauGradient, VjpCall,
+    Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, HostTokenNoise, Kernels, Mode,
+    RandomState, SampleArgs, Shape, Source, StorageType, Strategy, Tau, TauGradient, TokenArgs,
+    TokenSettings, VjpCall,
 };
 
 /// Each call recorded into one shared encoder gets its own parameters: nothing is overwritten
@@ -287,12 +288,39 @@ fn a_device_with_default_limits_runs_the_default_choices() {
                 // Top-k has its own strategies: the default choice of each device.
                 let top_args = SampleArgs::new(rows, cols, 0.7, 99);
                 let top = c.top_k(&logits, 8.min(cols), &top_args).unwrap();
+                // The token sampler binds eight storage buffers with every argument given,
+                // the most this device allows.
+                let settings: Vec<TokenSettings> = (0..rows)
+                    .map(|r| {
+                        TokenSettings::new(0.9)
+                            .with_top_p(0.9)
+                            .with_top_k((5 + r).min(cols))
+                    })
+                    .collect();
+                let states: Vec<RandomState> = (0..u64::from(rows))
+                    .map(|r| RandomState { seed: r, offset: 0 })
+                    .collect();
+                let index: Vec<u32> = (0..rows).rev().collect();
+                let bias = vec![0.5f32; cols as usize];
+                let token_args = TokenArgs {
+                    noise: HostTokenNoise::Indexed {
+                        states: &states,
+                        index: &index,
+                    },
+                    bias: Some(&bias),
+                    logprobs: true,
+                    ..TokenArgs::new(cols, &settings, &states)
+                };
+                let tokens = c.sample_tokens(&logits, &token_args).unwrap();
+                let logprobs: Vec<f32> = tokens.logprobs.iter().flatten().copied().collect();
                 [
                     bytemuck::cast_slice::<f32, u8>(&y),
                     bytemuck::cast_slice(&g.dl),
                     bytemuck::cast_slice(&g.dtau_rows),
                     bytemuck::bytes_of(&g.dtau_sum),
                     bytemuck::cast_slice(&top.indices),
+                    bytemuck::cast_slice(&tokens.tokens),
+                    bytemuck::cast_slice(&logprobs),
                 ]
                 .concat()
             };
