@@ -282,15 +282,19 @@ impl<'a> SampleTokensCall<'a> {
 const NARROWEST: u32 = 64;
 
 /// Loop iterations of one invocation over a row of `cols` in a workgroup of `size`, at worst:
-/// the first pass with every element shifting a list of `LIST_MAX`, up to `KEPT_MAX` rounds
-/// of the lists and invocation 0's walks over their winners, then (where a list ran out) two
-/// radix selects of eight passes with invocation 0's scans of 256 bins, and the last pass.
+/// the first pass with every element shifting a list of `LIST_MAX`, top-p's pass over the row
+/// and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over their
+/// winners, then (where a list ran out) two radix selects of eight passes with invocation 0's
+/// scans of 256 bins, and the last pass.
 fn iterations(cols: u32, size: u32) -> u64 {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
     let kept = u64::from(kernel::KEPT_MAX);
+    let first = per_pass * (5 + 4 * list);
+    let weight_pass = 5 * per_pass + list;
     let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
-    per_pass * (5 + 4 * list) + rounds + 16 * (5 * per_pass + 2 * 256 + 4) + 128 + 9 * per_pass
+    let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
+    first + weight_pass + rounds + selects + 9 * per_pass
 }
 
 /// Workgroup memory of the sampler at `size`: two trees, three bin arrays, the lists' winners.
@@ -301,17 +305,24 @@ fn workgroup_memory(size: u32) -> u32 {
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
 /// (as top-k measured), 256 on GPUs, wider where a driver's loop budget needs it.
 pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
-    let narrowest = if kernels.is_cpu { NARROWEST } else { 256 };
+    let size = choose_size(cols, kernels.is_cpu, &kernels.limits, kernels.loop_budget);
+    Strategy::RowPerWorkgroup { size }
+}
+
+/// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
+/// budget; the narrowest where none does (the call is then refused with the reason). On
+/// llvmpipe's budget rows of up to about 850,000 logits fit.
+fn choose_size(cols: u32, is_cpu: bool, limits: &wgpu::Limits, budget: Option<u64>) -> u32 {
+    let narrowest = if is_cpu { NARROWEST } else { 256 };
     let fits = |size: u32| {
-        workgroup_memory(size) <= kernels.limits.max_compute_workgroup_storage_size
-            && size <= kernels.limits.max_compute_invocations_per_workgroup
-            && kernels.within_loop_budget(iterations(cols, size))
+        workgroup_memory(size) <= limits.max_compute_workgroup_storage_size
+            && size <= limits.max_compute_invocations_per_workgroup
+            && budget.is_none_or(|budget| iterations(cols, size) <= budget)
     };
-    let size = (narrowest.ilog2()..=10)
+    (narrowest.ilog2()..=10)
         .map(|bits| 1 << bits)
         .find(|&size| fits(size))
-        .unwrap_or(narrowest);
-    Strategy::RowPerWorkgroup { size }
+        .unwrap_or(narrowest)
 }
 
 #[repr(C)]
@@ -538,6 +549,32 @@ mod tests {
             bytemuck::cast::<RandomState, [u32; 4]>(state),
             state.words()
         );
+    }
+
+    /// WebGPU's default limits take up to 256 invocations; a CPU driver's loop budget widens
+    /// the workgroup for the longest vocabularies, and rows past what 1,024 invocations can
+    /// walk within it are left to the refusal.
+    #[test]
+    fn workgroups_fit_the_device_and_the_loop_budget() {
+        let default = wgpu::Limits::default();
+        let cpu = wgpu::Limits {
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_storage_size: 32_768,
+            ..wgpu::Limits::default()
+        };
+        assert_eq!(choose_size(32_000, false, &default, None), 256);
+        assert_eq!(choose_size(32_000, true, &cpu, Some(60_000)), 64);
+        for cols in [1, 7, 32_000, 151_936, 262_144, 800_000] {
+            let size = choose_size(cols, true, &cpu, Some(60_000));
+            assert!(
+                iterations(cols, size) <= 60_000,
+                "K = {cols} at {size}: {}",
+                iterations(cols, size)
+            );
+            assert!(workgroup_memory(size) <= 32_768);
+        }
+        assert!(iterations(1 << 21, 1024) > 60_000);
+        assert!(workgroup_memory(256) <= default.max_compute_workgroup_storage_size);
     }
 
     #[test]
