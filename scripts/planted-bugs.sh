@@ -70,7 +70,7 @@ plant "token sampler: the state index ignored" $tokens "s = state_index[params.i
 plant "token sampler: soft cap without its scale" $tokens "return cap * sign(y) * ((1.0 - e) / (1.0 + e));" "return sign(y) * ((1.0 - e) / (1.0 + e));" tokens matches_reference_f32 || status=1
 plant "token sampler: per-row bias read from row 0" $tokens "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
 plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw.x) - ln_accurate(raw.y)" "(x - raw.x)" tokens matches_reference_f32 || status=1
-plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_word(word_of_column(r, column))" "gumbel_of_word(word_of_column(r, column + 1u))" tokens matches_reference_f32 || status=1
+plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
 plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "            atomicStore(&missed, 1u);" "" tokens min_p_in_the_first_pass || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if list.turned_away {" "} else if false {" tokens lists_that_run_out || status=1
