@@ -34,7 +34,7 @@ cut() {
 if [ "$mode" != run ]; then
     trap 'git checkout -- shaders' EXIT
     one_round='var c = philox_round(counter, key);'
-    no_logs='return -LN2 * log2(exp1_of_word_log2(x));'
+    no_logs='return gumbel_of_exp1(exp1_of_word_log2(x));'
     linear='return f32(x) * TWO_POW_M32;'
     cut as-built
     cut philox-1-round shared/philox.wgsl "$one_round" "$one_round return c;"
