@@ -457,47 +457,17 @@ fn add_exp(acc: vec2<f32>, v: f32) -> vec2<f32> {
     return vec2<f32>(acc.x, acc.y + exp(v - acc.x));
 }
 
-// The best few perturbed values an invocation has seen (by key, the lower column first among
-// equal keys), with their l, for a row sampled in its first pass: min-p's threshold still
-// rises while the pass runs, so the best of them that clears the final threshold is the
+// A row sampled in its first pass keeps, in each invocation's list, its best few perturbed
+// values (key_list's order: by key, the lower column first among equal keys): min-p's threshold
+// still rises while the pass runs, so the best of them that clears the final threshold is the
 // invocation's draw, unless every one of them fell below it after others were turned away.
 const CANDIDATES: u32 = 4u;
 
-struct Candidates {
-    keys: array<u32, CANDIDATES>,
-    cols: array<u32, CANDIDATES>,
-    l: array<f32, CANDIDATES>,
-    n: u32,
-    turned_away: bool,
-}
-
-fn offer(c: ptr<function, Candidates>, key: u32, col: u32, l: f32) {
-    var at = (*c).n;
-    if at == CANDIDATES {
-        (*c).turned_away = true;
-        if key <= (*c).keys[CANDIDATES - 1u] {
-            return;
-        }
-        at = CANDIDATES - 1u;
-    } else {
-        (*c).n += 1u;
-    }
-    while at > 0u && key > (*c).keys[at - 1u] {
-        (*c).keys[at] = (*c).keys[at - 1u];
-        (*c).cols[at] = (*c).cols[at - 1u];
-        (*c).l[at] = (*c).l[at - 1u];
-        at -= 1u;
-    }
-    (*c).keys[at] = key;
-    (*c).cols[at] = col;
-    (*c).l[at] = l;
-}
-
 // The first pass of a row sampled in it: the element also enters the candidates, if it clears
 // min-p against the largest l so far (the threshold only rises).
-fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, g: f32,
-               s: Settings, list: ptr<function, List>) {
-    first_add(f, e, list, 0u);
+fn sampled_add(f: ptr<function, First>, candidates: ptr<function, List>, e: Elem, g: f32,
+               s: Settings) {
+    first_add(f, e, candidates, 0u);
     if e.kind != LANE_VALUE {
         return;
     }
@@ -505,7 +475,7 @@ fn sampled_add(f: ptr<function, First>, c: ptr<function, Candidates>, e: Elem, g
         return;
     }
     let v = e.l / s.tau;
-    offer(c, key_of(v + g), e.col, e.l);
+    insert_key(candidates, key_of(v + g), e.col, CANDIDATES);
     if params.want_logprobs != 0u {
         (*f).scaled = add_exp((*f).scaled, v);
     }
@@ -552,10 +522,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
     var first = First(0u, NONE, vec2<f32>(0.0), 0u, false, vec2<f32>(0.0));
+    // The lists, or for a row sampled in this pass its candidates.
     var list = empty_list();
-    var candidates: Candidates;
-    candidates.n = 0u;
-    candidates.turned_away = false;
     // A loop for each kind of row, so that each carries only its own code (on llvmpipe the
     // list code alone halved the pass of rows without lists).
     if in_one_pass {
@@ -563,10 +531,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(&first, &candidates, elem_at(r, s, row, t, x.x), g.x, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s, &list);
-            sampled_add(&first, &candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s, &list);
+            sampled_add(&first, &list, elem_at(r, s, row, t, x.x), g.x, s);
+            sampled_add(&first, &list, elem_at(r, s, row, t + 1u, x.y), g.y, s);
+            sampled_add(&first, &list, elem_at(r, s, row, t + 2u, x.z), g.z, s);
+            sampled_add(&first, &list, elem_at(r, s, row, t + 3u, x.w), g.w, s);
         }
     } else if lists {
         // Lists deep enough that no invocation of a row in random order holds more of its
@@ -626,14 +594,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if in_one_pass {
         var key = 0u;
         var column = NONE;
-        for (var i = 0u; i < candidates.n; i++) {
-            if weight(candidates.l[i], m, s) >= s.min_p {
-                key = candidates.keys[i];
-                column = candidates.cols[i];
+        for (var i = 0u; i < list.n; i++) {
+            if weight(elem_of_column(r, s, row, list.columns[i]).l, m, s) >= s.min_p {
+                key = list.keys[i];
+                column = list.columns[i];
                 break;
             }
         }
-        if column == NONE && candidates.turned_away {
+        if column == NONE && list.turned_away {
             atomicStore(&missed, 1u);
         }
         let scaled = sum_exp(lid, first.scaled.x, first.scaled.y);
@@ -742,8 +710,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             // min-p keeps a prefix of them; top-p a prefix of that.
             var n = 0u;
             var total = vec2<u32>(0u, 0u);
-            while n < rounds && kept_col[n] != NONE && weight(value_of(kept_key[n]), m, s) >= s.min_p {
-                total = add64(total, fixed(weight(value_of(kept_key[n]), m, s)));
+            while n < rounds && kept_col[n] != NONE {
+                let w = weight(value_of(kept_key[n]), m, s);
+                if w < s.min_p {
+                    break;
+                }
+                total = add64(total, fixed(w));
                 n += 1u;
             }
             if top_p {

@@ -403,6 +403,8 @@ pub(crate) struct RowCall<'a> {
 
 /// One dispatch's share of a row call: its rows, its header, and what it binds.
 pub(crate) struct RowPart<'a> {
+    /// The call's row that is this part's first.
+    pub row0: u64,
     pub rows: u64,
     pub header: RowHeader,
     windows: Vec<(u32, Window<'a>)>,
@@ -591,6 +593,7 @@ impl Kernels {
                 counter_used: u32::from(noise.counter.is_some()),
             };
             dispatch(&RowPart {
+                row0,
                 rows,
                 header,
                 windows,

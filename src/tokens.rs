@@ -481,7 +481,6 @@ impl Kernels {
             &[("WORKGROUP_SIZE", f64::from(size))],
             call.noise_range,
         )?;
-        let mut row0 = 0u32;
         self.each_part(&rows, &plan, |part| {
             let params = TokenParams {
                 header: part.header,
@@ -496,12 +495,11 @@ impl Kernels {
                 states_count,
                 state_source: source,
                 index_base: part.base(kernel::BINDING_STATE_INDEX),
-                row0,
+                row0: part.row0 as u32,
                 logprobs_base: part.base(kernel::BINDING_LOGPROBS),
                 want_logprobs: u32::from(call.logprobs.is_some()),
                 _pad: 0,
             };
-            row0 += part.rows as u32;
             let mut bindings = part.bindings(self);
             let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
             for missing in [

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{TestRng as Rng, ctx, expect_invalid, one_at_a_time};
+use common::{
+    FILTER_GAP, GUMBEL_GAP, TestRng as Rng, assert_token_near, ctx, expect_invalid, one_at_a_time,
+};
 use gumbel_wgpu::reference::{TokenDraw, sample_token_row, sample_token_row_near};
 use gumbel_wgpu::{
     Element, HostTokenNoise, RandomState, StorageType, Strategy, TokenArgs, TokenSettings,
@@ -11,20 +13,6 @@ use gumbel_wgpu::{
 use half::{bf16, f16};
 
 const NONE: u32 = u32::MAX;
-
-/// How close a reference decision may come to its threshold before f32 arithmetic may take it
-/// the other way. A row whose Gumbel-max is that close is counted, not compared; where a
-/// filter's threshold is, the token must be one of those the moved thresholds give.
-/// - Gumbel-max: each `l / tau + g` carries the noise's 1e-6 + 4 ULP(g) (about 1e-5 at the
-///   tail), `/ tau` 2.5 ULP and the soft cap's f32 tanh (a few ULP of the cap): 1e-3 is over
-///   ten times the sum at |l / tau| <= 100.
-const GUMBEL_GAP: f64 = 1e-3;
-/// - Filters (the reference's slack): top-p's fixed-point weights lose at most 2^-32 of the
-///   largest weight each (K * 2^-32 <= 6.2e-5 of the total at K = 262,144) besides exp's
-///   3 + 2|x| ULP; min-p compares one f32 exp (|x| <= ln(1/min_p) <= 5: 13 ULP, 1.6e-6
-///   relative); top-k's cut moves only where capped or biased f32 sums round two logits apart
-///   (a few ULP of the cap, 1e-6 at 30): 1e-4 covers each.
-const FILTER_GAP: f64 = 1e-4;
 
 /// Per-row settings that cycle through every filter, alone and together, greedy rows and both
 /// top-k paths (the lists' winners up to 256, the radix select past them).
@@ -599,27 +587,19 @@ fn min_p_in_the_first_pass_matches_reference() {
         .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
         .unwrap();
     for r in 0..rows {
-        let want = sample_token_row_near(
+        let range = gumbel_wgpu::NoiseRange::Standard;
+        assert_token_near(
             &row_logits(r),
-            None,
             &settings[r],
             states[r],
-            gumbel_wgpu::NoiseRange::Standard,
-            FILTER_GAP,
-        )
-        .unwrap();
-        assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
-        assert!(
-            want.near_tokens.contains(&got.tokens[r]),
-            "row {r}, {:?}: {} is none of {:?}",
-            settings[r],
+            range,
             got.tokens[r],
-            want.near_tokens
+            r,
         );
     }
 }
 
-/// Top-k takes the winners of the invocations' lists (their best 32 each) unless one of them
+/// Top-k takes the winners of the invocations' lists (their best few each) unless one of them
 /// runs out while it may hold more: here every large logit lies in blocks that the first
 /// invocation walks, whatever the workgroup width, and the row falls back to the radix select.
 #[test]
@@ -662,23 +642,9 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
     };
     let got = ctx().sample_tokens(&batch, &args).unwrap();
     for r in 0..rows {
-        let want = sample_token_row_near(
-            &row_logits(r),
-            None,
-            &settings[r],
-            states[r],
-            gumbel_wgpu::NoiseRange::Standard,
-            FILTER_GAP,
-        )
-        .unwrap();
-        assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
-        assert!(
-            want.near_tokens.contains(&got.tokens[r]),
-            "row {r}, {:?}: {} is none of {:?}",
-            settings[r],
-            got.tokens[r],
-            want.near_tokens
-        );
+        let row = &row_logits(r);
+        let range = gumbel_wgpu::NoiseRange::Standard;
+        let want = assert_token_near(row, &settings[r], states[r], range, got.tokens[r], r);
         if got.tokens[r] == want.token {
             let sampled = f64::from(got.logprobs[r][1]);
             assert!(

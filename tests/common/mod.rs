@@ -359,3 +359,40 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// How close a reference decision may come to its threshold before f32 arithmetic may take it
+/// the other way. A row whose Gumbel-max is that close is counted, not compared; where a
+/// filter's threshold is, the token must be one of those the moved thresholds give.
+/// - Gumbel-max: each `l / tau + g` carries the noise's 1e-6 + 4 ULP(g) (about 1e-5 at the
+///   tail), `/ tau` 2.5 ULP and the soft cap's f32 tanh (a few ULP of the cap): 1e-3 is over
+///   ten times the sum at |l / tau| <= 100.
+pub const GUMBEL_GAP: f64 = 1e-3;
+/// - Filters (the reference's slack): top-p's fixed-point weights lose at most 2^-32 of the
+///   largest weight each (K * 2^-32 <= 6.2e-5 of the total at K = 262,144) besides exp's
+///   3 + 2|x| ULP; min-p compares one f32 exp (|x| <= ln(1/min_p) <= 5: 13 ULP, 1.6e-6
+///   relative); top-k's cut moves only where capped or biased f32 sums round two logits apart
+///   (a few ULP of the cap, 1e-6 at 30): 1e-4 covers each.
+pub const FILTER_GAP: f64 = 1e-4;
+
+/// The reference's draw of token-sampler row `r` (logits `x`, no bias), holding the GPU's
+/// `token` to it: one of the tokens the filters' thresholds moved by [`FILTER_GAP`] give. The
+/// row's Gumbel-max must be clear of a tie by [`GUMBEL_GAP`]: the caller's seeds are chosen so.
+pub fn assert_token_near(
+    x: &[f32],
+    settings: &gumbel_wgpu::TokenSettings,
+    state: gumbel_wgpu::RandomState,
+    range: gumbel_wgpu::NoiseRange,
+    token: u32,
+    r: usize,
+) -> gumbel_wgpu::reference::TokenDraw {
+    let want =
+        gumbel_wgpu::reference::sample_token_row_near(x, None, settings, state, range, FILTER_GAP)
+            .unwrap();
+    assert!(want.gumbel_gap >= GUMBEL_GAP, "row {r}: pick another seed");
+    assert!(
+        want.near_tokens.contains(&token),
+        "row {r}, {settings:?}: {token} is none of {:?}",
+        want.near_tokens
+    );
+    want
+}
