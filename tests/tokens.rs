@@ -59,6 +59,8 @@ fn lm_logits(rng: &mut Rng, cols: u32) -> Vec<f32> {
 struct Compared {
     rows: usize,
     near: usize,
+    /// The largest log-probability error as a share of its bound (raw, sampled).
+    worst: (f64, f64),
 }
 
 /// Samples `rows` rows of K = `cols` at storage `T` and holds each to the reference; returns
@@ -120,6 +122,7 @@ fn compare<T: Element>(
     };
     let got = ctx().sample_tokens(&logits, &args).unwrap();
     let mut near = 0;
+    let mut worst = (0f64, 0f64);
     let n_seq = f64::from(cols) / 64.0 + 16.0;
     for r in 0..rows {
         let x: Vec<f32> = logits[r * cols as usize..][..cols as usize]
@@ -169,23 +172,28 @@ fn compare<T: Element>(
         // subtraction of values up to 30 apart.
         let sum_error = (n_seq + 8.0) * f64::from(f32::EPSILON);
         let raw_tol = sum_error + 8.0 * f64::from(f32::EPSILON) * (1.0 + raw_logprob.abs());
+        worst.0 = worst.0.max((f64::from(raw) - raw_logprob).abs() / raw_tol);
         assert!(
             (f64::from(raw) - raw_logprob).abs() <= raw_tol,
             "K = {cols}, row {r}: raw log-probability {raw} against {raw_logprob}"
         );
         let sampled_tol = sum_error + 1e-5 * (1.0 + sampled_logprob.abs());
+        worst.1 = worst
+            .1
+            .max((f64::from(sampled) - sampled_logprob).abs() / sampled_tol);
         assert!(
             (f64::from(sampled) - sampled_logprob).abs() <= sampled_tol,
             "K = {cols}, row {r}, {:?}: sampled log-probability {sampled} against {sampled_logprob}",
             settings[r]
         );
     }
-    Compared { rows, near }
+    Compared { rows, near, worst }
 }
 
 fn matches_reference<T: Element>() {
     let mut near = 0;
     let mut total = 0;
+    let mut worst = (0f64, 0f64);
     for (i, (cols, rows)) in [(1, 14), (7, 28), (32_000, 28), (151_936, 14), (262_144, 14)]
         .into_iter()
         .enumerate()
@@ -194,11 +202,15 @@ fn matches_reference<T: Element>() {
             let c = compare::<T>(cols, rows, 100 + i as u64, bias, None);
             near += c.near;
             total += c.rows;
+            worst = (worst.0.max(c.worst.0), worst.1.max(c.worst.1));
         }
     }
     eprintln!(
-        "{:?}: {near} of {total} rows too near a threshold to compare",
-        T::STORAGE
+        "{:?}: {near} of {total} rows too near a threshold to compare; log-probabilities at \
+         worst {:.0}% (raw) and {:.0}% (sampled) of their bounds",
+        T::STORAGE,
+        100.0 * worst.0,
+        100.0 * worst.1
     );
     assert!(
         near * 10 <= total,
