@@ -37,6 +37,8 @@ struct TokenParams {
     tau_per_row: u32,
     tau: f32,
     counter_used: u32,    // 0: per-row states instead
+    in_stride: u32,      // elements between a row's categories (see sampler_row)
+    out_stride: u32,
     settings_base: u32,
     bias_base: u32,
     bias_pitch: u32,      // 0: one row of bias for every row
@@ -138,6 +140,8 @@ fn token_row(row: u32) -> Row {
     r.blocks = (r.lead + params.cols + 3u) / 4u;
     r.in_at = params.in_base + row * params.in_pitch;
     r.out_at = params.out_base + row;
+    r.in_stride = 1u;    // the token sampler takes rows whose categories are adjacent
+    r.out_stride = 1u;
     r.tau = 1.0;
     return r;
 }

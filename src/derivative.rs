@@ -345,8 +345,10 @@ impl Kernels {
         let row = (shape.cols, shape.out_pitch);
         let mut args = vec![
             RowArg::input(in_name, input, shape, size),
-            RowArg::write(out_name, call.out, binding::BINDING_OUT, row, size),
-            RowArg::read(grad_name, call.grad, kernel::BINDING_GRAD, row, size),
+            RowArg::write(out_name, call.out, binding::BINDING_OUT, row, size)
+                .strided(shape.col_stride),
+            RowArg::read(grad_name, call.grad, kernel::BINDING_GRAD, row, size)
+                .strided(shape.col_stride),
         ];
         // The per-row values are bound writable in either direction (one binding serves both).
         args.extend(

@@ -101,8 +101,8 @@ impl Kernels {
         let size = call.storage.size();
         // Index mode writes one u32 per row.
         let output = match call.mode {
-            Mode::Index => (1, 1, 4),
-            _ => (shape.cols, shape.out_pitch, size),
+            Mode::Index => (1, 1, 1, 4),
+            _ => (shape.cols, shape.out_pitch, shape.col_stride, size),
         };
         let strategy = call
             .strategy
@@ -123,8 +123,9 @@ impl Kernels {
                     call.out,
                     binding::BINDING_OUT,
                     (output.0, output.1),
-                    output.2,
-                ),
+                    output.3,
+                )
+                .strided(output.2),
             ],
             tau: call.tau,
             noise: Noise {

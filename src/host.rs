@@ -480,6 +480,7 @@ impl GpuContext {
 fn check_host_args<T>(input_name: &str, input: &[T], args: &SampleArgs) -> Result<()> {
     let shape = args.shape;
     shape.validate()?;
+    shape.require_adjacent("host slices")?;
     let needed = shape.span(shape.in_pitch);
     if input.len() as u64 != needed {
         return Err(invalid(format!(

@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
-use crate::types::{Shape, check_tau, split64};
+use crate::types::{Shape, check_tau, split64, strided_span};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
@@ -305,6 +305,8 @@ pub(crate) struct RowHeader {
     pub tau_per_row: u32,
     pub tau: f32,
     pub counter_used: u32,
+    pub in_stride: u32,
+    pub out_stride: u32,
 }
 
 /// Where a call's noise comes from: a seed and the flat index of its row 0, column 0, or a
@@ -318,7 +320,9 @@ pub(crate) struct Noise<'a> {
 }
 
 /// A caller's buffer that a row call binds, window by window, at `binding`: `cols` elements of
-/// `size` bytes per row, rows `pitch` elements apart (0: one row shared by every row).
+/// `size` bytes per row, rows `pitch` elements apart (0: one row shared by every row), or with
+/// a `stride` > 1 between a row's elements, groups of `stride` rows `pitch` apart (see
+/// [`Shape`]).
 pub(crate) struct RowArg<'a> {
     /// Its name in error messages.
     pub name: &'static str,
@@ -326,6 +330,7 @@ pub(crate) struct RowArg<'a> {
     pub binding: u32,
     pub cols: u32,
     pub pitch: u32,
+    pub stride: u32,
     pub size: u64,
     /// Bound writable (`read_write` in the shader).
     pub writable: bool,
@@ -346,16 +351,23 @@ impl<'a> RowArg<'a> {
             binding,
             cols,
             pitch,
+            stride: 1,
             size,
             writable: false,
         }
     }
 
     /// The call's input, which every row kernel reads at `BINDING_INPUT`: `shape.cols`
-    /// elements a row at `shape.in_pitch` (the logits, or a derivative's saved sample).
+    /// elements a row at `shape.in_pitch` and `shape.col_stride` (the logits, or a derivative's
+    /// saved sample).
     pub fn input(name: &'static str, slice: GpuSlice<'a>, shape: Shape, size: u64) -> Self {
         let layout = (shape.cols, shape.in_pitch);
-        Self::read(name, slice, binding::BINDING_INPUT, layout, size)
+        Self::read(name, slice, binding::BINDING_INPUT, layout, size).strided(shape.col_stride)
+    }
+
+    /// The same argument with `stride` elements between a row's elements.
+    pub fn strided(self, stride: u32) -> Self {
+        Self { stride, ..self }
     }
 
     /// An argument bound writable.
@@ -372,9 +384,15 @@ impl<'a> RowArg<'a> {
         }
     }
 
-    /// Elements that `rows` rows take: all but the last row at the full pitch.
+    /// Elements that `rows` rows take, up to the last row's last element.
     fn span(&self, rows: u64) -> u64 {
-        (rows - 1) * u64::from(self.pitch) + u64::from(self.cols)
+        strided_span(rows, self.cols, self.pitch, self.stride)
+    }
+
+    /// Where row `row` (the first of a group when strided) starts, in elements.
+    fn start(&self, row: u64) -> u64 {
+        let stride = u64::from(self.stride);
+        (row / stride) * u64::from(self.pitch) + row % stride
     }
 
     fn buffer_use(&self, rows: u64) -> BufferUse<'a> {
@@ -441,14 +459,14 @@ impl RowPart<'_> {
 impl Kernels {
     /// Checks `strategy` for a row kernel that walks each row `passes` times against the
     /// device, and works out how many rows one dispatch may take: within the
-    /// workgroup count and so that each of `buffers` (elements per row, pitch, element size)
-    /// fits one storage binding, with room for the alignment of its start.
+    /// workgroup count and so that each of `buffers` (elements per row, pitch, stride, element
+    /// size) fits one storage binding, with room for the alignment of its start.
     fn plan_rows(
         &self,
         shape: Shape,
         strategy: Strategy,
         passes: u64,
-        buffers: &[(u32, u32, u64)],
+        buffers: &[(u32, u32, u32, u64)],
     ) -> Result<RowPlan> {
         if let Strategy::RowPerSubgroup { lanes } = strategy {
             if !lanes.is_power_of_two() || lanes > 128 {
@@ -490,20 +508,35 @@ impl Kernels {
         let room = self
             .max_binding()
             .saturating_sub(u64::from(self.limits.min_storage_buffer_offset_alignment) + 4);
+        // Dispatches split the rows at whole groups of `col_stride` rows (1 unless strided),
+        // so that each window starts at a group.
+        let group = u64::from(shape.col_stride).min(u64::from(shape.rows));
         let mut rows_per_dispatch = strategy.rows_per_dispatch(self.max_groups());
-        for &(cols, pitch, size) in buffers {
-            let row_bytes = u64::from(cols) * size;
-            if row_bytes > room {
+        rows_per_dispatch -= rows_per_dispatch % group;
+        if rows_per_dispatch == 0 {
+            return Err(Error::OverLimits(format!(
+                "col_stride = {}: one dispatch of {strategy:?} takes fewer rows than a group",
+                shape.col_stride
+            )));
+        }
+        for &(cols, pitch, stride, size) in buffers {
+            let group_bytes = strided_span(group, cols, pitch, stride) * size;
+            if group_bytes > room {
                 return Err(Error::OverLimits(format!(
-                    "one row of K = {} takes {row_bytes} bytes; a storage binding on this device holds {}",
+                    "one row of K = {} (with col_stride {}: {group} rows) takes {group_bytes} bytes; a storage binding on this device holds {}",
                     shape.cols,
+                    shape.col_stride,
                     self.max_binding()
                 )));
             }
-            // A pitch of 0 is one row that every row shares.
-            if pitch > 0 {
-                rows_per_dispatch =
-                    rows_per_dispatch.min(1 + (room - row_bytes) / (u64::from(pitch) * size));
+            // From one group to the next; a pitch of 0 is one row that every row shares.
+            let step = match stride {
+                1 => group * u64::from(pitch),
+                _ => u64::from(pitch),
+            };
+            if step > 0 {
+                let groups = 1 + (room - group_bytes) / (step * size);
+                rows_per_dispatch = rows_per_dispatch.min(groups * group);
             }
         }
         let iterations = strategy
@@ -526,14 +559,14 @@ impl Kernels {
     pub(crate) fn check_rows(&self, call: &RowCall) -> Result<RowPlan> {
         let shape = call.shape;
         shape.validate()?;
-        let mut buffers: Vec<(u32, u32, u64)> = call
+        let mut buffers: Vec<(u32, u32, u32, u64)> = call
             .args
             .iter()
-            .map(|a| (a.cols, a.pitch, a.size))
+            .map(|a| (a.cols, a.pitch, a.stride, a.size))
             .collect();
         if let Some((_, bytes)) = call.scratch {
             let words = (bytes / 4) as u32;
-            buffers.push((words, words, 4));
+            buffers.push((words, words, 1, 4));
         }
         let plan = self.plan_rows(shape, call.strategy, call.passes, &buffers)?;
         let rows = u64::from(shape.rows);
@@ -564,7 +597,7 @@ impl Kernels {
                 .args
                 .iter()
                 .map(|a| {
-                    let first = row0 * u64::from(a.pitch);
+                    let first = a.start(row0);
                     Ok((
                         a.binding,
                         self.window(a.slice, first, a.span(rows), a.size)?,
@@ -591,6 +624,8 @@ impl Kernels {
                 tau_per_row: tau.per_row,
                 tau: tau.scalar,
                 counter_used: u32::from(noise.counter.is_some()),
+                in_stride: call.args[0].stride,
+                out_stride: call.args[1].stride,
             };
             dispatch(&RowPart {
                 row0,

@@ -353,6 +353,7 @@ impl Kernels {
     ) -> Result<()> {
         let shape = call.shape;
         shape.validate()?;
+        shape.require_adjacent("sample tokens")?;
         if shape.out_pitch != shape.cols {
             return Err(invalid(format!(
                 "sample tokens: shape.out_pitch = {} is not used (one token a row); leave it at K = {}",

@@ -185,6 +185,7 @@ impl Kernels {
     pub fn record_top_k(&self, encoder: &mut wgpu::CommandEncoder, call: &TopKCall) -> Result<()> {
         let shape = call.shape;
         shape.validate()?;
+        shape.require_adjacent("top-k")?;
         if shape.out_pitch != shape.cols {
             return Err(invalid(format!(
                 "top-k: shape.out_pitch = {} is not used (the outputs are k apart); leave it at K = {}",

@@ -135,6 +135,13 @@ impl Element for half::bf16 {
 /// A batch of `rows` rows of `cols` logits each. Row `r` starts at element `r * in_pitch` of
 /// the logits and `r * out_pitch` of the output; pitches larger than `cols` leave padding that
 /// is neither read nor written.
+///
+/// With a `col_stride` s > 1, a row's categories are s elements apart, and rows come in groups
+/// of s that interleave: row `r` starts at `(r / s) * pitch + r % s`. That is how a contiguous
+/// tensor lies when its category axis is not the last one: for `[B, K, H, W]` sampled over axis
+/// 1, s = `H * W`, the pitch is `K * H * W`, and the rows are (b, h, w) in that order. The
+/// noise follows the rows as numbered, so the samples equal those of the same tensor with the
+/// category axis moved last.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
     /// Rows in the batch.
@@ -143,8 +150,12 @@ pub struct Shape {
     pub cols: u32,
     /// Elements from one row of logits (or saved sample) to the next.
     pub in_pitch: u32,
-    /// Elements from one row of outputs (and gradients) to the next.
+    /// Elements from one row of outputs (and gradients) to the next; with `col_stride` > 1,
+    /// from one group of rows to the next (as `in_pitch`).
     pub out_pitch: u32,
+    /// Elements from one category of a row to the next, in the logits and the outputs alike
+    /// (1: adjacent). Forward and derivative calls take any; top-k and the token sampler take 1.
+    pub col_stride: u32,
 }
 
 impl Shape {
@@ -155,6 +166,21 @@ impl Shape {
             cols,
             in_pitch: cols,
             out_pitch: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// Rows whose categories are `stride` elements apart, in groups of `stride` rows, groups
+    /// `cols * stride` elements apart in the logits and the output: a contiguous tensor of
+    /// `rows / stride` x `cols` x `stride` sampled over its middle axis.
+    pub fn strided(rows: u32, cols: u32, stride: u32) -> Self {
+        let pitch = cols.saturating_mul(stride);
+        Self {
+            rows,
+            cols,
+            in_pitch: pitch,
+            out_pitch: pitch,
+            col_stride: stride,
         }
     }
 
@@ -167,7 +193,8 @@ impl Shape {
         }
     }
 
-    /// Checks `rows >= 1`, `cols >= 1` and pitches at least `cols`.
+    /// Checks `rows >= 1`, `cols >= 1`, `col_stride >= 1` and pitches that hold a row (or a
+    /// group of rows: `cols * col_stride`).
     pub fn validate(&self) -> Result<()> {
         if self.rows == 0 {
             return Err(invalid("rows = 0: a call needs at least one row"));
@@ -175,24 +202,49 @@ impl Shape {
         if self.cols == 0 {
             return Err(invalid("K = 0: a row needs at least one category"));
         }
-        if self.in_pitch < self.cols || self.out_pitch < self.cols {
+        if self.col_stride == 0 {
+            return Err(invalid(
+                "col_stride = 0: a row's categories must be at least one element apart",
+            ));
+        }
+        let group = u64::from(self.cols) * u64::from(self.col_stride);
+        if u64::from(self.in_pitch) < group || u64::from(self.out_pitch) < group {
             return Err(invalid(format!(
-                "row pitches ({} in, {} out) must be at least K = {}",
-                self.in_pitch, self.out_pitch, self.cols
+                "row pitches ({} in, {} out) must be at least K * col_stride = {group}",
+                self.in_pitch, self.out_pitch
             )));
         }
         Ok(())
     }
 
-    /// Elements a buffer must hold for `rows` rows of `pitch`, the last one only `cols` long.
+    /// Refuses a `col_stride` other than 1, for the calls (`what`) that read rows whose
+    /// categories are adjacent.
+    pub(crate) fn require_adjacent(&self, what: &str) -> Result<()> {
+        if self.col_stride != 1 {
+            return Err(invalid(format!(
+                "{what}: col_stride = {}; this call takes rows whose categories are adjacent (1)",
+                self.col_stride
+            )));
+        }
+        Ok(())
+    }
+
+    /// Elements a buffer must hold for the rows at `pitch`, up to the last one's last element.
     pub fn span(&self, pitch: u32) -> u64 {
-        u64::from(self.rows - 1) * u64::from(pitch) + u64::from(self.cols)
+        strided_span(self.rows.into(), self.cols, pitch, self.col_stride)
     }
 
     /// How many noise elements the call consumes: the next call's offset is this much further.
     pub fn noise_elements(&self) -> u64 {
         u64::from(self.rows) * u64::from(self.cols)
     }
+}
+
+/// Elements that `rows` rows of `cols` take at `pitch`, categories `stride` apart (see
+/// [`Shape`]): up to the last row's last element.
+pub(crate) fn strided_span(rows: u64, cols: u32, pitch: u32, stride: u32) -> u64 {
+    let (last, stride) = (rows - 1, u64::from(stride));
+    (last / stride) * u64::from(pitch) + last % stride + (u64::from(cols) - 1) * stride + 1
 }
 
 /// A 64-bit value as the kernels take it: (low word, high word).

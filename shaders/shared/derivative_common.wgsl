@@ -22,6 +22,8 @@ struct DerivativeParams {
     tau_per_row: u32,
     tau: f32,
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
+    in_stride: u32,      // elements between a row's categories (see sampler_row)
+    out_stride: u32,
     grad_base: u32,      // element index of row 0 in `grad`
     row_base: u32,       // index of row 0 in `per_row`
     per_row_used: u32,   // VJP: write dtau; JVP: read the tau tangent per row (else params.dtau)
@@ -110,6 +112,19 @@ fn grad4(i0: u32) -> vec4<f32> {
     return decode4(w, i0);
 }
 
+// As grad4, for a row at `at` from position p on, `stride` elements apart (as input4_at).
+fn grad4_at(at: u32, p: u32, stride: u32) -> vec4<f32> {
+    if stride == 1u {
+        return grad4(at + p);
+    }
+    var v: vec4<f32>;
+    for (var q = 0u; q < 4u; q++) {
+        let i = at + (p + q) * stride;
+        v[q] = decode1(grad[elem_word(i)], i);
+    }
+    return v;
+}
+
 // Element at position t of the row's blocks; `l` is its lane when the sample is recomputed,
 // x its saved sample when not, g its element of `grad`.
 fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, x: f32, g: f32, dtau: f32) -> Elem {
@@ -167,9 +182,9 @@ fn elems_of(r: Row, f: RowResult, j: u32, b: Block, dtau: f32) -> Elems {
     let t = 4u * j;
     var x = vec4<f32>();
     if SOURCE == SOURCE_SAVED {
-        x = input4(r.in_at + t - r.lead);
+        x = input4_at(r.in_at, t - r.lead, r.in_stride);
     }
-    let g = grad4(params.grad_base + (r.out_at - params.out_base) + t - r.lead);
+    let g = grad4_at(params.grad_base + (r.out_at - params.out_base), t - r.lead, r.out_stride);
     return Elems(elem_at(r, f, t, b.a, x.x, g.x, dtau), elem_at(r, f, t + 1u, b.b, x.y, g.y, dtau),
                  elem_at(r, f, t + 2u, b.c, x.z, g.z, dtau),
                  elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau));
@@ -227,7 +242,8 @@ fn write_out_block(r: Row, f: RowResult, d: f32, j: u32, dtau: f32) -> f32 {
 fn write_out_elems(r: Row, f: RowResult, d: f32, j: u32, e: Elems, dtau: f32) -> f32 {
     let v = vec4<f32>(out_value(r, f, e.a, d), out_value(r, f, e.b, d),
                       out_value(r, f, e.c, d), out_value(r, f, e.d, d));
-    store_run4(r.out_at + 4u * j - r.lead, v, vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live));
+    let live = vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live);
+    store_run4_at(r.out_at, 4u * j - r.lead, r.out_stride, v, live);
     if !needs_w(dtau) {
         return 0.0;
     }

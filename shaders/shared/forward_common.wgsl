@@ -15,6 +15,8 @@ struct ForwardParams {
     tau_per_row: u32,
     tau: f32,
     counter_used: u32,   // seed and offset from `counter` (see sampler_row)
+    in_stride: u32,      // elements between a row's categories (see sampler_row)
+    out_stride: u32,
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
 }

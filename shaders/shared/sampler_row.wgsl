@@ -8,7 +8,7 @@
 //
 // The importing kernel declares `params`, whose struct starts with the row header (seed,
 // offset, rows, cols, in_pitch, out_pitch, in_base, out_base, tau_base, tau_per_row, tau,
-// counter_used: RowHeader in Rust), and `fn needs_sum() -> bool`: whether the row's sum of
+// counter_used, in_stride, out_stride: RowHeader in Rust), and `fn needs_sum() -> bool`: whether the row's sum of
 // exponentials is wanted. The bindings every row kernel has are in row_bindings.
 //
 // The noise position: params.seed and params.offset, or with counter_used the seed and offset
@@ -37,6 +37,8 @@ struct Row {
     blocks: u32,
     in_at: u32,
     out_at: u32,
+    in_stride: u32,
+    out_stride: u32,
     tau: f32,
     bad: bool,
 }
@@ -53,8 +55,10 @@ fn row_view(row: u32) -> Row {
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
     r.blocks = (r.lead + params.cols + 3u) / 4u;
-    r.in_at = params.in_base + row * params.in_pitch;
-    r.out_at = params.out_base + row * params.out_pitch;
+    r.in_stride = params.in_stride;
+    r.out_stride = params.out_stride;
+    r.in_at = params.in_base + row_start(row, params.in_pitch, r.in_stride);
+    r.out_at = params.out_base + row_start(row, params.out_pitch, r.out_stride);
     r.tau = params.tau;
     if params.tau_per_row != 0u {
         r.tau = taus[params.tau_base + row];
@@ -78,6 +82,12 @@ struct Lane {
     v: f32,   // (l + g) / tau, or l + g in index mode
 }
 
+// Where row `row` starts: rows `pitch` elements apart, or with categories `stride` apart
+// (stride > 1), in groups of `stride` rows that interleave, groups `pitch` elements apart.
+fn row_start(row: u32, pitch: u32, stride: u32) -> u32 {
+    return (row / stride) * pitch + row % stride;
+}
+
 // The four input elements from element i0 on (those outside the row are read but not used).
 fn input4(i0: u32) -> vec4<f32> {
     let at = first_word4(i0);
@@ -86,6 +96,33 @@ fn input4(i0: u32) -> vec4<f32> {
         w.w = logits[at + 3u];
     }
     return decode4(w, i0);
+}
+
+// The four input elements of a row at `at` from position p on, `stride` elements apart (p may
+// be up to 3 below zero, wrapped; positions outside the row are read but not used).
+fn input4_at(at: u32, p: u32, stride: u32) -> vec4<f32> {
+    if stride == 1u {
+        return input4(at + p);
+    }
+    var v: vec4<f32>;
+    for (var q = 0u; q < 4u; q++) {
+        let i = at + (p + q) * stride;
+        v[q] = decode1(logits[elem_word(i)], i);
+    }
+    return v;
+}
+
+// Stores the live lanes of four elements of a row at `at` from position p on, `stride` apart.
+fn store_run4_at(at: u32, p: u32, stride: u32, v: vec4<f32>, live: vec4<bool>) {
+    if stride == 1u {
+        store_run4(at + p, v, live);
+        return;
+    }
+    for (var q = 0u; q < 4u; q++) {
+        if live[q] {
+            store_elem(at + (p + q) * stride, v[q]);
+        }
+    }
 }
 
 // Element at position t of the row's blocks (t = 4j + lane), its input x and its noise g.
@@ -121,7 +158,7 @@ struct Block {
 fn block_at(r: Row, j: u32) -> Block {
     let g = gumbel_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
-    let x = input4(r.in_at + t - r.lead);
+    let x = input4_at(r.in_at, t - r.lead, r.in_stride);
     return Block(lane_at(r, t, x.x, g.x), lane_at(r, t + 1u, x.y, g.y),
                  lane_at(r, t + 2u, x.z, g.z), lane_at(r, t + 3u, x.w, g.w));
 }
@@ -224,7 +261,7 @@ fn write_lanes(r: Row, f: RowResult, j: u32, b: Block) {
                       output_value(b.c, f), output_value(b.d, f));
     let live = vec4<bool>(b.a.kind != LANE_OUTSIDE, b.b.kind != LANE_OUTSIDE,
                           b.c.kind != LANE_OUTSIDE, b.d.kind != LANE_OUTSIDE);
-    store_run4(r.out_at + 4u * j - r.lead, v, live);
+    store_run4_at(r.out_at, 4u * j - r.lead, r.out_stride, v, live);
 }
 
 // Index mode's whole output: one u32 per row, NONE for a row without a sample.

@@ -21,6 +21,14 @@ fn decode4(w: vec4<u32>, i0: u32) -> vec4<f32> {
     return vec4<f32>(decode_pair(a), decode_pair(b));
 }
 
+// The word that holds element i, and element i from that word.
+fn elem_word(i: u32) -> u32 {
+    return i >> 1u;
+}
+fn decode1(w: u32, i: u32) -> f32 {
+    return decode_pair(w)[i & 1u];
+}
+
 fn store_elem(i: u32, v: f32) {
     let shift = (i & 1u) * 16u;
     atomicAnd(&out[i >> 1u], ~(0xffffu << shift));

@@ -13,6 +13,18 @@ fn decode4(w: vec4<u32>, i0: u32) -> vec4<f32> {
     return bitcast<vec4<f32>>(w);
 }
 
+// The word that holds element i, and element i from that word.
+fn elem_word(i: u32) -> u32 {
+    return i;
+}
+fn decode1(w: u32, i: u32) -> f32 {
+    return bitcast<f32>(w);
+}
+
+fn store_elem(i: u32, v: f32) {
+    out[i] = bitcast<u32>(v);
+}
+
 fn store_word(i: u32, w: u32) {
     out[i] = w;
 }

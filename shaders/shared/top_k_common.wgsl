@@ -17,6 +17,8 @@ struct TopKParams {
     tau_per_row: u32,
     tau: f32,
     counter_used: u32,
+    in_stride: u32,      // elements between a row's categories (see sampler_row)
+    out_stride: u32,
     k: u32,
     values_base: u32,    // element index of row 0 in `values`
     _pad0: u32,
