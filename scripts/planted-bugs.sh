@@ -78,4 +78,7 @@ plant "token sampler, top-p from the lists: the row's total weight halved" $toke
 plant "wide noise: the high word of a draw is the low one again" shared/gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1
 plant "wide noise: the low word's half ulp dropped from the complement" shared/gumbel.wgsl "(f32(~lo) + 0.5)" "(f32(~lo) + 0.0)" wide_noise wide_map_at_extreme || status=1
 plant "wide noise: the second Philox block is the first again" shared/gumbel.wgsl "let b = noise_block(seed, add64_u32(first, 1u));" "let b = noise_block(seed, first);" wide_noise every_noise_call || status=1
+plant "strided rows: the groups laid out as if categories were adjacent" $row "return (row / stride) * pitch + row % stride;" "return row * pitch;" strided strided_forward || status=1
+plant "strided rows: input read one element off" $row "v[q] = decode1(logits[elem_word(i)], i);" "v[q] = decode1(logits[elem_word(i + 1u)], i + 1u);" strided strided_forward || status=1
+plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, r.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
 exit $status
