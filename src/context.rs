@@ -126,6 +126,14 @@ impl GpuContext {
         }
     }
 
+    /// This context with every buffer bound writable ([`Kernels::with_inputs_writable`]).
+    pub fn with_inputs_writable(self) -> Self {
+        Self {
+            kernels: self.kernels.with_inputs_writable(),
+            ..self
+        }
+    }
+
     /// The wgpu objects alive in this context's instance (none for a caller's device, whose
     /// instance this crate does not see).
     pub fn live_objects(&self) -> Option<LiveObjects> {

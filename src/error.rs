@@ -35,6 +35,11 @@ pub enum Error {
     /// Mapping a buffer for reading failed.
     #[error("buffer mapping failed: {0}")]
     Map(String),
+    /// burn's wgpu runtime would not start or take a device, or a tensor is not on a device
+    /// this crate was given (the `burn` feature).
+    #[cfg(feature = "burn")]
+    #[error("{0}")]
+    Burn(String),
     /// A row of a host-slice call had no sample: all its logits masked, a NaN or +inf logit,
     /// or a value that overflowed f32.
     #[error("row {row} has no sample: {reason}")]

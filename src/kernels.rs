@@ -95,6 +95,7 @@ impl Window<'_> {
 struct PipelineKey {
     variant: &'static str,
     constants: Vec<(&'static str, u64)>,
+    inputs_writable: bool,
 }
 
 /// A compute pipeline and the bindings its shader uses (its automatic layout's).
@@ -161,7 +162,9 @@ pub struct Kernels {
     pub(crate) smallest_subgroup: Option<u32>,
     wide_multiply: WideMultiply,
     noise_map: NoiseMap,
-    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    /// Every buffer bound writable (see [`Kernels::with_inputs_writable`]).
+    inputs_writable: bool,
+    modules: Mutex<HashMap<(&'static str, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
     /// Bound where a kernel's optional input is not used.
     pub(crate) placeholder: wgpu::Buffer,
@@ -204,6 +207,17 @@ impl Kernels {
         self.noise_map
     }
 
+    /// These kernels with every buffer bound writable, inputs too, so that a call's inputs
+    /// and outputs may lie in one buffer at ranges that do not overlap. wgpu refuses a buffer
+    /// bound both read-only and writable in one dispatch, and allocators that carve tensors
+    /// out of shared pages (burn's) put them in one buffer. Drivers lose the read-only hint.
+    pub fn with_inputs_writable(self) -> Self {
+        Self {
+            inputs_writable: true,
+            ..self
+        }
+    }
+
     fn build(device: &wgpu::Device, wide_multiply: WideMultiply) -> Self {
         let info = device.adapter_info();
         let is_llvmpipe = info.name.to_lowercase().contains("llvmpipe");
@@ -219,6 +233,7 @@ impl Kernels {
                 .then_some(info.subgroup_min_size.max(1)),
             wide_multiply,
             noise_map: NoiseMap::Log2,
+            inputs_writable: false,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholder: placeholder(device),
@@ -257,6 +272,7 @@ impl Kernels {
         let key = PipelineKey {
             variant: shader,
             constants: constants.iter().map(|(n, v)| (*n, v.to_bits())).collect(),
+            inputs_writable: self.inputs_writable,
         };
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
@@ -266,12 +282,18 @@ impl Kernels {
                 .modules
                 .lock()
                 .unwrap()
-                .entry(shader)
+                .entry((shader, self.inputs_writable))
                 .or_insert_with(|| {
+                    let source = match self.inputs_writable {
+                        true => source
+                            .replace("var<storage, read>", "var<storage, read_write>")
+                            .into(),
+                        false => source.into(),
+                    };
                     self.device
                         .create_shader_module(wgpu::ShaderModuleDescriptor {
                             label: Some(shader),
-                            source: wgpu::ShaderSource::Wgsl(source.into()),
+                            source: wgpu::ShaderSource::Wgsl(source),
                         })
                 })
                 .clone();
@@ -371,7 +393,7 @@ impl Kernels {
                 if a.slice.buffer != b.slice.buffer || !(a.writable || b.writable) {
                     continue;
                 }
-                if a.writable != b.writable {
+                if a.writable != b.writable && !self.inputs_writable {
                     let (read, write) = if a.writable { (b, a) } else { (a, b) };
                     return Err(invalid(format!(
                         "the {} and the {} are in one buffer: the kernel binds the first read-only and the second writable, and wgpu does not let one dispatch bind a buffer both ways; use separate buffers",
@@ -381,7 +403,7 @@ impl Kernels {
                 let (a_end, b_end) = (a.slice.offset + a.bytes, b.slice.offset + b.bytes);
                 if a.slice.offset < b_end && b.slice.offset < a_end {
                     return Err(invalid(format!(
-                        "the {} (bytes {}..{a_end}) and the {} (bytes {}..{b_end}) overlap in one buffer; outputs must not overlap",
+                        "the {} (bytes {}..{a_end}) and the {} (bytes {}..{b_end}) overlap in one buffer; an output may not overlap another argument",
                         a.name, a.slice.offset, b.name, b.slice.offset
                     )));
                 }

@@ -66,6 +66,8 @@
 //! assert!((-3.2..22.9).contains(&g));
 //! ```
 
+#[cfg(feature = "burn")]
+pub mod burn;
 mod context;
 mod convert;
 mod derivative;

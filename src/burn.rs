@@ -1,0 +1,735 @@
+//! Sampling on burn tensors of the wgpu backend, with and without autodiff (the `burn`
+//! feature, pinned to burn 0.23.0-pre.1, the first burn on wgpu 30).
+//!
+//! The kernels run on the burn tensors' own buffers, on burn's own device and queue: [`init`]
+//! (or [`init_with_setup`], for a device of the caller's) starts burn's wgpu runtime and gives
+//! this crate its device. The category axis may be any axis: the kernels walk it at its stride
+//! (a tensor is made contiguous first if it is not), so `dim = 1` of a `[B, K, H, W]` tensor
+//! costs no transpose. The noise of element k of row r is word `offset + r K + k` of the seed's
+//! stream, rows numbered by the other axes in order: the same samples as the tensor with `dim`
+//! moved last.
+//!
+//! Gradients come from this crate's VJP kernel, which recomputes the sample from the logits and
+//! the same noise: nothing but the logits (and the temperature) is kept for the backward pass.
+//! Hard samples pass the soft sample's gradient straight through.
+//!
+//! ```no_run
+//! use burn::tensor::{Distribution, Tensor};
+//! use gumbel_wgpu::Generator;
+//!
+//! let device = gumbel_wgpu::burn::init()?.autodiff();
+//! let logits = Tensor::<2>::random([64, 10], Distribution::Default, &device).require_grad();
+//! let mut noise = Generator::new(7);
+//! let y = gumbel_wgpu::burn::gumbel_softmax(logits.clone(), 0.5, false, -1, &mut noise)?;
+//! let grads = (y * 2.0).sum().backward();
+//! let dlogits = logits.grad(&grads);
+//! # Ok::<(), gumbel_wgpu::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ::burn::backend::autodiff::NodeId;
+use ::burn::backend::autodiff::checkpoint::base::Checkpointer;
+use ::burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use ::burn::backend::autodiff::grads::Gradients;
+use ::burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use ::burn::backend::fusion::custom::TensorSpec;
+use ::burn::backend::tensor::{FloatTensor, IntTensor};
+use ::burn::backend::wgpu::{WgpuDevice, WgpuSetup};
+use ::burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, backend_extension};
+use ::burn::cubecl::wgpu::{AutoCompiler, WgpuServer};
+use ::burn::tensor::{DType, Device, Int, Shape as TensorShape, Tensor};
+use ::burn_cubecl::tensor::CubeTensor;
+use ::burn_cubecl::{CubeBackend, CubeDevice, kernel::into_contiguous, ops::numeric};
+
+use crate::error::{Error, Result, invalid};
+use crate::{
+    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoiseRange,
+    Shape, Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
+};
+
+/// Starts burn's wgpu runtime on its default adapter and gives this crate the same device
+/// and queue. Returns burn's device (call `.autodiff()` on it for gradients).
+pub fn init() -> Result<Device> {
+    let (device, setup) = Device::wgpu_options()
+        .init_with_setup()
+        .map_err(|e| Error::Burn(format!("burn's wgpu runtime did not start: {e}")))?;
+    register(&device, &setup)?;
+    Ok(device)
+}
+
+/// Hands burn a device and queue of the caller's (`setup`) and registers them here too.
+pub fn init_with_setup(setup: WgpuSetup) -> Result<Device> {
+    let device = Device::wgpu_options()
+        .setup(setup.clone())
+        .init()
+        .map_err(|e| Error::Burn(format!("burn did not take the wgpu setup: {e}")))?;
+    register(&device, &setup)?;
+    Ok(device)
+}
+
+/// The contexts of the devices registered by [`init`] and [`init_with_setup`].
+fn registry() -> &'static Mutex<HashMap<WgpuDevice, Arc<GpuContext>>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<WgpuDevice, Arc<GpuContext>>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+fn register(device: &Device, setup: &WgpuSetup) -> Result<()> {
+    let key = wgpu_device(device)?;
+    // burn carves tensors out of shared pages: an input and an output may share a buffer.
+    let context =
+        GpuContext::from_device(setup.device.clone(), setup.queue.clone()).with_inputs_writable();
+    registry()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, Arc::new(context));
+    Ok(())
+}
+
+/// The wgpu device behind a burn device, autodiff or not.
+fn wgpu_device(device: &Device) -> Result<WgpuDevice> {
+    match device.clone().without_autodiff().as_dispatch() {
+        burn::backend::DispatchDevice::Cube(CubeDevice::Wgpu(device)) => Ok(device.clone()),
+        other => Err(Error::Burn(format!(
+            "{other:?} is not a wgpu device: this crate's kernels run on burn's wgpu backend"
+        ))),
+    }
+}
+
+fn context_of(device: &WgpuDevice) -> Option<Arc<GpuContext>> {
+    let registry = registry().lock().unwrap_or_else(|e| e.into_inner());
+    registry.get(device).cloned()
+}
+
+/// Checks that `device` was registered here.
+fn check_device(device: &Device) -> Result<()> {
+    let key = wgpu_device(device)?;
+    match context_of(&key) {
+        Some(_) => Ok(()),
+        None => Err(Error::Burn(format!(
+            "{key:?} was not started by gumbel_wgpu::burn::init or init_with_setup, so this crate has no handle on its device"
+        ))),
+    }
+}
+
+/// The temperature of a sample: one value, or a tensor of one value or of one per row (rows
+/// numbered by the axes other than `dim`, in order). A tensor gets a gradient when it
+/// requires one.
+#[derive(Clone, Debug)]
+pub enum Temperature {
+    /// The same for every row.
+    Value(f32),
+    /// One element, or one per row.
+    Tensor(Tensor<1>),
+}
+
+impl From<f32> for Temperature {
+    fn from(tau: f32) -> Self {
+        Temperature::Value(tau)
+    }
+}
+
+impl From<Tensor<1>> for Temperature {
+    fn from(tau: Tensor<1>) -> Self {
+        Temperature::Tensor(tau)
+    }
+}
+
+/// What a sampling op needs besides its tensors: the output, the category axis and the noise
+/// position (and range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleSpec {
+    /// The output (index mode for [`GumbelOps::gumbel_index`]).
+    pub mode: Mode,
+    /// The category axis, counted from the first.
+    pub dim: usize,
+    /// The noise stream's seed.
+    pub seed: u64,
+    /// Word index of row 0, column 0.
+    pub offset: u64,
+    /// One word of noise an element, or two.
+    pub range: NoiseRange,
+}
+
+/// The sampling ops as a burn backend extension: burn's dispatch routes them to the wgpu
+/// backend (through fusion, which runs them in order with burn's own ops) and to their
+/// autodiff implementations. The functions of this module check their arguments and call
+/// these; call them directly only with arguments checked the same way.
+#[backend_extension(Cube, Fusion, Autodiff)]
+pub trait GumbelOps: Backend {
+    /// The sample of `spec.mode` (soft, log-soft or hard), at per-row temperatures `tau` (f32,
+    /// one per row).
+    #[fusion(dtype = logits, shape = logits)]
+    fn gumbel_sample(
+        logits: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+        spec: SampleSpec,
+    ) -> FloatTensor<Self>;
+
+    /// The Gumbel-max index of each row (i32, -1 for a row without a sample), with `dim` kept
+    /// at size 1.
+    #[fusion(meta = index_spec)]
+    fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self>;
+
+    /// The `k` largest perturbed logits of each row of a tensor whose last axis is the
+    /// category axis: their indices (i32) and values (f32), in decreasing order.
+    #[fusion(meta = top_k_spec)]
+    fn gumbel_top_k(
+        logits: FloatTensor<Self>,
+        k: usize,
+        spec: SampleSpec,
+    ) -> (IntTensor<Self>, FloatTensor<Self>);
+
+    /// The Gumbel noise of the rows of `like` (f32, `[rows, K]`).
+    #[fusion(meta = noise_spec)]
+    fn gumbel_noise(like: FloatTensor<Self>, spec: SampleSpec) -> FloatTensor<Self>;
+}
+
+/// The VJP of [`GumbelOps::gumbel_sample`], which the autodiff backend calls on the backend
+/// it wraps: the logits' gradient and the temperatures' (one per row, f32).
+#[backend_extension(Cube, Fusion)]
+pub trait GumbelGradOps: Backend {
+    /// `(dlogits, dtau)` for upstream gradient `dy`, recomputing the sample.
+    #[fusion(meta = vjp_spec)]
+    fn gumbel_sample_vjp(
+        logits: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: SampleSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+fn index_spec(logits: &TensorSpec, spec: &SampleSpec) -> TensorSpec {
+    let mut shape = logits.shape.clone();
+    shape[spec.dim] = 1;
+    TensorSpec::new(shape, DType::I32)
+}
+
+fn top_k_spec(logits: &TensorSpec, k: &usize, _: &SampleSpec) -> (TensorSpec, TensorSpec) {
+    let mut shape = logits.shape.clone();
+    let last = shape.num_dims() - 1;
+    shape[last] = *k;
+    (
+        TensorSpec::new(shape.clone(), DType::I32),
+        TensorSpec::new(shape, DType::F32),
+    )
+}
+
+fn noise_spec(like: &TensorSpec, spec: &SampleSpec) -> TensorSpec {
+    let rows = Rows::of(&like.shape, spec.dim);
+    TensorSpec::new(TensorShape::from([rows.rows, rows.cols]), DType::F32)
+}
+
+fn vjp_spec(
+    logits: &TensorSpec,
+    tau: &TensorSpec,
+    _: &TensorSpec,
+    _: &SampleSpec,
+) -> (TensorSpec, TensorSpec) {
+    (logits.clone(), tau.clone())
+}
+
+/// A tensor's rows along axis `dim`: `outer` groups of `inner` rows of `cols` categories,
+/// categories `inner` elements apart.
+#[derive(Clone, Copy, Debug)]
+struct Rows {
+    rows: usize,
+    cols: usize,
+    inner: usize,
+}
+
+impl Rows {
+    fn of(shape: &TensorShape, dim: usize) -> Self {
+        let dims: Vec<usize> = shape.iter().copied().collect();
+        let inner: usize = dims[dim + 1..].iter().product();
+        let outer: usize = dims[..dim].iter().product();
+        Rows {
+            rows: outer * inner,
+            cols: dims[dim],
+            inner,
+        }
+    }
+
+    /// The kernels' shape, or why they cannot take it.
+    fn shape(&self) -> Result<Shape> {
+        let fits = |n: usize, what: &str| {
+            u32::try_from(n).map_err(|_| invalid(format!("{what} = {n}: at most 2^32 - 1")))
+        };
+        let (rows, cols, inner) = (
+            fits(self.rows, "rows")?,
+            fits(self.cols, "K")?,
+            fits(self.inner, "the category axis's stride")?,
+        );
+        fits(self.cols * self.inner, "K times the category axis's stride")?;
+        Ok(match inner {
+            1 => Shape::new(rows, cols),
+            _ => Shape::strided(rows, cols, inner),
+        })
+    }
+}
+
+fn storage_of(dtype: DType) -> Result<StorageType> {
+    match dtype {
+        DType::F32 => Ok(StorageType::F32),
+        DType::F16 => Ok(StorageType::F16),
+        DType::BF16 => Ok(StorageType::Bf16),
+        other => Err(invalid(format!(
+            "logits of {other:?}: f32, f16 and bf16 are supported"
+        ))),
+    }
+}
+
+// The wgpu backend: the kernels on the tensors' buffers.
+
+/// A tensor's buffer and byte offset, with burn's hold on its memory (so that burn neither
+/// frees nor moves it) until the work that uses it is submitted.
+struct Bound<Held> {
+    _held: Held,
+    buffer: wgpu::Buffer,
+    offset: u64,
+}
+
+fn bind(tensor: &CubeTensor) -> Bound<impl Sized + use<>> {
+    let held = tensor
+        .client
+        .get_resource::<WgpuServer<AutoCompiler>>(tensor.handle.clone())
+        .unwrap_or_else(|e| panic!("gumbel-wgpu: a wgpu tensor's buffer is unavailable: {e:?}"));
+    let (buffer, offset) = (held.resource().buffer.clone(), held.resource().offset);
+    Bound {
+        _held: held,
+        buffer,
+        offset,
+    }
+}
+
+impl<Held> Bound<Held> {
+    fn slice(&self) -> GpuSlice<'_> {
+        GpuSlice::new(&self.buffer, self.offset)
+    }
+}
+
+/// The context of a tensor's device, registered by [`init`]: the functions of this module
+/// check that before they reach the backend.
+fn context_for(tensor: &CubeTensor) -> Arc<GpuContext> {
+    let found = match &tensor.device {
+        CubeDevice::Wgpu(device) => context_of(device),
+        _ => None,
+    };
+    found.unwrap_or_else(|| {
+        panic!(
+            "gumbel-wgpu: {:?} was not started by gumbel_wgpu::burn::init",
+            tensor.device
+        )
+    })
+}
+
+/// Records with `record` and submits, on burn's queue.
+fn submit(
+    context: &GpuContext,
+    what: &str,
+    record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
+) {
+    let mut encoder = context.device.create_command_encoder(&Default::default());
+    if let Err(e) = record(&mut encoder) {
+        panic!("gumbel-wgpu: {what} on burn tensors: {e}");
+    }
+    context.queue.submit([encoder.finish()]);
+}
+
+fn empty_like(tensor: &CubeTensor, shape: TensorShape, dtype: DType) -> CubeTensor {
+    numeric::empty_device_contiguous_dtype(
+        tensor.client.clone(),
+        tensor.device.clone(),
+        shape,
+        dtype,
+    )
+}
+
+fn kernel_shape(tensor: &CubeTensor, dim: usize) -> Shape {
+    Rows::of(tensor.meta.shape(), dim)
+        .shape()
+        .unwrap_or_else(|e| panic!("gumbel-wgpu: {e}"))
+}
+
+fn kernel_storage(tensor: &CubeTensor) -> StorageType {
+    storage_of(tensor.dtype).unwrap_or_else(|e| panic!("gumbel-wgpu: {e}"))
+}
+
+impl GumbelOps for CubeBackend {
+    fn gumbel_sample(
+        logits: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+        spec: SampleSpec,
+    ) -> FloatTensor<Self> {
+        let (logits, tau) = (into_contiguous(logits), into_contiguous(tau));
+        let context = context_for(&logits);
+        let out = empty_like(&logits, logits.meta.shape().clone(), logits.dtype);
+        let (l, t, o) = (bind(&logits), bind(&tau), bind(&out));
+        let call = ForwardCall::new(
+            spec.mode,
+            kernel_storage(&logits),
+            kernel_shape(&logits, spec.dim),
+            l.slice(),
+            o.slice(),
+        )
+        .with_tau(Tau::PerRow(t.slice()))
+        .with_noise(spec.seed, spec.offset)
+        .with_noise_range(spec.range);
+        submit(&context, "the sample", |e| {
+            context.kernels().record_forward(e, &call)
+        });
+        out
+    }
+
+    fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self> {
+        let logits = into_contiguous(logits);
+        let context = context_for(&logits);
+        let mut shape = logits.meta.shape().clone();
+        shape[spec.dim] = 1;
+        let out = empty_like(&logits, shape, DType::I32);
+        let (l, o) = (bind(&logits), bind(&out));
+        let call = ForwardCall::new(
+            Mode::Index,
+            kernel_storage(&logits),
+            kernel_shape(&logits, spec.dim),
+            l.slice(),
+            o.slice(),
+        )
+        .with_noise(spec.seed, spec.offset)
+        .with_noise_range(spec.range);
+        submit(&context, "the index", |e| {
+            context.kernels().record_forward(e, &call)
+        });
+        out
+    }
+
+    fn gumbel_top_k(
+        logits: FloatTensor<Self>,
+        k: usize,
+        spec: SampleSpec,
+    ) -> (IntTensor<Self>, FloatTensor<Self>) {
+        let logits = into_contiguous(logits);
+        let context = context_for(&logits);
+        let mut shape = logits.meta.shape().clone();
+        let last = shape.num_dims() - 1;
+        shape[last] = k;
+        let indices = empty_like(&logits, shape.clone(), DType::I32);
+        let values = empty_like(&logits, shape, DType::F32);
+        let (l, i, v) = (
+            bind(&logits),
+            bind(&indices),
+            bind(&values),
+        );
+        let call = TopKCall::new(
+            kernel_storage(&logits),
+            kernel_shape(&logits, last),
+            k as u32,
+            l.slice(),
+            i.slice(),
+            v.slice(),
+        )
+        .with_noise(spec.seed, spec.offset)
+        .with_noise_range(spec.range);
+        submit(&context, "top-k", |e| context.kernels().record_top_k(e, &call));
+        (indices, values)
+    }
+
+    fn gumbel_noise(like: FloatTensor<Self>, spec: SampleSpec) -> FloatTensor<Self> {
+        let context = context_for(&like);
+        let rows = Rows::of(like.meta.shape(), spec.dim);
+        let out = empty_like(
+            &like,
+            TensorShape::from([rows.rows, rows.cols]),
+            DType::F32,
+        );
+        let o = bind(&out);
+        let call = NoiseCall {
+            seed: spec.seed,
+            offset: spec.offset,
+            count: (rows.rows * rows.cols) as u64,
+            output: NoiseOutput::Gumbel,
+            range: spec.range,
+            out: o.slice(),
+        };
+        submit(&context, "the noise", |e| context.kernels().record_noise(e, &call));
+        out
+    }
+}
+
+impl GumbelGradOps for CubeBackend {
+    fn gumbel_sample_vjp(
+        logits: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        spec: SampleSpec,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (logits, tau) = (into_contiguous(logits), into_contiguous(tau));
+        let mut dy = into_contiguous(dy);
+        if dy.dtype != logits.dtype {
+            dy = burn_cubecl::kernel::cast(dy, logits.dtype);
+        }
+        let context = context_for(&logits);
+        let dl = empty_like(&logits, logits.meta.shape().clone(), logits.dtype);
+        let dtau = empty_like(&tau, tau.meta.shape().clone(), DType::F32);
+        let bound = [&logits, &tau, &dy, &dl, &dtau].map(bind);
+        let call = VjpCall {
+            mode: spec.mode,
+            storage: kernel_storage(&logits),
+            shape: kernel_shape(&logits, spec.dim),
+            source: Source::Recompute {
+                logits: bound[0].slice(),
+                seed: spec.seed,
+                offset: spec.offset,
+                counter: None,
+                range: spec.range,
+            },
+            tau: Tau::PerRow(bound[1].slice()),
+            dy: bound[2].slice(),
+            dl: bound[3].slice(),
+            dtau: TauGradient::PerRow(bound[4].slice()),
+            strategy: None,
+        };
+        submit(&context, "the VJP", |e| context.kernels().record_vjp(e, &call));
+        (dl, dtau)
+    }
+}
+
+// The autodiff backend: the sample is tracked, the rest are constants.
+
+impl<B: GumbelOps + GumbelGradOps, C: CheckpointStrategy> GumbelOps for Autodiff<B, C> {
+    fn gumbel_sample(
+        logits: FloatTensor<Self>,
+        tau: FloatTensor<Self>,
+        spec: SampleSpec,
+    ) -> FloatTensor<Self> {
+        /// The backward step: the VJP, from the logits and temperatures kept as they were.
+        #[derive(Debug)]
+        struct SampleBackward;
+
+        impl<B: GumbelGradOps> Backward<B, 2> for SampleBackward {
+            type State = (NodeId, NodeId, SampleSpec);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                checkpointer: &mut Checkpointer,
+            ) {
+                let [logits_node, tau_node] = ops.parents;
+                let dy = grads.consume::<B>(&ops.node);
+                let (logits, tau, spec) = ops.state;
+                let logits: FloatTensor<B> = checkpointer.retrieve_node_output(logits);
+                let tau: FloatTensor<B> = checkpointer.retrieve_node_output(tau);
+                let (dl, dtau) = B::gumbel_sample_vjp(logits, tau, dy, spec);
+                if let Some(node) = logits_node {
+                    grads.register::<B>(node.id, dl);
+                }
+                if let Some(node) = tau_node {
+                    grads.register::<B>(node.id, dtau);
+                }
+            }
+        }
+
+        match SampleBackward
+            .prepare::<C>([logits.node(), tau.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let state = (prep.checkpoint(&logits), prep.checkpoint(&tau), spec);
+                let out = B::gumbel_sample(logits.into_primitive(), tau.into_primitive(), spec);
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gumbel_sample(
+                logits.into_primitive(),
+                tau.into_primitive(),
+                spec,
+            )),
+        }
+    }
+
+    fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self> {
+        B::gumbel_index(logits.into_primitive(), spec)
+    }
+
+    fn gumbel_top_k(
+        logits: FloatTensor<Self>,
+        k: usize,
+        spec: SampleSpec,
+    ) -> (IntTensor<Self>, FloatTensor<Self>) {
+        let (indices, values) = B::gumbel_top_k(logits.into_primitive(), k, spec);
+        (indices, Self::from_inner(values))
+    }
+
+    fn gumbel_noise(like: FloatTensor<Self>, spec: SampleSpec) -> FloatTensor<Self> {
+        Self::from_inner(B::gumbel_noise(like.into_primitive(), spec))
+    }
+}
+
+// The functions on tensors.
+
+/// The category axis `dim` of a rank-`rank` tensor (negative: from the end), or an error
+/// naming it.
+fn axis(dim: isize, rank: usize) -> Result<usize> {
+    let resolved = if dim < 0 {
+        rank.checked_sub(dim.unsigned_abs())
+    } else {
+        Some(dim as usize).filter(|&d| d < rank)
+    };
+    resolved.ok_or_else(|| {
+        invalid(format!(
+            "dim = {dim}: a rank-{rank} tensor has axes -{rank} to {}",
+            rank - 1
+        ))
+    })
+}
+
+/// Checks the logits (device, dtype, shape) and takes the noise of their rows.
+fn prepare<const D: usize>(
+    logits: &Tensor<D>,
+    dim: isize,
+    mode: Mode,
+    noise: &mut Generator,
+) -> Result<(SampleSpec, Rows)> {
+    check_device(&logits.device())?;
+    storage_of(logits.dtype())?;
+    let dim = axis(dim, D)?;
+    let rows = Rows::of(&logits.shape(), dim);
+    let shape = rows.shape()?;
+    shape.validate()?;
+    let (seed, offset) = noise.take(&shape);
+    let spec = SampleSpec {
+        mode,
+        dim,
+        seed,
+        offset,
+        range: NoiseRange::Standard,
+    };
+    Ok((spec, rows))
+}
+
+/// The per-row f32 temperatures of `rows` rows, on `device`.
+fn temperatures(tau: Temperature, rows: usize, device: &Device) -> Result<Tensor<1>> {
+    match tau {
+        Temperature::Value(tau) => {
+            crate::types::check_tau(tau)?;
+            Ok(Tensor::full([rows], tau, device))
+        }
+        Temperature::Tensor(tau) => {
+            let n = tau.dims()[0];
+            if n != 1 && n != rows {
+                return Err(invalid(format!(
+                    "tau has {n} elements; one, or one per row ({rows}), are needed"
+                )));
+            }
+            Ok(tau.cast(DType::F32).expand([rows]))
+        }
+    }
+}
+
+fn sample<const D: usize>(
+    logits: Tensor<D>,
+    tau: Temperature,
+    mode: Mode,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<Tensor<D>> {
+    let (spec, rows) = prepare(&logits, dim, mode, noise)?;
+    let tau = temperatures(tau, rows.rows, &logits.device())?;
+    Ok(Tensor::from_dispatch(Dispatch::gumbel_sample(
+        logits.into_dispatch(),
+        tau.into_dispatch(),
+        spec,
+    )))
+}
+
+/// The Gumbel-Softmax sample `softmax((logits + g) / tau)` over axis `dim` (negative: from the
+/// end), or with `hard` its one-hot argmax, whose gradient is the soft sample's (the
+/// straight-through estimator). f32, f16 or bf16 logits, on a device from [`init`]; the noise
+/// is `noise`'s next `logits.shape().num_elements()` words.
+pub fn gumbel_softmax<const D: usize>(
+    logits: Tensor<D>,
+    tau: impl Into<Temperature>,
+    hard: bool,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<Tensor<D>> {
+    let mode = if hard { Mode::Hard } else { Mode::Soft };
+    sample(logits, tau.into(), mode, dim, noise)
+}
+
+/// The sample in log space, `log_softmax((logits + g) / tau)`, accurate where the soft sample
+/// underflows.
+pub fn gumbel_log_softmax<const D: usize>(
+    logits: Tensor<D>,
+    tau: impl Into<Temperature>,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<Tensor<D>> {
+    sample(logits, tau.into(), Mode::LogSoft, dim, noise)
+}
+
+/// The Gumbel-max sample: the index of the largest `logits + g` along `dim`, which keeps
+/// size 1 (as burn's `argmax`). i32; -1 for a row without a sample (a NaN or +inf logit, or
+/// every logit -inf). The same index as the hard sample's one-hot at the same noise.
+pub fn gumbel_max<const D: usize>(
+    logits: Tensor<D>,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<Tensor<D, Int>> {
+    let (spec, _) = prepare(&logits, dim, Mode::Index, noise)?;
+    Ok(Tensor::from_dispatch(Dispatch::gumbel_index(
+        logits.into_dispatch(),
+        spec,
+    )))
+}
+
+/// Gumbel-top-k: the indices (i32) and perturbed values `logits + g` (f32) of the `k`
+/// largest perturbed logits along `dim`, which becomes size `k`, largest first: `k` draws
+/// without replacement. Unlike the samples, a `dim` other than the last is moved last through
+/// memory first.
+pub fn gumbel_top_k<const D: usize>(
+    logits: Tensor<D>,
+    k: usize,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<(Tensor<D, Int>, Tensor<D>)> {
+    let (mut spec, rows) = prepare(&logits, dim, Mode::Index, noise)?;
+    if k == 0 || k > rows.cols || k > crate::MAX_K as usize {
+        return Err(invalid(format!(
+            "k = {k}: 1 to min(K = {}, {}) are possible",
+            rows.cols,
+            crate::MAX_K
+        )));
+    }
+    // Moving the axis last keeps the other axes in order, and so the rows' numbers.
+    let dim = spec.dim;
+    spec.dim = D - 1;
+    let moved = logits.movedim(dim, D - 1);
+    let (indices, values) = Dispatch::gumbel_top_k(moved.into_dispatch(), k, spec);
+    Ok((
+        Tensor::<D, Int>::from_dispatch(indices).movedim(D - 1, dim),
+        Tensor::<D>::from_dispatch(values).movedim(D - 1, dim),
+    ))
+}
+
+/// The Gumbel noise that a sample of `logits` along `dim` with `noise` would add (f32, shaped
+/// as the logits), taken from `noise` the same way: for composing a sampler from burn's own
+/// ops, and for tests.
+pub fn gumbel_noise_like<const D: usize>(
+    logits: &Tensor<D>,
+    dim: isize,
+    noise: &mut Generator,
+) -> Result<Tensor<D>> {
+    let (spec, rows) = prepare(logits, dim, Mode::Soft, noise)?;
+    let dims = logits.dims();
+    let outer = rows.rows / rows.inner;
+    let flat = Tensor::<2>::from_dispatch(Dispatch::gumbel_noise(
+        logits.clone().into_dispatch(),
+        spec,
+    ));
+    // Row r = (o, i) holds the noise of the categories of (o, ., i).
+    let grouped = flat.reshape([outer, rows.inner, rows.cols]).swap_dims(1, 2);
+    Ok(grouped.reshape(dims))
+}
