@@ -17,7 +17,11 @@
 //! - `--shape ROWSxK` runs that one shape instead (the top-k and token tables too).
 //!
 //! Then the f32 soft and index forwards with the wide noise range beside the standard one (names
-//! `forward Soft wide`, `forward Index wide` for `--only`), and last, the token sampler under
+//! `forward Soft wide`, `forward Index wide` for `--only`); the soft forward and the recomputing
+//! VJP over the middle axis of `[outer, K, inner]` (a strided category axis) beside the same
+//! elements over the last axis (`forward Soft strided`, `VJP recompute strided`; `--quick`:
+//! [4, 1024, 64] and [2, 8192, 256], otherwise [64, 1024, 64] and [8, 8192, 1024]); and last,
+//! the token sampler under
 //! each filter setting beside a read-only pass over its logits
 //! (`--quick`: 256x32000 and 16x151936; otherwise 1024x200000, 64x262144 and 4096x32000).
 
@@ -308,6 +312,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 gb_per_s(bytes, standard),
                 gb_per_s(bytes, wide),
                 wide.as_secs_f64() / standard.as_secs_f64()
+            );
+            println!("{line}");
+            lines.push(line);
+        }
+    }
+    // A category axis that is not the last (`Shape::strided`): the same elements sampled over
+    // the middle axis of `[outer, K, inner]` and over the last axis of `[rows, K]`, each as a
+    // ratio to a copy kernel moving the same bytes, timed in turn in the same run.
+    lines.push(String::new());
+    lines.push(
+        "| kernel | tensor, axis 1 | contiguous / copy | strided / copy | strided / contiguous time |"
+            .into(),
+    );
+    lines.push("|---|---|---|---|---|".into());
+    println!("{}", lines[lines.len() - 3..].join("\n"));
+    let strided_shapes: &[(u32, u32, u32)] = match quick {
+        true => &[(4, 1024, 64), (2, 8192, 256)],
+        false => &[(64, 1024, 64), (8, 8192, 1024)],
+    };
+    for &(outer, cols, inner) in strided_shapes {
+        let rows = outer * inner;
+        let mut work = Workload::new(&ctx, rows, cols, StorageType::F32)?;
+        for kernel in [Kernel::Forward(Mode::Soft), Kernel::Vjp { recompute: true }] {
+            if !wanted(&format!("{} strided", kernel.name())) {
+                continue;
+            }
+            let bytes = work.bytes(kernel);
+            let copy_work = CopyWorkload::new(&ctx, bytes)?;
+            let copy = bench.time(|e| copy_work.record(ctx.kernels(), e))?;
+            let mut time = |shape| {
+                work.shape = shape;
+                bench.time(|e| work.record(ctx.kernels(), e, kernel, None, 1))
+            };
+            let (mut dense, mut strided) = (Duration::MAX, Duration::MAX);
+            for _ in 0..3 {
+                dense = dense.min(time(Shape::new(rows, cols))?);
+                strided = strided.min(time(Shape::strided(rows, cols, inner))?);
+            }
+            let line = format!(
+                "| {} | [{outer}, {cols}, {inner}] | {:.3} | {:.3} | {:.2} |",
+                kernel.name(),
+                copy.as_secs_f64() / dense.as_secs_f64(),
+                copy.as_secs_f64() / strided.as_secs_f64(),
+                strided.as_secs_f64() / dense.as_secs_f64()
             );
             println!("{line}");
             lines.push(line);

@@ -45,8 +45,8 @@ use ::burn_cubecl::{CubeBackend, CubeDevice, kernel::into_contiguous, ops::numer
 
 use crate::error::{Error, Result, invalid};
 use crate::{
-    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoiseRange,
-    Shape, Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
+    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoiseRange, Shape,
+    Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
 };
 
 /// Starts burn's wgpu runtime on its default adapter and gives this crate the same device
@@ -121,7 +121,7 @@ pub enum Temperature {
     /// The same for every row.
     Value(f32),
     /// One element, or one per row.
-    Tensor(Tensor<1>),
+    Tensor(Box<Tensor<1>>),
 }
 
 impl From<f32> for Temperature {
@@ -132,7 +132,7 @@ impl From<f32> for Temperature {
 
 impl From<Tensor<1>> for Temperature {
     fn from(tau: Tensor<1>) -> Self {
-        Temperature::Tensor(tau)
+        Temperature::Tensor(Box::new(tau))
     }
 }
 
@@ -416,11 +416,7 @@ impl GumbelOps for CubeBackend {
         shape[last] = k;
         let indices = empty_like(&logits, shape.clone(), DType::I32);
         let values = empty_like(&logits, shape, DType::F32);
-        let (l, i, v) = (
-            bind(&logits),
-            bind(&indices),
-            bind(&values),
-        );
+        let (l, i, v) = (bind(&logits), bind(&indices), bind(&values));
         let call = TopKCall::new(
             kernel_storage(&logits),
             kernel_shape(&logits, last),
@@ -431,18 +427,16 @@ impl GumbelOps for CubeBackend {
         )
         .with_noise(spec.seed, spec.offset)
         .with_noise_range(spec.range);
-        submit(&context, "top-k", |e| context.kernels().record_top_k(e, &call));
+        submit(&context, "top-k", |e| {
+            context.kernels().record_top_k(e, &call)
+        });
         (indices, values)
     }
 
     fn gumbel_noise(like: FloatTensor<Self>, spec: SampleSpec) -> FloatTensor<Self> {
         let context = context_for(&like);
         let rows = Rows::of(like.meta.shape(), spec.dim);
-        let out = empty_like(
-            &like,
-            TensorShape::from([rows.rows, rows.cols]),
-            DType::F32,
-        );
+        let out = empty_like(&like, TensorShape::from([rows.rows, rows.cols]), DType::F32);
         let o = bind(&out);
         let call = NoiseCall {
             seed: spec.seed,
@@ -452,7 +446,9 @@ impl GumbelOps for CubeBackend {
             range: spec.range,
             out: o.slice(),
         };
-        submit(&context, "the noise", |e| context.kernels().record_noise(e, &call));
+        submit(&context, "the noise", |e| {
+            context.kernels().record_noise(e, &call)
+        });
         out
     }
 }
@@ -490,7 +486,9 @@ impl GumbelGradOps for CubeBackend {
             dtau: TauGradient::PerRow(bound[4].slice()),
             strategy: None,
         };
-        submit(&context, "the VJP", |e| context.kernels().record_vjp(e, &call));
+        submit(&context, "the VJP", |e| {
+            context.kernels().record_vjp(e, &call)
+        });
         (dl, dtau)
     }
 }
@@ -623,7 +621,7 @@ fn temperatures(tau: Temperature, rows: usize, device: &Device) -> Result<Tensor
                     "tau has {n} elements; one, or one per row ({rows}), are needed"
                 )));
             }
-            Ok(tau.cast(DType::F32).expand([rows]))
+            Ok((*tau).cast(DType::F32).expand([rows]))
         }
     }
 }
@@ -725,10 +723,8 @@ pub fn gumbel_noise_like<const D: usize>(
     let (spec, rows) = prepare(logits, dim, Mode::Soft, noise)?;
     let dims = logits.dims();
     let outer = rows.rows / rows.inner;
-    let flat = Tensor::<2>::from_dispatch(Dispatch::gumbel_noise(
-        logits.clone().into_dispatch(),
-        spec,
-    ));
+    let flat =
+        Tensor::<2>::from_dispatch(Dispatch::gumbel_noise(logits.clone().into_dispatch(), spec));
     // Row r = (o, i) holds the noise of the categories of (o, ., i).
     let grouped = flat.reshape([outer, rows.inner, rows.cols]).swap_dims(1, 2);
     Ok(grouped.reshape(dims))

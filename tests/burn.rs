@@ -49,7 +49,10 @@ fn ints<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
 fn assert_close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, bound: f32, what: &str) {
     let (a, b) = (values(ours), values(theirs));
     assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(f32::MIN_POSITIVE);
+    let scale = b
+        .iter()
+        .fold(0f32, |m, x| m.max(x.abs()))
+        .max(f32::MIN_POSITIVE);
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert!(
             (x - y).abs() <= bound * scale || (x.is_infinite() && x == y),
@@ -82,7 +85,12 @@ macro_rules! each_case {
     };
 }
 
-fn composed<const D: usize>(logits: &Tensor<D>, noise: &Tensor<D>, tau: f32, dim: usize) -> Tensor<D> {
+fn composed<const D: usize>(
+    logits: &Tensor<D>,
+    noise: &Tensor<D>,
+    tau: f32,
+    dim: usize,
+) -> Tensor<D> {
     softmax((logits.clone().cast(DType::F32) + noise.clone()) / tau, dim)
 }
 
@@ -94,11 +102,24 @@ fn forward_matches<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let soft = soft.unwrap();
     assert_eq!(soft.dtype(), dtype, "{what}");
     let expected = composed(&logits, &noise, 0.6, axis);
-    assert_close(soft, expected.clone(), tolerance(dtype, false), &format!("soft {what}"));
+    assert_close(
+        soft,
+        expected.clone(),
+        tolerance(dtype, false),
+        &format!("soft {what}"),
+    );
 
     let log = gumbel_log_softmax(logits.clone(), 0.6, dim, &mut Generator::at(7, 1000)).unwrap();
-    let expected_log = log_softmax((logits.clone().cast(DType::F32) + noise.clone()) / 0.6, axis);
-    assert_close(log, expected_log, tolerance(dtype, false), &format!("log-soft {what}"));
+    let expected_log = log_softmax(
+        (logits.clone().cast(DType::F32) + noise.clone()) / 0.6,
+        axis,
+    );
+    assert_close(
+        log,
+        expected_log,
+        tolerance(dtype, false),
+        &format!("log-soft {what}"),
+    );
 
     // The index and the hard sample's one-hot: the argmax of the perturbed logits.
     let index = gumbel_max(logits.clone(), dim, &mut Generator::at(7, 1000)).unwrap();
@@ -108,7 +129,10 @@ fn forward_matches<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let hard = gumbel_softmax(logits, 0.6, true, dim, &mut Generator::at(7, 1000)).unwrap();
     assert_eq!(ints(hard.clone().argmax(axis)), ints(argmax), "hard {what}");
     let ones = values(hard.sum_dim(axis));
-    assert!(ones.iter().all(|&s| s == 1.0), "hard {what}: rows sum to {ones:?}");
+    assert!(
+        ones.iter().all(|&s| s == 1.0),
+        "hard {what}: rows sum to {ones:?}"
+    );
 }
 
 #[test]
@@ -135,8 +159,14 @@ fn gradients_match<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
                 tau_values.clone().detach().require_grad(),
                 tau_values.clone().detach().require_grad(),
             );
-            let y = gumbel_softmax(ours_l.clone(), ours_t.clone(), hard, dim, &mut Generator::at(3, 99))
-                .unwrap();
+            let y = gumbel_softmax(
+                ours_l.clone(),
+                ours_t.clone(),
+                hard,
+                dim,
+                &mut Generator::at(3, 99),
+            )
+            .unwrap();
             let grads = (y.cast(DType::F32) * weights.clone()).sum().backward();
             let (dl, dtau) = (ours_l.grad(&grads).unwrap(), ours_t.grad(&grads).unwrap());
 
@@ -150,10 +180,22 @@ fn gradients_match<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
             let z = moved / tau_rows.reshape(row_dims);
             let y = softmax(z, D - 1).movedim(D - 1, axis);
             let grads = (y * weights.clone()).sum().backward();
-            let (dl_theirs, dtau_theirs) =
-                (theirs_l.grad(&grads).unwrap(), theirs_t.grad(&grads).unwrap());
-            assert_close(dl, dl_theirs, tolerance(dtype, true), &format!("dlogits {what}"));
-            assert_close(dtau, dtau_theirs, tolerance(dtype, true), &format!("dtau {what}"));
+            let (dl_theirs, dtau_theirs) = (
+                theirs_l.grad(&grads).unwrap(),
+                theirs_t.grad(&grads).unwrap(),
+            );
+            assert_close(
+                dl,
+                dl_theirs,
+                tolerance(dtype, true),
+                &format!("dlogits {what}"),
+            );
+            assert_close(
+                dtau,
+                dtau_theirs,
+                tolerance(dtype, true),
+                &format!("dtau {what}"),
+            );
         }
     }
 }
@@ -166,7 +208,8 @@ fn gradients_match_burns_autodiff() {
 fn top_k_matches<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let axis = if dim < 0 { D - 1 } else { dim as usize };
     let noise = gumbel_noise_like(&logits, dim, &mut Generator::at(5, 0)).unwrap();
-    let (indices, perturbed) = gumbel_top_k(logits.clone(), 4, dim, &mut Generator::at(5, 0)).unwrap();
+    let (indices, perturbed) =
+        gumbel_top_k(logits.clone(), 4, dim, &mut Generator::at(5, 0)).unwrap();
     let (_, expected) = (logits.cast(DType::F32) + noise).topk_with_indices(4, axis);
     assert_eq!(ints(indices), ints(expected), "top-k {what}");
     assert_eq!(perturbed.dims()[axis], 4, "{what}");
@@ -189,17 +232,20 @@ fn bad_arguments_are_errors() {
     assert!(err(gumbel_softmax(x.clone(), 0.0, false, -1, &mut g)).contains("tau = 0"));
     let taus = Tensor::<1>::ones([3], &device);
     assert!(err(gumbel_softmax(x.clone(), taus, false, -1, &mut g)).contains("tau has 3"));
-    let k = gumbel_top_k(x, 9, -1, &mut g).map(|_| ()).unwrap_err().to_string();
+    let k = gumbel_top_k(x, 9, -1, &mut g)
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
     assert!(k.contains("k = 9"), "{k}");
 }
-
 
 /// The README's "With burn" lines, but for `init`, which starts burn's runtime once per
 /// process: this binary's other tests share it through `device()`.
 #[test]
 fn readme_lines_run() -> gumbel_wgpu::Result<()> {
     let device = device().autodiff(); // burn's wgpu runtime, shared with the kernels
-    let logits = Tensor::<4>::random([8, 512, 16, 16], Distribution::Default, &device).require_grad();
+    let logits =
+        Tensor::<4>::random([8, 512, 16, 16], Distribution::Default, &device).require_grad();
     let y = gumbel_softmax(logits.clone(), 1.0, true, 1, &mut Generator::new(0))?; // dim 1, straight-through
     let dlogits = logits.grad(&y.sum().backward()); // the VJP kernel, the sample made again from the logits
     assert_eq!(dlogits.unwrap().dims(), [8, 512, 16, 16]);

@@ -159,7 +159,12 @@ fn derivatives_match<T: Element>(strategy: Strategy, layout: &Layout, rows: u32)
     let shape = Shape::strided(rows, layout.cols as u32, layout.inner as u32);
     let dense = Shape::new(rows, layout.cols as u32);
     let inputs = [
-        (upload(ctx, &strided), upload(ctx, &grad), shape, layout.len()),
+        (
+            upload(ctx, &strided),
+            upload(ctx, &grad),
+            shape,
+            layout.len(),
+        ),
         (
             upload(ctx, &contiguous),
             upload(ctx, &dense_grad),
@@ -172,7 +177,10 @@ fn derivatives_match<T: Element>(strategy: Strategy, layout: &Layout, rows: u32)
         let results: Vec<(Vec<T>, Vec<f32>, Vec<T>)> = inputs
             .iter()
             .map(|(logits, grad, shape, len)| {
-                let (dl, dtau) = (poisoned::<T>(ctx, *len), poisoned::<f32>(ctx, rows as usize));
+                let (dl, dtau) = (
+                    poisoned::<T>(ctx, *len),
+                    poisoned::<f32>(ctx, rows as usize),
+                );
                 let ydot = poisoned::<T>(ctx, *len);
                 let source = Source::Recompute {
                     logits: logits.into(),
@@ -216,8 +224,20 @@ fn derivatives_match<T: Element>(strategy: Strategy, layout: &Layout, rows: u32)
             })
             .collect();
         let (strided, dense) = (&results[0], &results[1]);
-        assert_same_rows(layout, rows as usize, &strided.0, &dense.0, &format!("VJP {what}"));
-        assert_same_rows(layout, rows as usize, &strided.2, &dense.2, &format!("JVP {what}"));
+        assert_same_rows(
+            layout,
+            rows as usize,
+            &strided.0,
+            &dense.0,
+            &format!("VJP {what}"),
+        );
+        assert_same_rows(
+            layout,
+            rows as usize,
+            &strided.2,
+            &dense.2,
+            &format!("JVP {what}"),
+        );
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&strided.1), bits(&dense.1), "dtau {what}");
     }
@@ -275,8 +295,20 @@ fn strided_shapes_are_checked() {
             needle,
         );
     };
-    bad(Shape { col_stride: 0, ..Shape::new(4, 4) }, "col_stride = 0");
-    bad(Shape { col_stride: 4, ..Shape::new(4, 4) }, "K * col_stride = 16");
+    bad(
+        Shape {
+            col_stride: 0,
+            ..Shape::new(4, 4)
+        },
+        "col_stride = 0",
+    );
+    bad(
+        Shape {
+            col_stride: 4,
+            ..Shape::new(4, 4)
+        },
+        "K * col_stride = 16",
+    );
     let top_k = gumbel_wgpu::TopKCall::new(
         gumbel_wgpu::StorageType::F32,
         Shape::strided(4, 4, 4),
