@@ -356,52 +356,56 @@ fn kernel_storage(tensor: &CubeTensor) -> StorageType {
     storage_of(tensor.dtype).unwrap_or_else(|e| panic!("gumbel-wgpu: {e}"))
 }
 
+/// The forward kernel of `spec.mode` from `logits` into a new tensor of `shape` and `dtype`,
+/// at per-row temperatures `tau` (index mode takes none).
+fn forward(
+    logits: CubeTensor,
+    tau: Option<CubeTensor>,
+    spec: SampleSpec,
+    shape: TensorShape,
+    dtype: DType,
+) -> CubeTensor {
+    let logits = into_contiguous(logits);
+    let tau = tau.map(into_contiguous);
+    let context = context_for(&logits);
+    let out = empty_like(&logits, shape, dtype);
+    let (l, o, t) = (bind(&logits), bind(&out), tau.as_ref().map(bind));
+    let mut call = ForwardCall::new(
+        spec.mode,
+        kernel_storage(&logits),
+        kernel_shape(&logits, spec.dim),
+        l.slice(),
+        o.slice(),
+    )
+    .with_noise(spec.seed, spec.offset)
+    .with_noise_range(spec.range);
+    if let Some(t) = &t {
+        call = call.with_tau(Tau::PerRow(t.slice()));
+    }
+    submit(&context, "the sample", |e| {
+        context.kernels().record_forward(e, &call)
+    });
+    out
+}
+
 impl GumbelOps for CubeBackend {
     fn gumbel_sample(
         logits: FloatTensor<Self>,
         tau: FloatTensor<Self>,
         spec: SampleSpec,
     ) -> FloatTensor<Self> {
-        let (logits, tau) = (into_contiguous(logits), into_contiguous(tau));
-        let context = context_for(&logits);
-        let out = empty_like(&logits, logits.meta.shape().clone(), logits.dtype);
-        let (l, t, o) = (bind(&logits), bind(&tau), bind(&out));
-        let call = ForwardCall::new(
-            spec.mode,
-            kernel_storage(&logits),
-            kernel_shape(&logits, spec.dim),
-            l.slice(),
-            o.slice(),
-        )
-        .with_tau(Tau::PerRow(t.slice()))
-        .with_noise(spec.seed, spec.offset)
-        .with_noise_range(spec.range);
-        submit(&context, "the sample", |e| {
-            context.kernels().record_forward(e, &call)
-        });
-        out
+        let (shape, dtype) = (logits.meta.shape().clone(), logits.dtype);
+        forward(logits, Some(tau), spec, shape, dtype)
     }
 
     fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self> {
-        let logits = into_contiguous(logits);
-        let context = context_for(&logits);
         let mut shape = logits.meta.shape().clone();
         shape[spec.dim] = 1;
-        let out = empty_like(&logits, shape, DType::I32);
-        let (l, o) = (bind(&logits), bind(&out));
-        let call = ForwardCall::new(
-            Mode::Index,
-            kernel_storage(&logits),
-            kernel_shape(&logits, spec.dim),
-            l.slice(),
-            o.slice(),
-        )
-        .with_noise(spec.seed, spec.offset)
-        .with_noise_range(spec.range);
-        submit(&context, "the index", |e| {
-            context.kernels().record_forward(e, &call)
-        });
-        out
+        let spec = SampleSpec {
+            mode: Mode::Index,
+            ..spec
+        };
+        forward(logits, None, spec, shape, DType::I32)
     }
 
     fn gumbel_top_k(
