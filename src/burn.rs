@@ -102,15 +102,14 @@ fn context_of(device: &WgpuDevice) -> Option<Arc<GpuContext>> {
     registry.get(device).cloned()
 }
 
-/// Checks that `device` was registered here.
-fn check_device(device: &Device) -> Result<()> {
+/// The context of `device`, registered here, or an error that says it is not.
+fn context_for_device(device: &Device) -> Result<Arc<GpuContext>> {
     let key = wgpu_device(device)?;
-    match context_of(&key) {
-        Some(_) => Ok(()),
-        None => Err(Error::Burn(format!(
+    context_of(&key).ok_or_else(|| {
+        Error::Burn(format!(
             "{key:?} was not started by gumbel_wgpu::burn::init or init_with_setup, so this crate has no handle on its device"
-        ))),
-    }
+        ))
+    })
 }
 
 /// The temperature of a sample: one value, or a tensor of one value or of one per row (rows
@@ -594,12 +593,12 @@ fn prepare<const D: usize>(
     mode: Mode,
     noise: &mut Generator,
 ) -> Result<(SampleSpec, Rows)> {
-    check_device(&logits.device())?;
-    storage_of(logits.dtype())?;
+    let context = context_for_device(&logits.device())?;
+    let storage = storage_of(logits.dtype())?;
     let dim = axis(dim, D)?;
     let rows = Rows::of(&logits.shape(), dim);
     let shape = rows.shape()?;
-    shape.validate()?;
+    context.kernels().check_row_shape(shape, storage)?;
     let (seed, offset) = noise.take(&shape);
     let spec = SampleSpec {
         mode,
