@@ -264,3 +264,28 @@ pub fn check_tau(tau: f32) -> Result<()> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The span reaches the last row's last element: by enumeration of every element's index.
+    #[test]
+    fn strided_span_is_one_past_the_last_element() {
+        for (rows, cols, stride) in [(22u64, 37u32, 6u32), (24, 5, 6), (5, 3, 8), (7, 4, 1)] {
+            let pitch = cols * stride + 3;
+            let last = (0..rows)
+                .flat_map(|r| {
+                    let start = (r / u64::from(stride)) * u64::from(pitch) + r % u64::from(stride);
+                    (0..u64::from(cols)).map(move |k| start + k * u64::from(stride))
+                })
+                .max()
+                .unwrap();
+            assert_eq!(
+                strided_span(rows, cols, pitch, stride),
+                last + 1,
+                "{rows} x {cols} / {stride}"
+            );
+        }
+    }
+}
