@@ -11,7 +11,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
-use crate::types::{Shape, StorageType, check_tau, split64, strided_span};
+use crate::types::{Shape, check_tau, split64, strided_span};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
@@ -554,8 +554,10 @@ impl Kernels {
     }
 
     /// Checks that the forward and derivative kernels can take `shape` in `storage` on this
-    /// device under their default strategy: the checks of a call, without its buffers.
-    pub(crate) fn check_row_shape(&self, shape: Shape, storage: StorageType) -> Result<()> {
+    /// device under their default strategy: the checks of a call, without its buffers (for
+    /// calls recorded where no error can be returned, as burn's ops).
+    #[cfg(feature = "burn")]
+    pub(crate) fn check_row_shape(&self, shape: Shape, storage: crate::StorageType) -> Result<()> {
         shape.validate()?;
         let strategy = Strategy::choose(shape.cols, self);
         let buffer = |pitch| (shape.cols, pitch, shape.col_stride, storage.size());
