@@ -50,7 +50,9 @@ use crate::{
 };
 
 /// Starts burn's wgpu runtime on its default adapter and gives this crate the same device
-/// and queue. Returns burn's device (call `.autodiff()` on it for gradients).
+/// and queue. Returns burn's device (call `.autodiff()` on it for gradients). burn starts a
+/// runtime once per process, before any tensor is made on it: call this once, first, and clone
+/// the device; a second call is an `Error::Burn`.
 pub fn init() -> Result<Device> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup()
