@@ -173,8 +173,8 @@ pub trait GumbelOps: Backend {
     #[fusion(meta = index_spec)]
     fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self>;
 
-    /// The `k` largest perturbed logits of each row of a tensor whose last axis is the
-    /// category axis: their indices (i32) and values (f32), in decreasing order.
+    /// The `k` largest perturbed logits of each row: their indices (i32) and values (f32), in
+    /// decreasing order, `[rows, k]` in row order.
     #[fusion(meta = top_k_spec)]
     fn gumbel_top_k(
         logits: FloatTensor<Self>,
@@ -207,14 +207,17 @@ fn index_spec(logits: &TensorSpec, spec: &SampleSpec) -> TensorSpec {
     TensorSpec::new(shape, DType::I32)
 }
 
-fn top_k_spec(logits: &TensorSpec, k: &usize, _: &SampleSpec) -> (TensorSpec, TensorSpec) {
-    let mut shape = logits.shape.clone();
-    let last = shape.num_dims() - 1;
-    shape[last] = *k;
+fn top_k_spec(logits: &TensorSpec, k: &usize, spec: &SampleSpec) -> (TensorSpec, TensorSpec) {
+    let shape = top_k_shape(&logits.shape, *k, spec);
     (
         TensorSpec::new(shape.clone(), DType::I32),
         TensorSpec::new(shape, DType::F32),
     )
+}
+
+/// Top-k's outputs: `k` per row, in row order.
+fn top_k_shape(logits: &TensorShape, k: usize, spec: &SampleSpec) -> TensorShape {
+    TensorShape::from([Rows::of(logits, spec.dim).rows, k])
 }
 
 fn noise_spec(like: &TensorSpec, spec: &SampleSpec) -> TensorSpec {
@@ -416,15 +419,13 @@ impl GumbelOps for CubeBackend {
     ) -> (IntTensor<Self>, FloatTensor<Self>) {
         let logits = into_contiguous(logits);
         let context = context_for(&logits);
-        let mut shape = logits.meta.shape().clone();
-        let last = shape.num_dims() - 1;
-        shape[last] = k;
+        let shape = top_k_shape(logits.meta.shape(), k, &spec);
         let indices = empty_like(&logits, shape.clone(), DType::I32);
         let values = empty_like(&logits, shape, DType::F32);
         let (l, i, v) = (bind(&logits), bind(&indices), bind(&values));
         let call = TopKCall::new(
             kernel_storage(&logits),
-            kernel_shape(&logits, last),
+            kernel_shape(&logits, spec.dim),
             k as u32,
             l.slice(),
             i.slice(),
@@ -690,15 +691,14 @@ pub fn gumbel_max<const D: usize>(
 
 /// Gumbel-top-k: the indices (i32) and perturbed values `logits + g` (f32) of the `k`
 /// largest perturbed logits along `dim`, which becomes size `k`, largest first: `k` draws
-/// without replacement. Unlike the samples, a `dim` other than the last is moved last through
-/// memory first.
+/// without replacement.
 pub fn gumbel_top_k<const D: usize>(
     logits: Tensor<D>,
     k: usize,
     dim: isize,
     noise: &mut Generator,
 ) -> Result<(Tensor<D, Int>, Tensor<D>)> {
-    let (mut spec, rows) = prepare(&logits, dim, Mode::Index, noise)?;
+    let (spec, rows) = prepare(&logits, dim, Mode::Index, noise)?;
     if k == 0 || k > rows.cols || k > crate::MAX_K as usize {
         return Err(invalid(format!(
             "k = {k}: 1 to min(K = {}, {}) are possible",
@@ -706,15 +706,17 @@ pub fn gumbel_top_k<const D: usize>(
             crate::MAX_K
         )));
     }
-    // Moving the axis last keeps the other axes in order, and so the rows' numbers.
-    let dim = spec.dim;
-    spec.dim = D - 1;
-    let moved = logits.movedim(dim, D - 1);
-    let (indices, values) = Dispatch::gumbel_top_k(moved.into_dispatch(), k, spec);
-    Ok((
-        Tensor::<D, Int>::from_dispatch(indices).movedim(D - 1, dim),
-        Tensor::<D>::from_dispatch(values).movedim(D - 1, dim),
-    ))
+    // The kernel reads the rows in place and writes k per row in row order: the other axes in
+    // order, then k, which moves back to `dim` (a copy of the outputs only).
+    let mut dims = logits.dims();
+    dims[spec.dim..].rotate_left(1);
+    dims[D - 1] = k;
+    let (indices, values) = Dispatch::gumbel_top_k(logits.into_dispatch(), k, spec);
+    let place = |t: Tensor<2>| t.reshape(dims).movedim(D - 1, spec.dim);
+    let indices = Tensor::<2, Int>::from_dispatch(indices)
+        .reshape(dims)
+        .movedim(D - 1, spec.dim);
+    Ok((indices, place(Tensor::from_dispatch(values))))
 }
 
 /// The Gumbel noise that a sample of `logits` along `dim` with `noise` would add (f32, shaped

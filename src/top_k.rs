@@ -28,9 +28,11 @@ const NARROWEST_SELECT: u32 = select::BINS;
 /// loop budget needs more than one (its BLOCKS_PER_ITERATION).
 const UNROLLED: u32 = 4;
 
-/// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`), and per row
-/// `k` indices (u32) and perturbed values (f32), `k` apart. The outputs' pitch is `k`, so
-/// `shape.out_pitch` must be left at `shape.cols` (as [`Shape::new`] makes it); another value
+/// One top-k call: `shape.rows` rows of `shape.cols` logits (at `shape.in_pitch`, and
+/// `shape.col_stride`: a category axis that is not the last), and per row `k` indices (u32) and
+/// perturbed values (f32), `k` apart, in row order. The outputs' pitch is `k`, so
+/// `shape.out_pitch` must be left at `shape.cols * shape.col_stride` (as [`Shape::new`] and
+/// [`Shape::strided`] make it); another value
 /// is refused rather than ignored.
 ///
 /// A row with fewer than `k` valid logits (the others masked, -inf) fills the rest of its
@@ -185,11 +187,12 @@ impl Kernels {
     pub fn record_top_k(&self, encoder: &mut wgpu::CommandEncoder, call: &TopKCall) -> Result<()> {
         let shape = call.shape;
         shape.validate()?;
-        shape.require_adjacent("top-k")?;
-        if shape.out_pitch != shape.cols {
+        // As Shape::new and Shape::strided make it.
+        let unused_pitch = shape.cols.saturating_mul(shape.col_stride);
+        if shape.out_pitch != unused_pitch {
             return Err(invalid(format!(
-                "top-k: shape.out_pitch = {} is not used (the outputs are k apart); leave it at K = {}",
-                shape.out_pitch, shape.cols
+                "top-k: shape.out_pitch = {} is not used (the outputs are k apart); leave it at K * col_stride = {unused_pitch}",
+                shape.out_pitch
             )));
         }
         let k = call.k;

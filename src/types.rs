@@ -154,7 +154,8 @@ pub struct Shape {
     /// from one group of rows to the next (as `in_pitch`).
     pub out_pitch: u32,
     /// Elements from one category of a row to the next, in the logits and the outputs alike
-    /// (1: adjacent). Forward and derivative calls take any; top-k and the token sampler take 1.
+    /// (1: adjacent). Forward, derivative and top-k calls take any (top-k's outputs stay `k`
+    /// per row, in row order); the token sampler and host slices take 1.
     pub col_stride: u32,
 }
 

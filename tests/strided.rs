@@ -1,6 +1,6 @@
 //! Rows whose categories are not adjacent (`Shape::col_stride` > 1): a contiguous
 //! `[outer, K, inner]` tensor sampled over its middle axis. Every strategy and storage type,
-//! forward and derivatives, must give the bits that the same rows laid out contiguously give
+//! forward, derivatives and top-k, must give the bits that the same rows laid out contiguously give
 //! (that layout is tested against the f64 reference elsewhere), write nothing outside the
 //! rows, and index mode must pick the reference's argmax.
 
@@ -11,7 +11,7 @@ use common::{ctx, poison, storage_bits, strategies};
 use gumbel_wgpu::reference::{self, RowSample};
 use gumbel_wgpu::{
     Element, ForwardCall, GpuContext, JvpCall, Mode, Shape, Source, Strategy, Tau, TauGradient,
-    TauTangent, VjpCall,
+    TauTangent, TopKCall, VjpCall,
 };
 
 const SEED: u64 = 0x5eed_0f57_21de;
@@ -243,6 +243,46 @@ fn derivatives_match<T: Element>(strategy: Strategy, layout: &Layout, rows: u32)
     }
 }
 
+/// Top-k over strided rows: the indices and values of the same rows laid out contiguously,
+/// under both top-k strategies (a thread per row, and a workgroup per row's radix select).
+fn top_k_matches<T: Element>(strategy: Strategy, layout: &Layout, rows: u32) {
+    let ctx = ctx();
+    let strided: Vec<T> = random(layout.len(), 31, -3.0, 3.0)
+        .into_iter()
+        .map(T::from_f32)
+        .collect();
+    let contiguous = layout.to_rows(&strided, rows as usize);
+    let shape = Shape::strided(rows, layout.cols as u32, layout.inner as u32);
+    let k = 5;
+    let run = |shape: Shape, values: &[T]| {
+        let logits = upload(ctx, values);
+        let (indices, perturbed) = (
+            ctx.storage_buffer(u64::from(rows * k) * 4).unwrap(),
+            ctx.storage_buffer(u64::from(rows * k) * 4).unwrap(),
+        );
+        let call = TopKCall::new(
+            T::STORAGE,
+            shape,
+            k,
+            (&logits).into(),
+            (&indices).into(),
+            (&perturbed).into(),
+        )
+        .with_noise(SEED, OFFSET)
+        .with_strategy(strategy);
+        ctx.submit_and_wait("top-k", |e| ctx.kernels().record_top_k(e, &call))
+            .unwrap();
+        let n = (rows * k) as usize;
+        (
+            read::<u32>(ctx, &indices, n),
+            read::<u32>(ctx, &perturbed, n),
+        )
+    };
+    let what = format!("top-{k} {:?} {strategy:?}", T::STORAGE);
+    let dense = Shape::new(rows, layout.cols as u32);
+    assert_eq!(run(shape, &strided), run(dense, &contiguous), "{what}");
+}
+
 /// 22 rows of K = 37 with categories 6 apart: three groups of 6 and a last group of 4.
 fn layouts() -> [(Layout, u32); 1] {
     let layout = Layout {
@@ -265,6 +305,20 @@ fn strided_forward_equals_contiguous_rows() {
 }
 
 #[test]
+fn strided_top_k_equals_contiguous_rows() {
+    for strategy in [
+        Strategy::RowPerThread,
+        Strategy::RowPerWorkgroup { size: 256 },
+    ] {
+        for (layout, rows) in layouts() {
+            top_k_matches::<f32>(strategy, &layout, rows);
+            top_k_matches::<half::f16>(strategy, &layout, rows);
+            top_k_matches::<half::bf16>(strategy, &layout, rows);
+        }
+    }
+}
+
+#[test]
 fn strided_derivatives_equal_contiguous_rows() {
     for strategy in strategies() {
         for (layout, rows) in layouts() {
@@ -275,8 +329,8 @@ fn strided_derivatives_equal_contiguous_rows() {
     }
 }
 
-/// Calls that take adjacent categories only say so, naming col_stride; a stride of 0 or a
-/// pitch too short for a group is refused.
+/// A stride of 0 or a pitch too short for a group is refused, and calls that take adjacent
+/// categories only say so, naming col_stride.
 #[test]
 fn strided_shapes_are_checked() {
     let ctx = ctx();
@@ -309,16 +363,8 @@ fn strided_shapes_are_checked() {
         },
         "K * col_stride = 16",
     );
-    let top_k = gumbel_wgpu::TopKCall::new(
-        gumbel_wgpu::StorageType::F32,
-        Shape::strided(4, 4, 4),
-        2,
-        (&logits).into(),
-        (&out).into(),
-        (&out).into(),
-    );
-    common::expect_invalid(
-        ctx.submit_and_wait("top-k", |e| ctx.kernels().record_top_k(e, &top_k)),
-        "col_stride = 4",
-    );
+    // Host slices read rows whose categories are adjacent, and say so.
+    let mut args = gumbel_wgpu::SampleArgs::new(4, 4, 1.0, 0);
+    args.shape = Shape::strided(4, 4, 4);
+    common::expect_invalid(ctx.sample(&[0f32; 64], Mode::Soft, &args), "col_stride = 4");
 }
