@@ -80,5 +80,5 @@ plant "wide noise: the low word's half ulp dropped from the complement" shared/g
 plant "wide noise: the second Philox block is the first again" shared/gumbel.wgsl "let b = noise_block(seed, add64_u32(first, 1u));" "let b = noise_block(seed, first);" wide_noise every_noise_call || status=1
 plant "strided rows: the groups laid out as if categories were adjacent" $row "return (row / stride) * pitch + row % stride;" "return row * pitch;" strided strided_forward || status=1
 plant "strided rows: input read one element off" $row "v[q] = decode1(logits[elem_word(i)], i);" "v[q] = decode1(logits[elem_word(i + 1u)], i + 1u);" strided strided_forward || status=1
-plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, r.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
+plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, params.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
 exit $status

@@ -140,8 +140,6 @@ fn token_row(row: u32) -> Row {
     r.blocks = (r.lead + params.cols + 3u) / 4u;
     r.in_at = params.in_base + row * params.in_pitch;
     r.out_at = params.out_base + row;
-    r.in_stride = 1u;    // the token sampler takes rows whose categories are adjacent
-    r.out_stride = 1u;
     r.tau = 1.0;
     return r;
 }

@@ -522,10 +522,12 @@ impl Kernels {
         for &(cols, pitch, stride, size) in buffers {
             let group_bytes = strided_span(group, cols, pitch, stride) * size;
             if group_bytes > room {
+                let what = match group {
+                    1 => format!("one row of K = {}", shape.cols),
+                    _ => format!("a group of {group} rows of K = {} (col_stride)", shape.cols),
+                };
                 return Err(Error::OverLimits(format!(
-                    "one row of K = {} (with col_stride {}: {group} rows) takes {group_bytes} bytes; a storage binding on this device holds {}",
-                    shape.cols,
-                    shape.col_stride,
+                    "{what} takes {group_bytes} bytes; a storage binding on this device holds {}",
                     self.max_binding()
                 )));
             }

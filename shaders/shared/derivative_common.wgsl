@@ -182,9 +182,9 @@ fn elems_of(r: Row, f: RowResult, j: u32, b: Block, dtau: f32) -> Elems {
     let t = 4u * j;
     var x = vec4<f32>();
     if SOURCE == SOURCE_SAVED {
-        x = input4_at(r.in_at, t - r.lead, r.in_stride);
+        x = input4_at(r.in_at, t - r.lead, params.in_stride);
     }
-    let g = grad4_at(params.grad_base + (r.out_at - params.out_base), t - r.lead, r.out_stride);
+    let g = grad4_at(params.grad_base + (r.out_at - params.out_base), t - r.lead, params.out_stride);
     return Elems(elem_at(r, f, t, b.a, x.x, g.x, dtau), elem_at(r, f, t + 1u, b.b, x.y, g.y, dtau),
                  elem_at(r, f, t + 2u, b.c, x.z, g.z, dtau),
                  elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau));
@@ -243,7 +243,7 @@ fn write_out_elems(r: Row, f: RowResult, d: f32, j: u32, e: Elems, dtau: f32) ->
     let v = vec4<f32>(out_value(r, f, e.a, d), out_value(r, f, e.b, d),
                       out_value(r, f, e.c, d), out_value(r, f, e.d, d));
     let live = vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live);
-    store_run4_at(r.out_at, 4u * j - r.lead, r.out_stride, v, live);
+    store_run4_at(r.out_at, 4u * j - r.lead, params.out_stride, v, live);
     if !needs_w(dtau) {
         return 0.0;
     }

@@ -8,8 +8,8 @@
 //
 // The importing kernel declares `params`, whose struct starts with the row header (seed,
 // offset, rows, cols, in_pitch, out_pitch, in_base, out_base, tau_base, tau_per_row, tau,
-// counter_used, in_stride, out_stride: RowHeader in Rust), and `fn needs_sum() -> bool`: whether the row's sum of
-// exponentials is wanted. The bindings every row kernel has are in row_bindings.
+// counter_used, in_stride, out_stride: RowHeader in Rust), and `fn needs_sum() -> bool`:
+// whether the row's sum of exponentials is wanted. The bindings every row kernel has are in row_bindings.
 //
 // The noise position: params.seed and params.offset, or with counter_used the seed and offset
 // held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus params.offset. A
@@ -37,8 +37,6 @@ struct Row {
     blocks: u32,
     in_at: u32,
     out_at: u32,
-    in_stride: u32,
-    out_stride: u32,
     tau: f32,
     bad: bool,
 }
@@ -55,10 +53,8 @@ fn row_view(row: u32) -> Row {
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
     r.blocks = (r.lead + params.cols + 3u) / 4u;
-    r.in_stride = params.in_stride;
-    r.out_stride = params.out_stride;
-    r.in_at = params.in_base + row_start(row, params.in_pitch, r.in_stride);
-    r.out_at = params.out_base + row_start(row, params.out_pitch, r.out_stride);
+    r.in_at = params.in_base + row_start(row, params.in_pitch, params.in_stride);
+    r.out_at = params.out_base + row_start(row, params.out_pitch, params.out_stride);
     r.tau = params.tau;
     if params.tau_per_row != 0u {
         r.tau = taus[params.tau_base + row];
@@ -158,7 +154,7 @@ struct Block {
 fn block_at(r: Row, j: u32) -> Block {
     let g = gumbel_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
-    let x = input4_at(r.in_at, t - r.lead, r.in_stride);
+    let x = input4_at(r.in_at, t - r.lead, params.in_stride);
     return Block(lane_at(r, t, x.x, g.x), lane_at(r, t + 1u, x.y, g.y),
                  lane_at(r, t + 2u, x.z, g.z), lane_at(r, t + 3u, x.w, g.w));
 }
@@ -261,7 +257,7 @@ fn write_lanes(r: Row, f: RowResult, j: u32, b: Block) {
                       output_value(b.c, f), output_value(b.d, f));
     let live = vec4<bool>(b.a.kind != LANE_OUTSIDE, b.b.kind != LANE_OUTSIDE,
                           b.c.kind != LANE_OUTSIDE, b.d.kind != LANE_OUTSIDE);
-    store_run4_at(r.out_at, 4u * j - r.lead, r.out_stride, v, live);
+    store_run4_at(r.out_at, 4u * j - r.lead, params.out_stride, v, live);
 }
 
 // Index mode's whole output: one u32 per row, NONE for a row without a sample.
