@@ -295,6 +295,8 @@ fn layouts() -> [(Layout, u32); 1] {
 
 #[test]
 fn strided_forward_equals_contiguous_rows() {
+    // Long dispatches: under GL, parallel tests would wait on wgpu-hal's context lock.
+    let _turn = common::one_at_a_time();
     for strategy in strategies() {
         for (layout, rows) in layouts() {
             forward_matches::<f32>(strategy, &layout, rows);
@@ -306,6 +308,7 @@ fn strided_forward_equals_contiguous_rows() {
 
 #[test]
 fn strided_top_k_equals_contiguous_rows() {
+    let _turn = common::one_at_a_time();
     for strategy in [
         Strategy::RowPerThread,
         Strategy::RowPerWorkgroup { size: 256 },
@@ -320,6 +323,7 @@ fn strided_top_k_equals_contiguous_rows() {
 
 #[test]
 fn strided_derivatives_equal_contiguous_rows() {
+    let _turn = common::one_at_a_time();
     for strategy in strategies() {
         for (layout, rows) in layouts() {
             derivatives_match::<f32>(strategy, &layout, rows);
@@ -333,6 +337,7 @@ fn strided_derivatives_equal_contiguous_rows() {
 /// categories only say so, naming col_stride.
 #[test]
 fn strided_shapes_are_checked() {
+    let _turn = common::one_at_a_time();
     let ctx = ctx();
     let logits = ctx.upload(&[0f32; 64]).unwrap();
     let out = ctx.storage_buffer(256).unwrap();
