@@ -36,6 +36,11 @@ const HIDDEN: usize = 256;
 /// The annealing rate r of tau = max(0.5, exp(-r t)).
 const ANNEAL: f64 = 3e-3;
 
+/// The temperature at `step`: tau = max(0.5, exp(-r t)).
+fn tau_at(step: usize) -> f32 {
+    (-ANNEAL * step as f64).exp().max(0.5) as f32
+}
+
 #[derive(Module, Debug)]
 struct Vae {
     encode_hidden: Linear,
@@ -170,7 +175,7 @@ fn train(
     let mut timed = 0.0;
     for step in 0..steps {
         let started = Instant::now();
-        let tau = (-ANNEAL * step as f64).exp().max(0.5) as f32;
+        let tau = tau_at(step);
         let loss = model.loss(data.batch(device), &mut sampler, tau, hard);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(3e-3, model, grads);
@@ -256,7 +261,7 @@ fn main() -> gumbel_wgpu::Result<()> {
         "step", "tau", "-ELBO (fused)", "-ELBO (burn ops)"
     );
     for ((step, a), (_, b)) in fused.iter().zip(&composed) {
-        let tau = (-ANNEAL * *step as f64).exp().max(0.5);
+        let tau = tau_at(*step);
         println!("{step:>6}  {tau:>8.3}  {a:>14.2}  {b:>14.2}");
     }
     println!(

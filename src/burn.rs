@@ -712,11 +712,12 @@ pub fn gumbel_top_k<const D: usize>(
     dims[spec.dim..].rotate_left(1);
     dims[D - 1] = k;
     let (indices, values) = Dispatch::gumbel_top_k(logits.into_dispatch(), k, spec);
-    let place = |t: Tensor<2>| t.reshape(dims).movedim(D - 1, spec.dim);
-    let indices = Tensor::<2, Int>::from_dispatch(indices)
-        .reshape(dims)
-        .movedim(D - 1, spec.dim);
-    Ok((indices, place(Tensor::from_dispatch(values))))
+    let indices = Tensor::<2, Int>::from_dispatch(indices).reshape(dims);
+    let values = Tensor::<2>::from_dispatch(values).reshape(dims);
+    Ok((
+        indices.movedim(D - 1, spec.dim),
+        values.movedim(D - 1, spec.dim),
+    ))
 }
 
 /// The Gumbel noise that a sample of `logits` along `dim` with `noise` would add (f32, shaped

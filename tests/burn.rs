@@ -11,10 +11,13 @@
 //! of the largest value. For 16-bit gradients burn's sample is rounded to the logits' type too,
 //! so that both sides take the same rounded `dy`; `dl` is then rounded once more on ours.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{DType, Device, Distribution, Int, Tensor};
+use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
+use common::calls::random;
 use gumbel_wgpu::Generator;
 use gumbel_wgpu::burn::{
     gumbel_log_softmax, gumbel_max, gumbel_noise_like, gumbel_softmax, gumbel_top_k,
@@ -23,11 +26,7 @@ use gumbel_wgpu::burn::{
 fn device() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     DEVICE
-        .get_or_init(|| {
-            let device = gumbel_wgpu::burn::init().expect("burn's wgpu runtime on this machine");
-            device.seed(17); // the same random logits every run
-            device
-        })
+        .get_or_init(|| gumbel_wgpu::burn::init().expect("burn's wgpu runtime on this machine"))
         .clone()
 }
 
@@ -75,8 +74,21 @@ fn assert_close<const D: usize>(ours: Tensor<D>, theirs: Tensor<D>, bound: f32, 
     );
 }
 
+/// Uniform values in [lo, hi) from `seed`, made on the host: the same in every run, whichever
+/// test runs first (burn's own random tensors share one generator per device).
+fn uniform<const D: usize>(
+    shape: [usize; D],
+    lo: f64,
+    hi: f64,
+    seed: u64,
+    device: &Device,
+) -> Tensor<D> {
+    let values = random(shape.iter().product(), seed, lo, hi);
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
 fn logits<const D: usize>(shape: [usize; D], dtype: DType, device: &Device) -> Tensor<D> {
-    Tensor::<D>::random(shape, Distribution::Uniform(-3.0, 3.0), device).cast(dtype)
+    uniform(shape, -3.0, 3.0, 17, device).cast(dtype)
 }
 
 /// Runs `check` at each type on the tested shapes: rows over the last axis, and axis 1 of a
@@ -111,8 +123,8 @@ fn forward_matches<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let dtype = logits.dtype();
     let axis = if dim < 0 { D - 1 } else { dim as usize };
     let noise = gumbel_noise_like(&logits, dim, &mut Generator::at(7, 1000)).unwrap();
-    let soft = gumbel_softmax(logits.clone(), 0.6, false, dim, &mut Generator::at(7, 1000));
-    let soft = soft.unwrap();
+    let soft =
+        gumbel_softmax(logits.clone(), 0.6, false, dim, &mut Generator::at(7, 1000)).unwrap();
     assert_eq!(soft.dtype(), dtype, "{what}");
     let expected = composed(&logits, &noise, 0.6, axis);
     assert_close(
@@ -161,9 +173,9 @@ fn gradients_match<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let dtype = logits.dtype();
     let axis = if dim < 0 { D - 1 } else { dim as usize };
     let rows = logits.shape().num_elements() / logits.dims()[axis];
-    let weights = Tensor::<D>::random(logits.shape(), Distribution::Uniform(-1.0, 1.0), &device);
+    let weights = uniform(logits.dims(), -1.0, 1.0, 18, &device);
     for tau_len in [1, rows] {
-        let tau_values = Tensor::<1>::random([tau_len], Distribution::Uniform(0.4, 1.5), &device);
+        let tau_values = uniform([tau_len], 0.4, 1.5, 19, &device);
         for hard in [false, true] {
             let what = format!("{what} tau of {tau_len}, hard {hard}");
             let leaf = |t: Tensor<D>| t.autodiff().detach().require_grad();
