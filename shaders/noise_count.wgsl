@@ -1,5 +1,6 @@
 // Counts the elements of the noise stream, flat indices offset .. offset + 4 * blocks (offset a
-// multiple of 4), whose Gumbel noise exceeds a threshold, and adds the count to total[0]:
+// multiple of 4), whose Gumbel noise exceeds a threshold, and adds the count to the caller's
+// u32 at total[out_base] (the binding starts at an aligned offset below it):
 // checks of the tails that need far more draws than a buffer holds make them here and never
 // store them.
 #import philox
@@ -10,8 +11,8 @@ struct CountParams {
     offset: vec2<u32>,
     blocks: u32,
     threshold: f32,
-    _pad0: u32,
-    _pad1: u32,
+    out_base: u32,   // element index of the count in `total`
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: CountParams;
@@ -35,6 +36,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             + u32(g.z > params.threshold) + u32(g.w > params.threshold);
     }
     if n > 0u {
-        atomicAdd(&total[0], n);
+        atomicAdd(&total[params.out_base], n);
     }
 }

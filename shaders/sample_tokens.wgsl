@@ -153,9 +153,23 @@ struct Elem {
     raw: bool,   // x is finite: it counts in the raw log-sum-exp
 }
 
-// cap * tanh(x / cap), with tanh from exp(-2|y|), so that large |y| saturates.
+// cap * tanh(x / cap). Where |y| = |x / cap| < 1/2, x times tanh(y) / y as a series in y^2
+// (to y^14; the next term is below 1e-8 of it): (1 - e) / (1 + e) would cancel there, and a
+// cap far above the logits gives back x itself. Elsewhere tanh from e = exp(-2|y|), so that
+// large |y| saturates.
 fn soft_capped(x: f32, cap: f32) -> f32 {
     let y = x / cap;
+    if abs(y) < 0.5 {
+        let y2 = y * y;
+        var p = -929569.0 / 638512875.0;
+        p = p * y2 + 21844.0 / 6081075.0;
+        p = p * y2 - 1382.0 / 155925.0;
+        p = p * y2 + 62.0 / 2835.0;
+        p = p * y2 - 17.0 / 315.0;
+        p = p * y2 + 2.0 / 15.0;
+        p = p * y2 - 1.0 / 3.0;
+        return x + x * (p * y2);
+    }
     let e = exp(-2.0 * abs(y));
     return cap * sign(y) * ((1.0 - e) / (1.0 + e));
 }
@@ -272,9 +286,9 @@ var<workgroup> bin_weight: array<atomic<u32>, BINS>;
 var<workgroup> selection: vec4<u32>;
 var<workgroup> selection_cut: vec4<u32>;
 
-// (m, s) with s = sum exp(v - m) over every invocation's (m, s), in every invocation; s = 0 is
-// empty.
-fn sum_exp(lid: u32, m: f32, s: f32) -> vec2<f32> {
+// (m, s) with s = sum exp((v - m) / tau) over every invocation's (m, s), in every invocation;
+// s = 0 is empty.
+fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
     sum_m[lid] = m;
     sum_s[lid] = s;
     for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
@@ -286,10 +300,10 @@ fn sum_exp(lid: u32, m: f32, s: f32) -> vec2<f32> {
                 sum_m[lid] = m2;
                 sum_s[lid] = s2;
             } else if m2 > sum_m[lid] {
-                sum_s[lid] = s2 + sum_s[lid] * exp(sum_m[lid] - m2);
+                sum_s[lid] = s2 + sum_s[lid] * exp((sum_m[lid] - m2) / tau);
                 sum_m[lid] = m2;
             } else {
-                sum_s[lid] += s2 * exp(m2 - sum_m[lid]);
+                sum_s[lid] += s2 * exp((m2 - sum_m[lid]) / tau);
             }
         }
     }
@@ -445,49 +459,87 @@ struct First {
     raw: vec2<f32>,      // (m, sum exp(x - m)); sum 0: empty
     count: u32,
     bad: bool,
-    scaled: vec2<f32>,   // the same of l / tau
+    scaled: vec2<f32>,   // (m, sum exp((l - m) / tau)) of the row's l
 }
 
-// (m, sum exp(v - m)) with v added.
-fn add_exp(acc: vec2<f32>, v: f32) -> vec2<f32> {
+// (m, sum exp((v - m) / tau)) with v added: differences before the division, so that the
+// sum keeps its digits however large v / tau is.
+fn add_exp(acc: vec2<f32>, v: f32, tau: f32) -> vec2<f32> {
     if acc.y == 0.0 {
         return vec2<f32>(v, 1.0);
     }
     if v > acc.x {
-        return vec2<f32>(v, acc.y * exp(acc.x - v) + 1.0);
+        return vec2<f32>(v, acc.y * exp((acc.x - v) / tau) + 1.0);
     }
-    return vec2<f32>(acc.x, acc.y + exp(v - acc.x));
+    return vec2<f32>(acc.x, acc.y + exp((v - acc.x) / tau));
 }
 
-// A row sampled in its first pass keeps, in each invocation's list, its best few perturbed
-// values (key_list's order: by key, the lower column first among equal keys): min-p's threshold
-// still rises while the pass runs, so the best of them that clears the final threshold is the
-// invocation's draw, unless every one of them fell below it after others were turned away.
+// A row sampled in its first pass keeps, in each invocation, its best few candidates by
+// l / tau + g (the order below: by score, the lower column first among equal ones): min-p's
+// threshold still rises while the pass runs, so the best of them that clears the final
+// threshold is the invocation's draw, unless every one of them fell below it after others
+// were turned away. The largest l is not known yet, so candidates keep l and g and compare by
+// (l_b - l_a) / tau against g_a - g_b: exact however large l / tau is.
 const CANDIDATES: u32 = 4u;
 
-// The first pass of a row sampled in it: the element also enters the candidates, if it clears
+struct Candidates {
+    l: array<f32, CANDIDATES>,
+    g: array<f32, CANDIDATES>,
+    columns: array<u32, CANDIDATES>,
+    n: u32,
+    turned_away: bool,
+}
+
+// Whether (l, g) scores above (la, ga) at temperature tau.
+fn scores_above(l: f32, g: f32, la: f32, ga: f32, tau: f32) -> bool {
+    return (l - la) / tau > ga - g;
+}
+
+// Offers an element (columns come in increasing order, so an equal score stays behind).
+fn offer(c: ptr<function, Candidates>, l: f32, g: f32, column: u32, tau: f32) {
+    var at = (*c).n;
+    if at == CANDIDATES {
+        (*c).turned_away = true;
+        if !scores_above(l, g, (*c).l[at - 1u], (*c).g[at - 1u], tau) {
+            return;
+        }
+        at -= 1u;
+    } else {
+        (*c).n += 1u;
+    }
+    while at > 0u && scores_above(l, g, (*c).l[at - 1u], (*c).g[at - 1u], tau) {
+        (*c).l[at] = (*c).l[at - 1u];
+        (*c).g[at] = (*c).g[at - 1u];
+        (*c).columns[at] = (*c).columns[at - 1u];
+        at -= 1u;
+    }
+    (*c).l[at] = l;
+    (*c).g[at] = g;
+    (*c).columns[at] = column;
+}
+
+// The first pass of a row sampled in it: the element also becomes a candidate, if it clears
 // min-p against the largest l so far (the threshold only rises).
-fn sampled_add(f: ptr<function, First>, candidates: ptr<function, List>, e: Elem, g: f32,
+fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e: Elem, g: f32,
                s: Settings) {
-    first_add(f, e, candidates, 0u);
+    first_add(f, e);
     if e.kind != LANE_VALUE {
         return;
     }
     if s.min_p > 0.0 && weight(e.l, value_of((*f).top_key), s) < s.min_p {
         return;
     }
-    let v = e.l / s.tau;
-    insert_key(candidates, key_of(v + g), e.col, CANDIDATES);
+    offer(candidates, e.l, g, e.col, s.tau);
     if params.want_logprobs != 0u {
-        (*f).scaled = add_exp((*f).scaled, v);
+        (*f).scaled = add_exp((*f).scaled, e.l, s.tau);
     }
 }
 
-// Adds an element to the first pass, and to `list` if `most` > 0.
-fn first_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
+// Adds an element to the first pass.
+fn first_add(f: ptr<function, First>, e: Elem) {
     (*f).bad = (*f).bad || e.kind == LANE_INVALID;
     if e.raw && params.want_logprobs != 0u {
-        (*f).raw = add_exp((*f).raw, e.x);
+        (*f).raw = add_exp((*f).raw, e.x, 1.0);
     }
     if e.kind == LANE_VALUE {
         (*f).count += 1u;
@@ -496,9 +548,14 @@ fn first_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: 
             (*f).top_key = key;
             (*f).top_col = e.col;
         }
-        if most > 0u {
-            insert_key(list, key, e.col, most);
-        }
+    }
+}
+
+// Adds an element to the first pass and to `list`, which keeps the best `most`.
+fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
+    first_add(f, e);
+    if e.kind == LANE_VALUE {
+        insert_key(list, key_of(e.l), e.col, most);
     }
 }
 
@@ -526,6 +583,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var first = First(0u, NONE, vec2<f32>(0.0), 0u, false, vec2<f32>(0.0));
     // The lists, or for a row sampled in this pass its candidates.
     var list = empty_list();
+    var candidates: Candidates;
+    candidates.n = 0u;
+    candidates.turned_away = false;
     // A loop for each kind of row, so that each carries only its own code (on llvmpipe the
     // list code alone halved the pass of rows without lists).
     if in_one_pass {
@@ -533,10 +593,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(&first, &list, elem_at(r, s, row, t, x.x), g.x, s);
-            sampled_add(&first, &list, elem_at(r, s, row, t + 1u, x.y), g.y, s);
-            sampled_add(&first, &list, elem_at(r, s, row, t + 2u, x.z), g.z, s);
-            sampled_add(&first, &list, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t, x.x), g.x, s);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s);
+            sampled_add(&first, &candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
         }
     } else if lists {
         // Lists deep enough that no invocation of a row in random order holds more of its
@@ -549,19 +609,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(&first, elem_at(r, s, row, t, x.x), &list, most);
-            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, most);
-            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, most);
-            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, most);
+            listed_add(&first, elem_at(r, s, row, t, x.x), &list, most);
+            listed_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, most);
+            listed_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, most);
+            listed_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, most);
         }
     } else {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(&first, elem_at(r, s, row, t, x.x), &list, 0u);
-            first_add(&first, elem_at(r, s, row, t + 1u, x.y), &list, 0u);
-            first_add(&first, elem_at(r, s, row, t + 2u, x.z), &list, 0u);
-            first_add(&first, elem_at(r, s, row, t + 3u, x.w), &list, 0u);
+            first_add(&first, elem_at(r, s, row, t, x.x));
+            first_add(&first, elem_at(r, s, row, t + 1u, x.y));
+            first_add(&first, elem_at(r, s, row, t + 2u, x.z));
+            first_add(&first, elem_at(r, s, row, t + 3u, x.w));
         }
     }
     let top_key = first.top_key;
@@ -572,7 +632,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         atomicStore(&row_bad, 1u);
     }
     atomicAdd(&row_count, count);
-    let raw = sum_exp(lid, first.raw.x, first.raw.y);
+    let raw = sum_exp(lid, first.raw.x, first.raw.y, 1.0);
     let top = best_entry(lid, top_key, top_col);
     if lid == 0u {
         decided = vec4<u32>(atomicLoad(&row_bad), atomicLoad(&row_count), top.x, top.y);
@@ -594,19 +654,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let top_p = s.p < 1.0;
 
     if in_one_pass {
+        // The invocation's draw, scored against the row's largest l like every other.
         var key = 0u;
         var column = NONE;
-        for (var i = 0u; i < list.n; i++) {
-            if weight(elem_of_column(r, s, row, list.columns[i]).l, m, s) >= s.min_p {
-                key = list.keys[i];
-                column = list.columns[i];
+        for (var i = 0u; i < candidates.n; i++) {
+            if weight(candidates.l[i], m, s) >= s.min_p {
+                key = key_of((candidates.l[i] - m) / s.tau + candidates.g[i]);
+                column = candidates.columns[i];
                 break;
             }
         }
-        if column == NONE && list.turned_away {
+        if column == NONE && candidates.turned_away {
             atomicStore(&missed, 1u);
         }
-        let scaled = sum_exp(lid, first.scaled.x, first.scaled.y);
+        let scaled = sum_exp(lid, first.scaled.x, first.scaled.y, s.tau);
         let won = best_entry(lid, key, column);
         if lid == 0u {
             decided.x = atomicLoad(&missed);
@@ -614,8 +675,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if workgroupUniformLoad(&decided).x == 0u {
             if lid == 0u {
                 let e = elem_of_column(r, s, row, won.y);
-                let lse = scaled.x + ln_accurate(scaled.y);
-                write_token(row, won.y, raw, e.l / s.tau - lse, e.x);
+                write_token(row, won.y, raw, (e.l - scaled.x) / s.tau - ln_accurate(scaled.y), e.x);
             }
             return;
         }
@@ -741,7 +801,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var column = NONE;
             for (var t = lid; t < kept.x; t += WORKGROUP_SIZE) {
                 let col = kept_col[t];
-                let v = value_of(kept_key[t]) / s.tau + gumbel_of_column(r, col);
+                let v = (value_of(kept_key[t]) - m) / s.tau + gumbel_of_column(r, col);
                 if ranks_before(key_of(v), col, key, column) {
                     key = key_of(v);
                     column = col;
@@ -796,7 +856,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var i = 0u; i < 4u; i++) {
                 if kept[i] {
                     let col = 4u * j + i - r.lead;
-                    let key = key_of(l[i] / s.tau + g[i]);
+                    let key = key_of((l[i] - m) / s.tau + g[i]);
                     if ranks_before(key, col, best_key, best_col) {
                         best_key = key;
                         best_col = col;
@@ -805,7 +865,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
     }
-    let zs = sum_exp(lid, 0.0, z);
+    let zs = sum_exp(lid, 0.0, z, 1.0);
     let won = best_entry(lid, best_key, best_col);
     if lid == 0u {
         let e = elem_of_column(r, s, row, won.y);

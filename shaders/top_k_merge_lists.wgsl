@@ -6,6 +6,7 @@
 #import best_entry
 
 var<workgroup> any_bad: atomic<u32>;
+var<workgroup> top_key: atomic<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -14,7 +15,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r = row_view(row);
     if lid == 0u {
         atomicStore(&any_bad, 0u);
+        atomicStore(&top_key, 0u);
     }
+    workgroupBarrier();
+    atomicMax(&top_key, top_logit_key(r, lid, WORKGROUP_SIZE));
+    workgroupBarrier();
+    set_row_top(atomicLoad(&top_key));
     var list = empty_list();
     for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
         insert_block(&list, block_at(r, j));
@@ -24,6 +30,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         atomicStore(&any_bad, 1u);
     }
     var head = 0u;
+    var empty = false;
     for (var t = 0u; t < params.k; t++) {
         // An exhausted list offers (0, NONE), below every valid key.
         var key = 0u;
@@ -36,8 +43,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if won.y != NONE && won.y == column {
             head += 1u;
         }
+        // The first round finds no entry only in a row without a valid logit: no sample.
+        empty = empty || (t == 0u && won.y == NONE);
         if lid == 0u {
-            write_place(row, t, won.y, won.x, atomicLoad(&any_bad) != 0u);
+            write_place(row, t, won.y, won.x, atomicLoad(&any_bad) != 0u || empty);
         }
     }
 }

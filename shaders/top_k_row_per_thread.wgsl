@@ -12,6 +12,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let r = row_view(row);
+    set_row_top(top_logit_key(r, 0u, 1u));
     var list = empty_list();
     for (var j = 0u; j < r.blocks; j++) {
         insert_block(&list, block_at(r, j));
@@ -23,6 +24,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             column = list.columns[t];
             key = list.keys[t];
         }
-        write_place(row, t, column, key, list.bad);
+        // No valid logit at all: no sample.
+        write_place(row, t, column, key, list.bad || list.n == 0u);
     }
 }

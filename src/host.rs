@@ -7,7 +7,7 @@ use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
-use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
+use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput, check_count_args};
 use crate::reference::NoSample;
 use crate::row::{Strategy, Tau};
 use crate::tokens::{RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings};
@@ -310,6 +310,9 @@ impl GpuContext {
         threshold: f32,
     ) -> Result<u64> {
         const PART: u64 = 1 << 28;
+        // The whole call is checked before any part runs, so that an error names the caller's
+        // arguments and comes at once.
+        check_count_args(offset, count, threshold)?;
         let mut total = 0;
         let mut done = 0;
         while done < count {

@@ -77,7 +77,8 @@ struct CountParams {
     offset: [u32; 2],
     blocks: u32,
     threshold: f32,
-    _pad: [u32; 2],
+    out_base: u32,
+    _pad: u32,
 }
 
 #[repr(C)]
@@ -97,6 +98,20 @@ struct MapParams {
     words_base: u32,
     out_base: u32,
     _pad: u32,
+}
+
+/// What every noise count takes, whatever its length: offset and count in whole blocks of
+/// four, and a threshold that is a number.
+pub(crate) fn check_count_args(offset: u64, count: u64, threshold: f32) -> Result<()> {
+    if !offset.is_multiple_of(4) || !count.is_multiple_of(4) {
+        return Err(invalid(format!(
+            "noise count: offset {offset} and count {count} must be multiples of 4"
+        )));
+    }
+    if threshold.is_nan() {
+        return Err(invalid("noise count: the threshold is NaN"));
+    }
+    Ok(())
 }
 
 impl Kernels {
@@ -151,12 +166,7 @@ impl Kernels {
         encoder: &mut wgpu::CommandEncoder,
         call: &NoiseCountCall,
     ) -> Result<()> {
-        if !call.offset.is_multiple_of(4) || !call.count.is_multiple_of(4) {
-            return Err(invalid(format!(
-                "noise count: offset {} and count {} must be multiples of 4",
-                call.offset, call.count
-            )));
-        }
+        check_count_args(call.offset, call.count, call.threshold)?;
         if call.count > u64::from(u32::MAX - 3) {
             return Err(invalid(format!(
                 "noise count: {} elements, at most 2^32 - 4 a call (the count is a u32)",
@@ -177,7 +187,8 @@ impl Kernels {
                 offset: split64(call.offset.wrapping_add(4 * done)),
                 blocks: n as u32,
                 threshold: call.threshold,
-                _pad: [0; 2],
+                out_base: out.base,
+                _pad: 0,
             };
             self.dispatch(
                 encoder,

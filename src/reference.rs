@@ -223,7 +223,8 @@ pub fn forward_row_in(
     mode: Mode,
 ) -> Result<RowSample, NoSample> {
     let z = scaled_row_in(range, logits, tau, seed, first, mode)?;
-    let (arg, _) = argmax(&z).ok_or(NoSample::AllMasked)?;
+    let (arg, _) = argmax(&gumbel_max_scores(range, logits, seed, first))
+        .ok_or(NoSample::AllMasked)?;
     Ok(match mode {
         Mode::Index => RowSample::Index(arg as u32),
         Mode::Soft => RowSample::Values(softmax(&z, false)),
@@ -258,14 +259,41 @@ pub fn top_k_row_in(
     k: usize,
 ) -> Result<Vec<(u32, f64)>, NoSample> {
     let z = scaled_row_in(range, logits, 1.0, seed, first, Mode::Index)?;
-    let mut valid: Vec<(u32, f64)> = z
+    let scores = gumbel_max_scores(range, logits, seed, first);
+    let mut valid: Vec<(u32, f64, f64)> = z
         .iter()
+        .zip(&scores)
         .enumerate()
-        .filter_map(|(c, v)| v.map(|v| (c as u32, v)))
+        .filter_map(|(c, (v, s))| Some((c as u32, (*v)?, (*s)?)))
         .collect();
-    valid.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    valid.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(&b.0)));
     valid.truncate(k);
-    Ok(valid)
+    Ok(valid.into_iter().map(|(c, v, _)| (c, v)).collect())
+}
+
+/// The scores that Gumbel-max compares, `(l - L) + g` with `L` the row's largest valid logit
+/// (`None` where masked or invalid): the order of `l + g`, with the noise's digits kept
+/// however large the logits are (`l + g` itself rounds g away when |l| is large, in f64 too).
+pub fn gumbel_max_scores(
+    range: NoiseRange,
+    logits: &[f32],
+    seed: u64,
+    first: u64,
+) -> Vec<Option<f64>> {
+    let top = logits
+        .iter()
+        .filter(|l| l.is_finite())
+        .fold(f64::NEG_INFINITY, |m, &l| m.max(f64::from(l)));
+    logits
+        .iter()
+        .zip(0u64..)
+        .map(|(&l, i)| {
+            l.is_finite().then(|| {
+                // + 0.0: -0.0 and +0.0 are one value.
+                (f64::from(l) - top) + gumbel_at(range, seed, first.wrapping_add(i)) + 0.0
+            })
+        })
+        .collect()
 }
 
 /// The forward pass of a batch: row `r` reads `logits[r * shape.in_pitch ..][.. shape.cols]`,
@@ -506,7 +534,8 @@ pub fn sample_token_row_near(
         if !(c + b).is_finite() {
             return Err(NoSample::InvalidLogit(k));
         }
-        entries.push((c + b, k as u32));
+        // + 0.0: -0.0 and +0.0 are one value, ordered by column.
+        entries.push((c + b + 0.0, k as u32));
     }
     if entries.is_empty() {
         return Err(NoSample::AllMasked);
@@ -545,10 +574,13 @@ pub fn sample_token_row_near(
         inexact_l: cap > 0.0 || bias.is_some(),
     };
     let n = row.kept(0.0);
+    // Scores relative to the largest l, so that the noise keeps its digits however large
+    // l / tau is (the draw is the same: a shift of every score).
+    let top_l = row.entries[0].0;
     let perturbed = |i: usize| {
         let (l, k) = row.entries[i];
         let g = gumbel_at(range, state.seed, state.offset.wrapping_add(k.into()));
-        l / row.tau + g
+        (l - top_l) / row.tau + g
     };
     // Gumbel-max over each prefix from the fewest entries any moved threshold keeps to the
     // most: the winners along the way are the near tokens.

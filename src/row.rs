@@ -466,7 +466,7 @@ impl Kernels {
         shape: Shape,
         strategy: Strategy,
         passes: u64,
-        buffers: &[(u32, u32, u32, u64)],
+        buffers: &[(&str, u32, u32, u32, u64)],
     ) -> Result<RowPlan> {
         if let Strategy::RowPerSubgroup { lanes } = strategy {
             if !lanes.is_power_of_two() || lanes > 128 {
@@ -519,12 +519,16 @@ impl Kernels {
                 shape.col_stride
             )));
         }
-        for &(cols, pitch, stride, size) in buffers {
+        for &(name, cols, pitch, stride, size) in buffers {
             let group_bytes = strided_span(group, cols, pitch, stride) * size;
             if group_bytes > room {
-                let what = match group {
-                    1 => format!("one row of K = {}", shape.cols),
-                    _ => format!("a group of {group} rows of K = {} (col_stride)", shape.cols),
+                let what = match (group, pitch) {
+                    (_, 0) => format!("the {name} ({cols} elements that every row reads)"),
+                    (1, _) => format!("one row of the {name} ({cols} elements)"),
+                    _ => format!(
+                        "a group of {group} rows of the {name} (K = {}, col_stride)",
+                        shape.cols
+                    ),
                 };
                 return Err(Error::OverLimits(format!(
                     "{what} takes {group_bytes} bytes; a storage binding on this device holds {}",
@@ -562,8 +566,11 @@ impl Kernels {
     pub(crate) fn check_row_shape(&self, shape: Shape, storage: crate::StorageType) -> Result<()> {
         shape.validate()?;
         let strategy = Strategy::choose(shape.cols, self);
-        let buffer = |pitch| (shape.cols, pitch, shape.col_stride, storage.size());
-        let buffers = [buffer(shape.in_pitch), buffer(shape.out_pitch)];
+        let buffer = |name, pitch| (name, shape.cols, pitch, shape.col_stride, storage.size());
+        let buffers = [
+            buffer("input", shape.in_pitch),
+            buffer("output", shape.out_pitch),
+        ];
         self.plan_rows(shape, strategy, MOST_PASSES, &buffers)
             .map(|_| ())
     }
@@ -574,14 +581,14 @@ impl Kernels {
     pub(crate) fn check_rows(&self, call: &RowCall) -> Result<RowPlan> {
         let shape = call.shape;
         shape.validate()?;
-        let mut buffers: Vec<(u32, u32, u32, u64)> = call
+        let mut buffers: Vec<(&str, u32, u32, u32, u64)> = call
             .args
             .iter()
-            .map(|a| (a.cols, a.pitch, a.stride, a.size))
+            .map(|a| (a.name, a.cols, a.pitch, a.stride, a.size))
             .collect();
         if let Some((_, bytes)) = call.scratch {
             let words = (bytes / 4) as u32;
-            buffers.push((words, words, 1, 4));
+            buffers.push(("intermediate results", words, words, 1, 4));
         }
         let plan = self.plan_rows(shape, call.strategy, call.passes, &buffers)?;
         let rows = u64::from(shape.rows);

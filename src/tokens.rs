@@ -20,7 +20,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Result, invalid};
+use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
 use crate::shaders::{Shader, sample_tokens as kernel};
@@ -420,7 +420,15 @@ impl Kernels {
                 count,
                 index,
             } => {
-                let all = (kernel::STATE_WORDS.saturating_mul(count).max(1), 0);
+                let words = u64::from(kernel::STATE_WORDS) * u64::from(count);
+                if words * 4 > self.max_binding() {
+                    return Err(Error::OverLimits(format!(
+                        "TokenNoise::Indexed: count = {count} states take {} bytes; one storage binding on this device holds {}",
+                        words * 4,
+                        self.max_binding()
+                    )));
+                }
+                let all = ((words as u32).max(1), 0);
                 args.push(RowArg::read(
                     "states",
                     states,

@@ -35,9 +35,13 @@ const UNROLLED: u32 = 4;
 /// [`Shape::strided`] make it); another value
 /// is refused rather than ignored.
 ///
-/// A row with fewer than `k` valid logits (the others masked, -inf) fills the rest of its
-/// outputs with index `u32::MAX` and value -inf. A row holding a NaN or +inf logit has no
-/// sample: every index `u32::MAX`, every value NaN.
+/// A row with fewer than `k` valid logits (the others masked, -inf), but at least one, fills
+/// the rest of its outputs with index `u32::MAX` and value -inf. A row without a sample (every
+/// logit masked, or one NaN or +inf) has every index `u32::MAX` and every value NaN.
+///
+/// Entries are ranked by `(l - L) + g`, with `L` the row's largest valid logit: the order of
+/// `l + g`, exact however large the logits are. The values written are `((l - L) + g) + L` in
+/// f32.
 #[derive(Clone, Copy, Debug)]
 pub struct TopKCall<'a> {
     /// Storage of the logits.
@@ -61,8 +65,10 @@ pub struct TopKCall<'a> {
     /// One word of noise an element, or two (docs/contract.md, section 2).
     pub noise_range: NoiseRange,
     /// `RowPerThread` (k up to [`MAX_K_PER_THREAD`]: a sorted list per invocation) or
-    /// `RowPerWorkgroup { size }` with `size` 256, 512 or 1024 (a radix select); `None`:
-    /// [`choose_top_k`].
+    /// `RowPerWorkgroup { size }` with `size` a power of two up to 1024: for k up to
+    /// [`MAX_K_PER_THREAD`] one pass that merges the invocations' lists (any such size; a
+    /// radix select where a driver's loop budget needs it), for larger k a radix select (256
+    /// or more). `None`: [`choose_top_k`].
     pub strategy: Option<Strategy>,
 }
 
@@ -137,8 +143,9 @@ fn workgroup_kernel(cols: u32, k: u32, size: u32, kernels: &Kernels) -> Option<W
     }
     let blocks = u64::from(cols).div_ceil(4) + 1;
     if k <= MAX_K_PER_THREAD {
-        // Every element may shift the whole list; then k rounds of the merge tree.
-        let iterations = blocks.div_ceil(u64::from(size)) * (1 + 4 * u64::from(k))
+        // The pass for the row's largest logit; every element may shift the whole list; then
+        // k rounds of the merge tree.
+        let iterations = blocks.div_ceil(u64::from(size)) * (2 + 4 * u64::from(k))
             + u64::from(k) * (u64::from(size.ilog2()) + 2);
         if kernels.within_loop_budget(iterations) {
             return Some(WorkgroupKernel {
@@ -165,12 +172,12 @@ fn workgroup_kernel(cols: u32, k: u32, size: u32, kernels: &Kernels) -> Option<W
 }
 
 /// Loop iterations of one invocation of the radix select over a row of `cols`, visiting
-/// `unroll` blocks a loop iteration: nine passes over the row, invocation 0's scans of the
-/// histograms, and the sort.
+/// `unroll` blocks a loop iteration: the pass for the row's largest logit (a block an
+/// iteration), nine passes over the row, invocation 0's scans of the histograms, and the sort.
 fn select_iterations(cols: u32, size: u32, unroll: u32) -> u64 {
     let blocks = u64::from(cols).div_ceil(4) + 1;
     let per_pass = blocks.div_ceil(u64::from(unroll) * u64::from(size));
-    9 * (per_pass + 10) + 8 * 512 + 64
+    blocks.div_ceil(u64::from(size)) + 9 * (per_pass + 10) + 8 * 512 + 64
 }
 
 #[repr(C)]
@@ -222,8 +229,8 @@ impl Kernels {
         };
         let (shader, unroll) = match strategy {
             Strategy::RowPerThread if k <= MAX_K_PER_THREAD => {
-                // Every element may shift the whole list.
-                let iterations = blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k);
+                // The pass for the row's largest logit; every element may shift the whole list.
+                let iterations = 2 * blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k);
                 if !self.within_loop_budget(iterations) {
                     return Err(over_budget(iterations));
                 }

@@ -1,9 +1,13 @@
 // Order-preserving keys of f32 values, and the order of (key, column) entries that every
 // selection here uses: the larger value first, then the lower column.
 
-// Larger values get larger keys (IEEE order made unsigned).
+// Larger values get larger keys (IEEE order made unsigned); -0.0 and +0.0 are one value and
+// get one key, so that equal values fall to the lower column.
 fn key_of(v: f32) -> u32 {
-    let b = bitcast<u32>(v);
+    var b = bitcast<u32>(v);
+    if b == 0x80000000u {
+        b = 0u;
+    }
     return select(b | 0x80000000u, ~b, (b >> 31u) == 1u);
 }
 

@@ -76,6 +76,8 @@ struct Lane {
     kind: u32,
     k: u32,
     v: f32,   // (l + g) / tau, or l + g in index mode
+    x: f32,   // l and g, for the exact argmax (kept_exact)
+    g: f32,
 }
 
 // Where row `row` starts: rows `pitch` elements apart, or with categories `stride` apart
@@ -134,6 +136,8 @@ fn lane_at(r: Row, t: u32, x: f32, g: f32) -> Lane {
         l.kind = LANE_MASKED;
         return l;
     }
+    l.x = x;
+    l.g = g;
     var v = x + g;
     if MODE != MODE_INDEX {
         v = v / r.tau;
@@ -160,6 +164,9 @@ fn block_at(r: Row, j: u32) -> Block {
 }
 
 // Running maximum m of the row's values, its lowest index arg, and s = sum exp(v - m).
+// Where no sum is wanted (index and hard samples) the state is kept_exact: m and s hold the
+// winner's logit and noise instead, so that candidates compare by l_b - l_a against
+// g_a - g_b, which keeps the noise's digits however large l is (l + g rounds them away).
 struct RowState {
     m: f32,
     s: f32,
@@ -181,19 +188,36 @@ fn merge(a: RowState, b: RowState) -> RowState {
     }
     var hi = a;
     var lo = b;
-    if b.m > a.m || (b.m == a.m && b.arg < a.arg) {
+    if beats(b, a) {
         hi = b;
         lo = a;
     }
-    var s = 0.0;
+    var s = hi.s;
     if needs_sum() {
         s = hi.s + lo.s * exp(lo.m - hi.m);
     }
     return RowState(hi.m, s, hi.arg, invalid);
 }
 
+fn kept_exact() -> bool {
+    return !needs_sum();
+}
+
+// Whether candidate b ranks before a: the larger value, then the lower column.
+fn beats(b: RowState, a: RowState) -> bool {
+    if kept_exact() {
+        let dl = b.m - a.m;
+        let dg = a.s - b.s;
+        return dl > dg || (dl == dg && b.arg < a.arg);
+    }
+    return b.m > a.m || (b.m == a.m && b.arg < a.arg);
+}
+
 fn add_lane(st: RowState, l: Lane) -> RowState {
     if l.kind == LANE_VALUE {
+        if kept_exact() {
+            return merge(st, RowState(l.x, l.g, l.k, 0u));
+        }
         return merge(st, RowState(l.v, 1.0, l.k, 0u));
     }
     return RowState(st.m, st.s, st.arg, st.invalid | u32(l.kind == LANE_INVALID));

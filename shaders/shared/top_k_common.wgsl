@@ -35,11 +35,43 @@ fn needs_sum() -> bool {
     return false;
 }
 
+// The row's largest valid logit L. Entries rank by (l - L) + g, the order of l + g with the
+// noise's digits kept however large l is (l + g rounds them away); the values written are
+// that plus L.
+var<private> row_top: f32;
+
+fn rank_key(l: Lane) -> u32 {
+    return key_of((l.x - row_top) + l.g);
+}
+
+// The largest key of a valid logit among blocks first, first + step, ... of the row (0: none).
+// One loop iteration a block (llvmpipe's loop budget counts iterations).
+fn top_logit_key(r: Row, first: u32, step: u32) -> u32 {
+    var best = 0u;
+    for (var j = first; j < r.blocks; j += step) {
+        let x = input4_at(r.in_at, 4u * j - r.lead, params.in_stride);
+        let t = 4u * j;
+        best = max(max(logit_key(r, t, x.x), logit_key(r, t + 1u, x.y)),
+                   max(max(logit_key(r, t + 2u, x.z), logit_key(r, t + 3u, x.w)), best));
+    }
+    return best;
+}
+
+// The key of logit x at position t of the row's blocks; 0 outside the row, masked or invalid.
+fn logit_key(r: Row, t: u32, x: f32) -> u32 {
+    let finite = (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+    return select(0u, key_of(x), t >= r.lead && t - r.lead < params.cols && finite);
+}
+
+fn set_row_top(key: u32) {
+    row_top = select(0.0, value_of(key), key != 0u);
+}
+
 // Writes place t of row `row`: the column and its value, -inf past the row's valid elements
 // (column NONE), or NONE and NaN in a row with an invalid value.
 fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
     var index = column;
-    var value = value_of(key);
+    var value = value_of(key) + row_top;
     if column == NONE {
         value = bitcast<f32>(NEG_INF_BITS);
     }

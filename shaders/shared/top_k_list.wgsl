@@ -7,7 +7,7 @@ fn insert(list: ptr<function, List>, l: Lane) {
         (*list).bad = true;
     }
     if l.kind == LANE_VALUE {
-        insert_key(list, key_of(l.v), l.k, params.k);
+        insert_key(list, rank_key(l), l.k, params.k);
     }
 }
 
