@@ -81,4 +81,16 @@ plant "wide noise: the second Philox block is the first again" shared/gumbel.wgs
 plant "strided rows: the groups laid out as if categories were adjacent" $row "return (row / stride) * pitch + row % stride;" "return row * pitch;" strided strided_forward || status=1
 plant "strided rows: input read one element off" $row "v[q] = decode1(logits[elem_word(i)], i);" "v[q] = decode1(logits[elem_word(i + 1u)], i + 1u);" strided strided_forward || status=1
 plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, params.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
+plant "noise count: added at the binding's first word, not the slice's" noise_count.wgsl "atomicAdd(&total[params.out_base], n);" "atomicAdd(&total[0], n);" slices the_noise_count_adds_at_its_slice || status=1
+plant "index and hard: candidates compared by the rounded l + g" $row "return dl > dg || (dl == dg && b.arg < a.arg);" "return b.m + b.s > a.m + a.s || (b.m + b.s == a.m + a.s && b.arg < a.arg);" exact_draws index_hard_and_top_1 || status=1
+plant "top-k: ranked by l + g, not against the row's largest logit" shared/top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
+plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1
+plant "top-k, radix select: a row without a valid logit padded with -inf" top_k_row_per_workgroup.wgsl "atomicLoad(&invalid) != 0u || sel.w == 0u" "atomicLoad(&invalid) != 0u" exact_draws top_k_of_a_masked_row || status=1
+plant "keys: -0.0 below +0.0" shared/keys.wgsl "if b == 0x80000000u {" "if false {" exact_draws minus_zero || status=1
+plant "token sampler, one pass: candidates compared by the rounded l / tau + g" $tokens "return (l - la) / tau > ga - g;" "return l / tau + g > la / tau + ga;" exact_draws token_draws || status=1
+plant "token sampler, lists: the draw at the scale of l / tau" $tokens "let v = (value_of(kept_key[t]) - m) / s.tau + gumbel_of_column(r, col);" "let v = value_of(kept_key[t]) / s.tau + gumbel_of_column(r, col);" exact_draws token_draws || status=1
+plant "token sampler, last pass: the draw at the scale of l / tau" $tokens "let key = key_of((l[i] - m) / s.tau + g[i]);" "let key = key_of(l[i] / s.tau + g[i]);" exact_draws token_draws || status=1
+plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" $tokens "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
+plant "token sampler, one pass: the sampled log-probability at the scale of l / tau" $tokens "(e.l - scaled.x) / s.tau - ln_accurate(scaled.y)" "e.l / s.tau - (scaled.x / s.tau + ln_accurate(scaled.y))" exact_draws log_probabilities_keep || status=1
+plant "token sampler: sums of weights rescaled without the temperature" $tokens "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1
 exit $status

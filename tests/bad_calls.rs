@@ -300,3 +300,48 @@ fn top_k_refuses_an_output_pitch_it_would_ignore() {
         "out_pitch = 5",
     );
 }
+
+/// A noise count is checked whole before any part of it runs, and its error names the
+/// caller's arguments: a count of 2^28 + 2 would otherwise count 2^28 draws first.
+#[test]
+fn a_noise_count_is_checked_before_it_runs() {
+    let ctx = ctx();
+    let std = gumbel_wgpu::NoiseRange::Standard;
+    expect_invalid(
+        ctx.count_noise_above(std, 1, 0, (1 << 28) + 2, 5.0),
+        "count 268435458",
+    );
+    expect_invalid(ctx.count_noise_above(std, 1, 2, 1 << 29, 5.0), "offset 2");
+    expect_invalid(ctx.count_noise_above(std, 1, 0, 64, f32::NAN), "NaN");
+}
+
+/// Top-k's strategies as `TopKCall::strategy` documents them: any power-of-two workgroup up
+/// to 1024 for k up to 32 (the merge of lists), 256 or more beyond.
+#[test]
+fn top_k_takes_the_strategies_it_documents() {
+    let ctx = ctx();
+    let cols = 2000;
+    let input = ctx.upload(&vec![0.5f32; cols as usize]).unwrap();
+    let (indices, values) = (
+        ctx.storage_buffer(4 * 64).unwrap(),
+        ctx.storage_buffer(4 * 64).unwrap(),
+    );
+    let record = |k: u32, size: u32| {
+        let call = TopKCall::new(
+            StorageType::F32,
+            Shape::new(1, cols),
+            k,
+            GpuSlice::from(&input),
+            GpuSlice::from(&indices),
+            GpuSlice::from(&values),
+        )
+        .with_strategy(gumbel_wgpu::Strategy::RowPerWorkgroup { size });
+        ctx.submit_and_wait("top-k", |encoder| ctx.kernels().record_top_k(encoder, &call))
+    };
+    for size in [64, 128, 256, 1024] {
+        record(5, size).unwrap();
+    }
+    record(40, 256).unwrap();
+    expect_invalid(record(40, 64), "256 or more");
+    expect_invalid(record(5, 96), "power of two");
+}
