@@ -223,8 +223,8 @@ pub fn forward_row_in(
     mode: Mode,
 ) -> Result<RowSample, NoSample> {
     let z = scaled_row_in(range, logits, tau, seed, first, mode)?;
-    let (arg, _) = argmax(&gumbel_max_scores(range, logits, seed, first))
-        .ok_or(NoSample::AllMasked)?;
+    let (arg, _) =
+        argmax(&gumbel_max_scores(range, logits, seed, first)).ok_or(NoSample::AllMasked)?;
     Ok(match mode {
         Mode::Index => RowSample::Index(arg as u32),
         Mode::Soft => RowSample::Values(softmax(&z, false)),

@@ -336,7 +336,9 @@ fn top_k_takes_the_strategies_it_documents() {
             GpuSlice::from(&values),
         )
         .with_strategy(gumbel_wgpu::Strategy::RowPerWorkgroup { size });
-        ctx.submit_and_wait("top-k", |encoder| ctx.kernels().record_top_k(encoder, &call))
+        ctx.submit_and_wait("top-k", |encoder| {
+            ctx.kernels().record_top_k(encoder, &call)
+        })
     };
     for size in [64, 128, 256, 1024] {
         record(5, size).unwrap();

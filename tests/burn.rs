@@ -291,7 +291,10 @@ fn top_k_of_a_masked_row_has_no_sample() {
     let indices = ints(indices);
     assert!(values[..3].iter().all(|v| v.is_nan()), "{values:?}");
     assert_eq!(indices[..3], [-1, -1, -1]);
-    assert!(values[3].is_finite() && values[4].is_finite() && values[5] == inf, "{values:?}");
+    assert!(
+        values[3].is_finite() && values[4].is_finite() && values[5] == inf,
+        "{values:?}"
+    );
     assert_eq!(indices[5], -1);
 }
 

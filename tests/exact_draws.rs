@@ -42,7 +42,10 @@ fn assert_drawn(what: &str, drawn: &[u32], probs: &[f64]) {
     let mut df = 0;
     for (c, &p) in probs.iter().enumerate() {
         if p * n < 1e-3 {
-            assert_eq!(counts[c], 0.0, "{what}: column {c} of probability {p} drawn");
+            assert_eq!(
+                counts[c], 0.0,
+                "{what}: column {c} of probability {p} drawn"
+            );
             continue;
         }
         chi2 += (counts[c] - n * p).powi(2) / (n * p);
@@ -94,7 +97,11 @@ fn index_hard_and_top_1_are_exact_at_large_logits() {
     // Spacing 1 at 1e7: l + g in f32 would round the noise to whole numbers.
     let near_1e7 = [1.0e7f32, 1.0e7 + 1.0, 1.0e7 + 2.0];
     for (what, drawn) in index_paths(ctx, &near_1e7, 11) {
-        assert_drawn(&format!("{what}, 1e7 + {{0, 1, 2}}"), &drawn, &exact_probs(&near_1e7, 1.0));
+        assert_drawn(
+            &format!("{what}, 1e7 + {{0, 1, 2}}"),
+            &drawn,
+            &exact_probs(&near_1e7, 1.0),
+        );
     }
     for big in [1.0e30f32, f32::MAX] {
         let row = [big, big];
@@ -123,7 +130,10 @@ fn token_draws_are_exact_at_large_scores() {
         padded.resize(300, f32::NEG_INFINITY);
         let paths = [
             (row.to_vec(), TokenSettings::new(tau)),
-            (row.to_vec(), TokenSettings::new(tau).with_top_k(row.len() as u32)),
+            (
+                row.to_vec(),
+                TokenSettings::new(tau).with_top_k(row.len() as u32),
+            ),
             (row.to_vec(), TokenSettings::new(tau).with_top_p(1.0 - 1e-7)),
             (padded, TokenSettings::new(tau).with_top_k(257)),
         ];
@@ -138,11 +148,27 @@ fn token_draws_are_exact_at_large_scores() {
     }
 }
 
+/// One token and its two log-probabilities.
+fn one_token(row: &[f32], settings: TokenSettings, seed: u64) -> (u32, [f32; 2]) {
+    let settings = [settings];
+    let args = TokenArgs {
+        noise: HostTokenNoise::Call { seed, offset: 0 },
+        logprobs: true,
+        ..TokenArgs::new(row.len() as u32, &settings, &[])
+    };
+    let out = ctx().sample_tokens(row, &args).unwrap();
+    (out.tokens[0], out.logprobs[0])
+}
+
 #[test]
 fn a_soft_cap_far_above_the_logits_keeps_them_apart() {
     for cap in [1e9f32, 1e20, f32::MAX] {
         let greedy = TokenSettings::greedy().with_soft_cap(cap);
-        assert_eq!(one_token(&[0.0, 1.0, 5.0, 2.0], greedy, 1).0, 2, "cap {cap:e}");
+        assert_eq!(
+            one_token(&[0.0, 1.0, 5.0, 2.0], greedy, 1).0,
+            2,
+            "cap {cap:e}"
+        );
     }
     let greedy = TokenSettings::greedy().with_soft_cap(1e6);
     assert_eq!(one_token(&[1.0, 1.001, 0.5], greedy, 1).0, 1);
@@ -172,6 +198,8 @@ fn log_probabilities_keep_their_digits_at_large_scores() {
         // l / T past f32's range: the token and its log-probabilities stay finite.
         (vec![2e34, 3e34, -1e34, 1e30], 1e-5),
         (vec![3e38, 3.4e38, -1.0, 0.0], 1e-5),
+        // The largest last: every running sum is rescaled as it goes, at T = 0.5.
+        ((0..8).map(|i| i as f32).collect(), 0.5),
     ];
     for (row, tau) in &cases {
         let probs = exact_probs(row, f64::from(*tau));
@@ -183,13 +211,23 @@ fn log_probabilities_keep_their_digits_at_large_scores() {
             ] {
                 let (token, [raw, sampled]) = one_token(row, settings, seed);
                 assert!(
-                    (token as usize) < row.len() && probs[token as usize] > 0.0,
-                    "{row:?} at T = {tau:e}, {settings:?}: token {token}"
+                    raw.is_finite() && sampled.is_finite(),
+                    "{row:?}: {raw}, {sampled}"
                 );
-                assert!(raw.is_finite() && sampled.is_finite(), "{row:?}: {raw}, {sampled}");
+                // The filtered distribution (top-k 3 keeps three of the equal logits, by
+                // column) from the f64 reference; the token must be one it keeps.
+                let state = gumbel_wgpu::RandomState { seed, offset: 0 };
+                let draw =
+                    gumbel_wgpu::reference::sample_token_row(row, None, &settings, state).unwrap();
+                let at = draw.kept.iter().position(|&c| c == token);
+                let p = at.map_or(0.0, |i| draw.probs[i]);
+                assert!(
+                    p > 0.0 && probs[token as usize] > 0.0,
+                    "{row:?} at T = {tau:e}, {settings:?}: token {token}, kept {:?}",
+                    draw.kept
+                );
                 // docs/contract.md, section 6: (l - m) / T - ln Z, with Z a sum of 8 weights.
-                // The weights below min-p (1e-3) or past top-k 3 are none here but the zeros.
-                let want = probs[token as usize].ln();
+                let want = p.ln();
                 let tol = 16.0 * f64::from(f32::EPSILON) + 1e-5 * (1.0 + want.abs());
                 assert!(
                     (f64::from(sampled) - want).abs() <= tol,
@@ -289,7 +327,10 @@ fn top_k_of_a_masked_row_is_no_sample() {
         let indices: Vec<u32> = ctx.read_back(&indices, 2 * k as usize).unwrap();
         let values: Vec<f32> = ctx.read_back(&values, 2 * k as usize).unwrap();
         assert_eq!(indices[..3], [u32::MAX; 3], "{strategy:?}");
-        assert!(values[..3].iter().all(|v| v.is_nan()), "{strategy:?}: {values:?}");
+        assert!(
+            values[..3].iter().all(|v| v.is_nan()),
+            "{strategy:?}: {values:?}"
+        );
         let mut valid = [indices[3], indices[4]];
         valid.sort();
         assert_eq!((valid, indices[5]), ([3, 17], u32::MAX), "{strategy:?}");

@@ -68,16 +68,25 @@ fn assert_writes_only_its_slices(
     };
     let plain = run(false);
     let placed = run(true);
-    for (i, (o, ((plain, _), (placed, offset)))) in outputs.iter().zip(plain.iter().zip(&placed)).enumerate()
+    for (i, (o, ((plain, _), (placed, offset)))) in
+        outputs.iter().zip(plain.iter().zip(&placed)).enumerate()
     {
         let want: Vec<u16> = ctx.read_back(plain, (o.bytes / 2) as usize).unwrap();
         let got: Vec<u16> = ctx.read_back(placed, (placed.size() / 2) as usize).unwrap();
         let (first, last) = ((offset / 2) as usize, ((offset + o.bytes) / 2) as usize);
         for (h, &v) in got.iter().enumerate() {
             if h < first || h >= last {
-                assert_eq!(v, SENTINEL, "{what}, output {i}: half-word {h} outside its slice written");
+                assert_eq!(
+                    v, SENTINEL,
+                    "{what}, output {i}: half-word {h} outside its slice written"
+                );
             } else {
-                assert_eq!(v, want[h - first], "{what}, output {i}: half-word {} of the slice", h - first);
+                assert_eq!(
+                    v,
+                    want[h - first],
+                    "{what}, output {i}: half-word {} of the slice",
+                    h - first
+                );
             }
         }
     }
@@ -102,13 +111,21 @@ fn forward_calls_write_only_their_slices() {
     ] {
         // 16-bit logits are the f32 ones' bits read as halves: any finite values do.
         let elems = if mode == Mode::Index { 5 } else { n as u64 };
-        let size = if mode == Mode::Index { 4 } else { storage.size() };
-        assert_writes_only_its_slices(&format!("forward {mode:?} {storage:?}"), &[out(elems, size)], |encoder, outs| {
-            let call = ForwardCall::new(mode, storage, shape, GpuSlice::from(&input), outs[0])
-                .with_tau(Tau::PerRow(GpuSlice::from(&taus)))
-                .with_noise(9, 3);
-            ctx.kernels().record_forward(encoder, &call).unwrap();
-        });
+        let size = if mode == Mode::Index {
+            4
+        } else {
+            storage.size()
+        };
+        assert_writes_only_its_slices(
+            &format!("forward {mode:?} {storage:?}"),
+            &[out(elems, size)],
+            |encoder, outs| {
+                let call = ForwardCall::new(mode, storage, shape, GpuSlice::from(&input), outs[0])
+                    .with_tau(Tau::PerRow(GpuSlice::from(&taus)))
+                    .with_noise(9, 3);
+                ctx.kernels().record_forward(encoder, &call).unwrap();
+            },
+        );
     }
 }
 
@@ -122,22 +139,51 @@ fn derivative_calls_write_only_their_slices() {
     let taus = ctx.upload(&[0.5f32, 1.0, 2.0, 0.7, 3.0]).unwrap();
     let source = Source::recompute(GpuSlice::from(&input), 9, 3);
     let tau = Tau::PerRow(GpuSlice::from(&taus));
-    assert_writes_only_its_slices("VJP, dtau per row", &[out(n as u64, 4), out(5, 4)], |encoder, outs| {
-        let call = VjpCall::new(Mode::Soft, StorageType::F32, shape, source, GpuSlice::from(&dy), outs[0])
+    assert_writes_only_its_slices(
+        "VJP, dtau per row",
+        &[out(n as u64, 4), out(5, 4)],
+        |encoder, outs| {
+            let call = VjpCall::new(
+                Mode::Soft,
+                StorageType::F32,
+                shape,
+                source,
+                GpuSlice::from(&dy),
+                outs[0],
+            )
             .with_tau(tau)
             .with_dtau(TauGradient::PerRow(outs[1]));
-        ctx.kernels().record_vjp(encoder, &call).unwrap();
-    });
-    assert_writes_only_its_slices("VJP, dtau summed", &[out(n as u64, 2), out(1, 4)], |encoder, outs| {
-        let call = VjpCall::new(Mode::LogSoft, StorageType::F16, shape, source, GpuSlice::from(&dy), outs[0])
+            ctx.kernels().record_vjp(encoder, &call).unwrap();
+        },
+    );
+    assert_writes_only_its_slices(
+        "VJP, dtau summed",
+        &[out(n as u64, 2), out(1, 4)],
+        |encoder, outs| {
+            let call = VjpCall::new(
+                Mode::LogSoft,
+                StorageType::F16,
+                shape,
+                source,
+                GpuSlice::from(&dy),
+                outs[0],
+            )
             .with_tau(Tau::Scalar(0.8))
             .with_dtau(TauGradient::Sum(outs[1]));
-        ctx.kernels().record_vjp(encoder, &call).unwrap();
-    });
+            ctx.kernels().record_vjp(encoder, &call).unwrap();
+        },
+    );
     assert_writes_only_its_slices("JVP", &[out(n as u64, 4)], |encoder, outs| {
-        let call = JvpCall::new(Mode::Soft, StorageType::F32, shape, source, GpuSlice::from(&dy), outs[0])
-            .with_tau(tau)
-            .with_dtau(TauTangent::Scalar(0.25));
+        let call = JvpCall::new(
+            Mode::Soft,
+            StorageType::F32,
+            shape,
+            source,
+            GpuSlice::from(&dy),
+            outs[0],
+        )
+        .with_tau(tau)
+        .with_dtau(TauTangent::Scalar(0.25));
         ctx.kernels().record_jvp(encoder, &call).unwrap();
     });
 }
@@ -148,11 +194,22 @@ fn top_k_and_token_calls_write_only_their_slices() {
     let input = ctx.upload(&logits(5 * 300)).unwrap();
     for (cols, k) in [(37, 3), (300, 40)] {
         let shape = Shape::new(5, cols);
-        assert_writes_only_its_slices(&format!("top-k {k} of {cols}"), &[out(5 * k as u64, 4), out(5 * k as u64, 4)], |encoder, outs| {
-            let call = TopKCall::new(StorageType::F32, shape, k, GpuSlice::from(&input), outs[0], outs[1])
+        assert_writes_only_its_slices(
+            &format!("top-k {k} of {cols}"),
+            &[out(5 * k as u64, 4), out(5 * k as u64, 4)],
+            |encoder, outs| {
+                let call = TopKCall::new(
+                    StorageType::F32,
+                    shape,
+                    k,
+                    GpuSlice::from(&input),
+                    outs[0],
+                    outs[1],
+                )
                 .with_noise(2, 0);
-            ctx.kernels().record_top_k(encoder, &call).unwrap();
-        });
+                ctx.kernels().record_top_k(encoder, &call).unwrap();
+            },
+        );
     }
     let settings = ctx
         .upload(&[
@@ -180,27 +237,70 @@ fn top_k_and_token_calls_write_only_their_slices() {
 #[test]
 fn noise_and_conversion_calls_write_only_their_slices() {
     let ctx = ctx();
-    for (output, range) in [(NoiseOutput::Words, NoiseRange::Standard), (NoiseOutput::Gumbel, NoiseRange::Wide)] {
-        assert_writes_only_its_slices(&format!("noise {output:?}"), &[out(101, 4)], |encoder, outs| {
-            let call = NoiseCall { seed: 5, offset: 3, count: 101, output, range, out: outs[0] };
-            ctx.kernels().record_noise(encoder, &call).unwrap();
-        });
+    for (output, range) in [
+        (NoiseOutput::Words, NoiseRange::Standard),
+        (NoiseOutput::Gumbel, NoiseRange::Wide),
+    ] {
+        assert_writes_only_its_slices(
+            &format!("noise {output:?}"),
+            &[out(101, 4)],
+            |encoder, outs| {
+                let call = NoiseCall {
+                    seed: 5,
+                    offset: 3,
+                    count: 101,
+                    output,
+                    range,
+                    out: outs[0],
+                };
+                ctx.kernels().record_noise(encoder, &call).unwrap();
+            },
+        );
     }
-    let words = ctx.upload(&(0..202u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect::<Vec<_>>()).unwrap();
+    let words = ctx
+        .upload(
+            &(0..202u32)
+                .map(|i| i.wrapping_mul(0x9e37_79b9))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
     assert_writes_only_its_slices("gumbel of words", &[out(101, 4)], |encoder, outs| {
-        let call = GumbelOfWordsCall { words: GpuSlice::from(&words), out: outs[0], count: 101, range: NoiseRange::Wide };
-        ctx.kernels().record_gumbel_of_words(encoder, &call).unwrap();
+        let call = GumbelOfWordsCall {
+            words: GpuSlice::from(&words),
+            out: outs[0],
+            count: 101,
+            range: NoiseRange::Wide,
+        };
+        ctx.kernels()
+            .record_gumbel_of_words(encoder, &call)
+            .unwrap();
     });
     let values = ctx.upload(&logits(101)).unwrap();
     for storage in [StorageType::F16, StorageType::Bf16] {
-        assert_writes_only_its_slices(&format!("encode {storage:?}"), &[out(101, 2)], |encoder, outs| {
-            let call = ConvertCall { storage, conversion: Conversion::Encode, input: GpuSlice::from(&values), out: outs[0], count: 101 };
-            ctx.kernels().record_convert(encoder, &call).unwrap();
-        });
+        assert_writes_only_its_slices(
+            &format!("encode {storage:?}"),
+            &[out(101, 2)],
+            |encoder, outs| {
+                let call = ConvertCall {
+                    storage,
+                    conversion: Conversion::Encode,
+                    input: GpuSlice::from(&values),
+                    out: outs[0],
+                    count: 101,
+                };
+                ctx.kernels().record_convert(encoder, &call).unwrap();
+            },
+        );
     }
     let halves = ctx.upload(&[0x3c00u16; 102]).unwrap();
     assert_writes_only_its_slices("decode f16", &[out(101, 4)], |encoder, outs| {
-        let call = ConvertCall { storage: StorageType::F16, conversion: Conversion::Decode, input: GpuSlice::from(&halves), out: outs[0], count: 101 };
+        let call = ConvertCall {
+            storage: StorageType::F16,
+            conversion: Conversion::Decode,
+            input: GpuSlice::from(&halves),
+            out: outs[0],
+            count: 101,
+        };
         ctx.kernels().record_convert(encoder, &call).unwrap();
     });
 }
@@ -227,7 +327,10 @@ fn the_noise_count_adds_at_its_slice() {
     };
     let at_0 = count(0);
     let added = at_0[0] - 1000;
-    assert!(added > 0 && at_0[1..].iter().all(|&w| w == 1000), "{at_0:?}");
+    assert!(
+        added > 0 && at_0[1..].iter().all(|&w| w == 1000),
+        "{at_0:?}"
+    );
     for offset in [4u64, 36] {
         let words = count(offset);
         let at = (offset / 4) as usize;
