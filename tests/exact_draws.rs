@@ -5,7 +5,8 @@
 //! Each distribution test draws 12,000 rows of the same logits, each row with its own noise,
 //! and compares the counts with the exact probabilities by chi-square at the 0.001 level
 //! (critical values: 10.83 at one degree of freedom, 13.82 at two, 18.47 at four). The seeds
-//! are fixed, so a run passes or fails the same way every time.
+//! are fixed, so a run passes or fails the same way every time. The tests take turns: their
+//! 12,000-row dispatches run long on a CPU driver through GL.
 mod common;
 
 use common::ctx;
@@ -52,7 +53,10 @@ fn assert_drawn(what: &str, drawn: &[u32], probs: &[f64]) {
         df += 1;
     }
     let df = df - 1;
-    let shares: Vec<String> = counts.iter().map(|c| format!("{:.3}", c / n)).collect();
+    let shares: Vec<String> = (counts.iter().zip(probs))
+        .filter(|&(_, &p)| p * n >= 1e-3)
+        .map(|(c, _)| format!("{:.3}", c / n))
+        .collect();
     eprintln!("{what}: drawn {shares:?}, chi-square {chi2:.1} (df {df})");
     assert!(
         chi2 <= CRITICAL[df],
@@ -94,6 +98,7 @@ fn tokens(ctx: &GpuContext, row: &[f32], settings: TokenSettings, seed: u64) -> 
 
 #[test]
 fn index_hard_and_top_1_are_exact_at_large_logits() {
+    let _turn = common::one_at_a_time();
     let ctx = ctx();
     // Spacing 1 at 1e7: l + g in f32 would round the noise to whole numbers.
     let near_1e7 = [1.0e7f32, 1.0e7 + 1.0, 1.0e7 + 2.0];
@@ -114,6 +119,7 @@ fn index_hard_and_top_1_are_exact_at_large_logits() {
 
 #[test]
 fn token_draws_are_exact_at_large_scores() {
+    let _turn = common::one_at_a_time();
     let ctx = ctx();
     let spaced: Vec<f32> = (0..5).map(|i| 1.0e4 + 0.001 * i as f32).collect();
     let near_minus_50 = [-50.0f32, -50.0 + 4e-6, -50.0 - 4e-6];
@@ -163,6 +169,7 @@ fn one_token(row: &[f32], settings: TokenSettings, seed: u64) -> (u32, [f32; 2])
 
 #[test]
 fn a_soft_cap_far_above_the_logits_keeps_them_apart() {
+    let _turn = common::one_at_a_time();
     for cap in [1e9f32, 1e20, f32::MAX] {
         let greedy = TokenSettings::greedy().with_soft_cap(cap);
         assert_eq!(
@@ -186,6 +193,7 @@ fn a_soft_cap_far_above_the_logits_keeps_them_apart() {
 
 #[test]
 fn log_probabilities_keep_their_digits_at_large_scores() {
+    let _turn = common::one_at_a_time();
     let pad = |head: &[f32]| {
         let mut row = head.to_vec();
         row.resize(8, 0.0);
@@ -241,6 +249,7 @@ fn log_probabilities_keep_their_digits_at_large_scores() {
 
 #[test]
 fn minus_zero_ranks_with_plus_zero() {
+    let _turn = common::one_at_a_time();
     let row = [-0.0f32, 0.0, -1.0, -2.0, 0.0, -0.5, -3.0, -0.0];
     assert_eq!(one_token(&row, TokenSettings::greedy(), 0).0, 0);
     for seed in 0..32 {
@@ -263,6 +272,7 @@ fn minus_zero_ranks_with_plus_zero() {
 
 #[test]
 fn an_index_state_count_past_one_binding_names_count() {
+    let _turn = common::one_at_a_time();
     let ctx = ctx();
     let logits = ctx.upload(&[0f32; 18]).unwrap();
     let settings = ctx.upload(&[TokenSettings::new(1.0); 3]).unwrap();
@@ -298,6 +308,7 @@ fn an_index_state_count_past_one_binding_names_count() {
 /// with `u32::MAX` and -inf.
 #[test]
 fn top_k_of_a_masked_row_is_no_sample() {
+    let _turn = common::one_at_a_time();
     let ctx = ctx();
     let cols = 40u32;
     let mut logits = vec![f32::NEG_INFINITY; 2 * cols as usize];
@@ -329,12 +340,21 @@ fn top_k_of_a_masked_row_is_no_sample() {
         let indices: Vec<u32> = ctx.read_back(&indices, 2 * k).unwrap();
         let values: Vec<f32> = ctx.read_back(&values, 2 * k).unwrap();
         assert!(indices[..k].iter().all(|&i| i == u32::MAX), "{strategy:?}");
-        assert!(values[..k].iter().all(|v| v.is_nan()), "{strategy:?}: {values:?}");
+        assert!(
+            values[..k].iter().all(|v| v.is_nan()),
+            "{strategy:?}: {values:?}"
+        );
         let mut valid = [indices[k], indices[k + 1]];
         valid.sort();
         assert_eq!(valid, [3, 17], "{strategy:?}");
-        assert!(indices[k + 2..].iter().all(|&i| i == u32::MAX), "{strategy:?}");
+        assert!(
+            indices[k + 2..].iter().all(|&i| i == u32::MAX),
+            "{strategy:?}"
+        );
         let padding = &values[k + 2..];
-        assert!(padding.iter().all(|&v| v == f32::NEG_INFINITY), "{strategy:?}");
+        assert!(
+            padding.iter().all(|&v| v == f32::NEG_INFINITY),
+            "{strategy:?}"
+        );
     }
 }
