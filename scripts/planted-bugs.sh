@@ -88,8 +88,7 @@ plant "top-k, thread per row: a row without a valid logit padded with -inf" top_
 plant "top-k, radix select: a row without a valid logit padded with -inf" top_k_row_per_workgroup.wgsl "atomicLoad(&invalid) != 0u || sel.w == 0u" "atomicLoad(&invalid) != 0u" exact_draws top_k_of_a_masked_row || status=1
 plant "keys: -0.0 below +0.0" shared/keys.wgsl "if b == 0x80000000u {" "if false {" exact_draws minus_zero || status=1
 plant "token sampler, one pass: candidates compared by the rounded l / tau + g" $tokens "return (l - la) / tau > ga - g;" "return l / tau + g > la / tau + ga;" exact_draws token_draws || status=1
-plant "token sampler, lists: the draw at the scale of l / tau" $tokens "let v = (value_of(kept_key[t]) - m) / s.tau + gumbel_of_column(r, col);" "let v = value_of(kept_key[t]) / s.tau + gumbel_of_column(r, col);" exact_draws token_draws || status=1
-plant "token sampler, last pass: the draw at the scale of l / tau" $tokens "let key = key_of((l[i] - m) / s.tau + g[i]);" "let key = key_of(l[i] / s.tau + g[i]);" exact_draws token_draws || status=1
+plant "token sampler, lists and last pass: the draw at the scale of l / tau" $tokens "return key_of((l - m) / s.tau + g);" "return key_of(l / s.tau + g);" exact_draws token_draws || status=1
 plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" $tokens "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
 plant "token sampler, one pass: the sampled log-probability at the scale of l / tau" $tokens "(e.l - scaled.x) / s.tau - ln_accurate(scaled.y)" "e.l / s.tau - (scaled.x / s.tau + ln_accurate(scaled.y))" exact_draws log_probabilities_keep || status=1
 plant "token sampler: sums of weights rescaled without the temperature" $tokens "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1

@@ -226,6 +226,12 @@ fn weight(l: f32, m: f32, s: Settings) -> f32 {
     return exp((l - m) / s.tau);
 }
 
+// The key of a draw's score l / tau + g, formed against the row's largest l (m) so that the
+// noise keeps its digits however large l / tau is, and nothing overflows.
+fn draw_key(l: f32, g: f32, m: f32, s: Settings) -> u32 {
+    return key_of((l - m) / s.tau + g);
+}
+
 // A weight w in [0, 1] as a 64-bit fixed-point number with 32 fractional bits.
 fn fixed(w: f32) -> vec2<u32> {
     if w >= 1.0 {
@@ -659,7 +665,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var column = NONE;
         for (var i = 0u; i < candidates.n; i++) {
             if weight(candidates.l[i], m, s) >= s.min_p {
-                key = key_of((candidates.l[i] - m) / s.tau + candidates.g[i]);
+                key = draw_key(candidates.l[i], candidates.g[i], m, s);
                 column = candidates.columns[i];
                 break;
             }
@@ -801,9 +807,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             var column = NONE;
             for (var t = lid; t < kept.x; t += WORKGROUP_SIZE) {
                 let col = kept_col[t];
-                let v = (value_of(kept_key[t]) - m) / s.tau + gumbel_of_column(r, col);
-                if ranks_before(key_of(v), col, key, column) {
-                    key = key_of(v);
+                let scored = draw_key(value_of(kept_key[t]), gumbel_of_column(r, col), m, s);
+                if ranks_before(scored, col, key, column) {
+                    key = scored;
                     column = col;
                 }
             }
@@ -856,7 +862,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var i = 0u; i < 4u; i++) {
                 if kept[i] {
                     let col = 4u * j + i - r.lead;
-                    let key = key_of((l[i] - m) / s.tau + g[i]);
+                    let key = draw_key(l[i], g[i], m, s);
                     if ranks_before(key, col, best_key, best_col) {
                         best_key = key;
                         best_col = col;

@@ -6,7 +6,6 @@
 #import best_entry
 
 var<workgroup> any_bad: atomic<u32>;
-var<workgroup> top_key: atomic<u32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -15,12 +14,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r = row_view(row);
     if lid == 0u {
         atomicStore(&any_bad, 0u);
-        atomicStore(&top_key, 0u);
     }
-    workgroupBarrier();
-    atomicMax(&top_key, top_logit_key(r, lid, WORKGROUP_SIZE));
-    workgroupBarrier();
-    set_row_top(atomicLoad(&top_key));
+    set_row_top_of_workgroup(r, lid);
     var list = empty_list();
     for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
         insert_block(&list, block_at(r, j));

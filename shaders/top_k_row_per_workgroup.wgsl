@@ -20,7 +20,6 @@ const BINS: u32 = 256u;
 var<workgroup> histogram: array<atomic<u32>, BINS>;
 var<workgroup> invalid: atomic<u32>;
 var<workgroup> picked: atomic<u32>;
-var<workgroup> top_key: atomic<u32>;
 // The selection so far: (decided key bits, still wanted, count at the chosen bin, valid count).
 var<workgroup> selection: vec4<u32>;
 var<workgroup> chosen_key: array<u32, K_MAX>;
@@ -119,12 +118,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         atomicStore(&invalid, 0u);
         atomicStore(&picked, 0u);
         selection = vec4<u32>(0u, params.k, 0u, 0u);
-        atomicStore(&top_key, 0u);
     }
-    workgroupBarrier();
-    atomicMax(&top_key, top_logit_key(r, lid, WORKGROUP_SIZE));
-    workgroupBarrier();
-    set_row_top(atomicLoad(&top_key));
+    set_row_top_of_workgroup(r, lid);
     var p = Pass(PASS_VALUE, 24u, 0u, 0u, false, 0u);
     // Value passes (top byte first), then index passes when the threshold key is shared.
     for (var step = 0u; step < 8u; step++) {

@@ -223,17 +223,24 @@ pub fn forward_row_in(
     mode: Mode,
 ) -> Result<RowSample, NoSample> {
     let z = scaled_row_in(range, logits, tau, seed, first, mode)?;
-    let (arg, _) =
-        argmax(&gumbel_max_scores(range, logits, seed, first)).ok_or(NoSample::AllMasked)?;
+    // Index and hard samples take the exact argmax of l + g (gumbel_max_scores).
+    let arg = || {
+        argmax(&gumbel_max_scores(range, logits, seed, first))
+            .map(|(arg, _)| arg)
+            .ok_or(NoSample::AllMasked)
+    };
     Ok(match mode {
-        Mode::Index => RowSample::Index(arg as u32),
+        Mode::Index => RowSample::Index(arg()? as u32),
         Mode::Soft => RowSample::Values(softmax(&z, false)),
         Mode::LogSoft => RowSample::Values(softmax(&z, true)),
-        Mode::Hard => RowSample::Values(
-            (0..z.len())
-                .map(|k| if k == arg { 1.0 } else { 0.0 })
-                .collect(),
-        ),
+        Mode::Hard => {
+            let arg = arg()?;
+            RowSample::Values(
+                (0..z.len())
+                    .map(|k| if k == arg { 1.0 } else { 0.0 })
+                    .collect(),
+            )
+        }
     })
 }
 

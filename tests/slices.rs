@@ -96,12 +96,32 @@ fn logits(n: usize) -> Vec<f32> {
     common::calls::random(n, 3, -3.0, 3.0)
 }
 
+/// `values` uploaded in `storage`.
+fn upload_as(values: &[f32], storage: StorageType) -> wgpu::Buffer {
+    let ctx = ctx();
+    match storage {
+        StorageType::F32 => ctx.upload(values),
+        StorageType::F16 => ctx.upload(
+            &values
+                .iter()
+                .map(|&v| half::f16::from_f32(v))
+                .collect::<Vec<_>>(),
+        ),
+        StorageType::Bf16 => ctx.upload(
+            &values
+                .iter()
+                .map(|&v| half::bf16::from_f32(v))
+                .collect::<Vec<_>>(),
+        ),
+    }
+    .unwrap()
+}
+
 #[test]
 fn forward_calls_write_only_their_slices() {
     let shape = Shape::new(5, 37);
     let n = 5 * 37;
     let ctx = ctx();
-    let input = ctx.upload(&logits(n)).unwrap();
     let taus = ctx.upload(&[0.5f32, 1.0, 2.0, 0.7, 3.0]).unwrap();
     for (mode, storage) in [
         (Mode::Soft, StorageType::F32),
@@ -109,7 +129,7 @@ fn forward_calls_write_only_their_slices() {
         (Mode::Hard, StorageType::Bf16),
         (Mode::Index, StorageType::F32),
     ] {
-        // 16-bit logits are the f32 ones' bits read as halves: any finite values do.
+        let input = upload_as(&logits(n), storage);
         let elems = if mode == Mode::Index { 5 } else { n as u64 };
         let size = if mode == Mode::Index {
             4
@@ -134,45 +154,34 @@ fn derivative_calls_write_only_their_slices() {
     let shape = Shape::new(5, 37);
     let n = 5 * 37;
     let ctx = ctx();
+    let taus = ctx.upload(&[0.5f32, 1.0, 2.0, 0.7, 3.0]).unwrap();
+    let tau = Tau::PerRow(GpuSlice::from(&taus));
+    // dtau per row at a per-row tau; dtau summed (its own dispatches) at a scalar one.
+    for (mode, storage, summed) in [
+        (Mode::Soft, StorageType::F32, false),
+        (Mode::LogSoft, StorageType::F16, true),
+    ] {
+        let input = upload_as(&logits(n), storage);
+        let dy = upload_as(&common::calls::random(n, 4, -1.0, 1.0), storage);
+        let source = Source::recompute(GpuSlice::from(&input), 9, 3);
+        let dtau_len = if summed { 1 } else { 5 };
+        let outputs = [out(n as u64, storage.size()), out(dtau_len, 4)];
+        let what = format!("VJP {mode:?} {storage:?}, dtau summed: {summed}");
+        assert_writes_only_its_slices(&what, &outputs, |encoder, outs| {
+            let (tau, dtau) = match summed {
+                true => (Tau::Scalar(0.8), TauGradient::Sum(outs[1])),
+                false => (tau, TauGradient::PerRow(outs[1])),
+            };
+            let dy = GpuSlice::from(&dy);
+            let call = VjpCall::new(mode, storage, shape, source, dy, outs[0])
+                .with_tau(tau)
+                .with_dtau(dtau);
+            ctx.kernels().record_vjp(encoder, &call).unwrap();
+        });
+    }
     let input = ctx.upload(&logits(n)).unwrap();
     let dy = ctx.upload(&common::calls::random(n, 4, -1.0, 1.0)).unwrap();
-    let taus = ctx.upload(&[0.5f32, 1.0, 2.0, 0.7, 3.0]).unwrap();
     let source = Source::recompute(GpuSlice::from(&input), 9, 3);
-    let tau = Tau::PerRow(GpuSlice::from(&taus));
-    assert_writes_only_its_slices(
-        "VJP, dtau per row",
-        &[out(n as u64, 4), out(5, 4)],
-        |encoder, outs| {
-            let call = VjpCall::new(
-                Mode::Soft,
-                StorageType::F32,
-                shape,
-                source,
-                GpuSlice::from(&dy),
-                outs[0],
-            )
-            .with_tau(tau)
-            .with_dtau(TauGradient::PerRow(outs[1]));
-            ctx.kernels().record_vjp(encoder, &call).unwrap();
-        },
-    );
-    assert_writes_only_its_slices(
-        "VJP, dtau summed",
-        &[out(n as u64, 2), out(1, 4)],
-        |encoder, outs| {
-            let call = VjpCall::new(
-                Mode::LogSoft,
-                StorageType::F16,
-                shape,
-                source,
-                GpuSlice::from(&dy),
-                outs[0],
-            )
-            .with_tau(Tau::Scalar(0.8))
-            .with_dtau(TauGradient::Sum(outs[1]));
-            ctx.kernels().record_vjp(encoder, &call).unwrap();
-        },
-    );
     assert_writes_only_its_slices("JVP", &[out(n as u64, 4)], |encoder, outs| {
         let call = JvpCall::new(
             Mode::Soft,

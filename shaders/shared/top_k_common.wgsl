@@ -67,6 +67,19 @@ fn set_row_top(key: u32) {
     row_top = select(0.0, value_of(key), key != 0u);
 }
 
+var<workgroup> shared_top_key: atomic<u32>;
+
+// row_top for a row that a workgroup walks, in every invocation (uniform control flow).
+fn set_row_top_of_workgroup(r: Row, lid: u32) {
+    if lid == 0u {
+        atomicStore(&shared_top_key, 0u);
+    }
+    workgroupBarrier();
+    atomicMax(&shared_top_key, top_logit_key(r, lid, WORKGROUP_SIZE));
+    workgroupBarrier();
+    set_row_top(atomicLoad(&shared_top_key));
+}
+
 // Writes place t of row `row`: the column and its value, -inf past the row's valid elements
 // (column NONE), or NONE and NaN in a row with an invalid value.
 fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
