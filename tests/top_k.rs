@@ -128,6 +128,11 @@ fn check_matches_reference<T: Element>() {
                         .map(|l| l.to_f32())
                         .collect();
                     let first = offset + (r * cols as usize) as u64;
+                    let top = row
+                        .iter()
+                        .copied()
+                        .filter(|l| l.is_finite())
+                        .fold(f32::NEG_INFINITY, f32::max);
                     // A row with every logit masked has no sample: indices u32::MAX, values
                     // NaN (docs/contract.md, section 1).
                     let want = match top_k_row(&row, seed, first, k as usize) {
@@ -162,11 +167,6 @@ fn check_matches_reference<T: Element>() {
                         let (gi, wi) = (got_i[p] as usize, want[p].0 as usize);
                         assert!(gi < cols as usize && seen.insert(gi), "{at}: column {gi}");
                         let gv = exact[gi].unwrap_or_else(|| panic!("{at}: masked column {gi}"));
-                        let top = row
-                            .iter()
-                            .copied()
-                            .filter(|l| l.is_finite())
-                            .fold(f32::NEG_INFINITY, f32::max);
                         let tol = |c: usize| value_tolerance(row[c], exact[c].unwrap(), top);
                         if gi != wi {
                             // Only values within rounding of each other may trade places.
