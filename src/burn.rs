@@ -21,7 +21,10 @@
 //! let logits = Tensor::<2>::random([64, 10], Distribution::Default, &device).require_grad();
 //! let mut noise = Generator::new(7);
 //! let y = gumbel_wgpu::burn::gumbel_softmax(logits.clone(), 0.5, false, -1, &mut noise)?;
-//! let grads = (y * 2.0).sum().backward();
+//! // A loss that weighs the categories differently (each row of y sums to 1, so y.sum() would
+//! // have a gradient of exactly zero).
+//! let rewards = Tensor::<1>::from_floats([0., 1., 2., 3., 4., 5., 6., 7., 8., 9.], &device);
+//! let grads = (y * rewards.unsqueeze()).sum().backward();
 //! let dlogits = logits.grad(&grads);
 //! # Ok::<(), gumbel_wgpu::Error>(())
 //! ```
@@ -56,9 +59,23 @@ use crate::{
 pub fn init() -> Result<Device> {
     let (device, setup) = Device::wgpu_options()
         .init_with_setup()
-        .map_err(|e| Error::Burn(format!("burn's wgpu runtime did not start: {e}")))?;
+        .map_err(|e| {
+            Error::Burn(format!(
+                "burn's wgpu runtime did not start: {e} (a runtime started already, by a caller that kept its WgpuSetup, is handed to this crate with gumbel_wgpu::burn::adopt)"
+            ))
+        })?;
     register(&device, &setup)?;
     Ok(device)
+}
+
+/// Gives this crate a burn device whose runtime its caller started already with `setup` (burn's
+/// `Device::wgpu_options().setup(..)`, or its `init_with_setup`, which returns one): for a
+/// library that runs inside an application that owns burn's runtime. burn keeps no handle on
+/// a runtime's wgpu device and queue that this crate could take, so a runtime that burn
+/// started by itself (on first use of its default device) cannot be adopted; start it with a
+/// setup you keep. Adopting the same device again replaces its registration.
+pub fn adopt(device: &Device, setup: &WgpuSetup) -> Result<()> {
+    register(device, setup)
 }
 
 /// Hands burn a device and queue of the caller's (`setup`) and registers them here too.
@@ -589,19 +606,22 @@ fn axis(dim: isize, rank: usize) -> Result<usize> {
     })
 }
 
-/// Checks the logits (device, dtype, shape) and takes the noise of their rows.
-fn prepare<const D: usize>(
+/// Checks the logits (device, dtype, shape) and, with `check`, the rest of the arguments, then
+/// takes the noise of their rows: a refused call takes none. Returns what `check` made.
+fn prepare<const D: usize, T>(
     logits: &Tensor<D>,
     dim: isize,
     mode: Mode,
     noise: &mut Generator,
-) -> Result<(SampleSpec, Rows)> {
+    check: impl FnOnce(&Rows) -> Result<T>,
+) -> Result<(SampleSpec, T)> {
     let context = context_for_device(&logits.device())?;
     let storage = storage_of(logits.dtype())?;
     let dim = axis(dim, D)?;
     let rows = Rows::of(&logits.shape(), dim);
     let shape = rows.shape()?;
     context.kernels().check_row_shape(shape, storage)?;
+    let checked = check(&rows)?;
     let (seed, offset) = noise.take(&shape);
     let spec = SampleSpec {
         mode,
@@ -610,7 +630,7 @@ fn prepare<const D: usize>(
         offset,
         range: NoiseRange::Standard,
     };
-    Ok((spec, rows))
+    Ok((spec, checked))
 }
 
 /// The per-row f32 temperatures of `rows` rows, on `device`.
@@ -639,8 +659,10 @@ fn sample<const D: usize>(
     dim: isize,
     noise: &mut Generator,
 ) -> Result<Tensor<D>> {
-    let (spec, rows) = prepare(&logits, dim, mode, noise)?;
-    let tau = temperatures(tau, rows.rows, &logits.device())?;
+    let device = logits.device();
+    let (spec, tau) = prepare(&logits, dim, mode, noise, |rows| {
+        temperatures(tau, rows.rows, &device)
+    })?;
     Ok(Tensor::from_dispatch(Dispatch::gumbel_sample(
         logits.into_dispatch(),
         tau.into_dispatch(),
@@ -682,30 +704,35 @@ pub fn gumbel_max<const D: usize>(
     dim: isize,
     noise: &mut Generator,
 ) -> Result<Tensor<D, Int>> {
-    let (spec, _) = prepare(&logits, dim, Mode::Index, noise)?;
+    let (spec, _) = prepare(&logits, dim, Mode::Index, noise, |_| Ok(()))?;
     Ok(Tensor::from_dispatch(Dispatch::gumbel_index(
         logits.into_dispatch(),
         spec,
     )))
 }
 
-/// Gumbel-top-k: the indices (i32) and perturbed values `logits + g` (f32) of the `k`
-/// largest perturbed logits along `dim`, which becomes size `k`, largest first: `k` draws
-/// without replacement.
+/// Gumbel-top-k: the perturbed values `logits + g` (in the logits' dtype) and the indices
+/// (i32) of the `k` largest perturbed logits along `dim`, which becomes size `k`, largest
+/// first: `k` draws without replacement. The order of burn's `topk_with_indices`: (values,
+/// indices). A row with fewer than `k` valid logits pads with index -1 and value -inf; a row
+/// without a sample (a NaN or +inf logit, or every logit -inf) has indices -1 and values NaN.
 pub fn gumbel_top_k<const D: usize>(
     logits: Tensor<D>,
     k: usize,
     dim: isize,
     noise: &mut Generator,
-) -> Result<(Tensor<D, Int>, Tensor<D>)> {
-    let (spec, rows) = prepare(&logits, dim, Mode::Index, noise)?;
-    if k == 0 || k > rows.cols || k > crate::MAX_K as usize {
-        return Err(invalid(format!(
-            "k = {k}: 1 to min(K = {}, {}) are possible",
-            rows.cols,
-            crate::MAX_K
-        )));
-    }
+) -> Result<(Tensor<D>, Tensor<D, Int>)> {
+    let (spec, _) = prepare(&logits, dim, Mode::Index, noise, |rows| {
+        if k == 0 || k > rows.cols || k > crate::MAX_K as usize {
+            return Err(invalid(format!(
+                "k = {k}: 1 to min(K = {}, {}) are possible",
+                rows.cols,
+                crate::MAX_K
+            )));
+        }
+        Ok(())
+    })?;
+    let dtype = logits.dtype();
     // The kernel reads the rows in place and writes k per row in row order: the other axes in
     // order, then k, which moves back to `dim` (a copy of the outputs only).
     let mut dims = logits.dims();
@@ -713,10 +740,10 @@ pub fn gumbel_top_k<const D: usize>(
     dims[D - 1] = k;
     let (indices, values) = Dispatch::gumbel_top_k(logits.into_dispatch(), k, spec);
     let indices = Tensor::<2, Int>::from_dispatch(indices).reshape(dims);
-    let values = Tensor::<2>::from_dispatch(values).reshape(dims);
+    let values = Tensor::<2>::from_dispatch(values).reshape(dims).cast(dtype);
     Ok((
-        indices.movedim(D - 1, spec.dim),
         values.movedim(D - 1, spec.dim),
+        indices.movedim(D - 1, spec.dim),
     ))
 }
 
@@ -728,7 +755,7 @@ pub fn gumbel_noise_like<const D: usize>(
     dim: isize,
     noise: &mut Generator,
 ) -> Result<Tensor<D>> {
-    let (spec, rows) = prepare(logits, dim, Mode::Soft, noise)?;
+    let (spec, rows) = prepare(logits, dim, Mode::Soft, noise, |rows| Ok(*rows))?;
     let dims = logits.dims();
     let outer = rows.rows / rows.inner;
     let flat =

@@ -234,15 +234,18 @@ fn gradients_match_burns_autodiff() {
 fn top_k_matches<const D: usize>(logits: Tensor<D>, dim: isize, what: &str) {
     let axis = if dim < 0 { D - 1 } else { dim as usize };
     let noise = gumbel_noise_like(&logits, dim, &mut Generator::at(5, 0)).unwrap();
-    let (indices, perturbed) =
+    let dtype = logits.dtype();
+    // burn's order: (values, indices); the values in the logits' dtype.
+    let (perturbed, indices) =
         gumbel_top_k(logits.clone(), 4, dim, &mut Generator::at(5, 0)).unwrap();
+    assert_eq!(perturbed.dtype(), dtype, "top-k {what}");
     let (largest, expected) = (logits.cast(DType::F32) + noise).topk_with_indices(4, axis);
     assert_eq!(ints(indices), ints(expected), "top-k {what}");
-    // l + g in f32 on both sides (a 16-bit logit is exact in f32).
+    // l + g in f32 on both sides (a 16-bit logit is exact in f32), then rounded to the dtype.
     assert_close(
-        perturbed,
-        largest,
-        tolerance(DType::F32, false),
+        perturbed.cast(DType::F32),
+        largest.cast(dtype).cast(DType::F32),
+        tolerance(dtype, false),
         &format!("top-k {what}"),
     );
 }
@@ -264,11 +267,35 @@ fn bad_arguments_are_errors() {
     assert!(err(gumbel_softmax(x.clone(), 0.0, false, -1, &mut g)).contains("tau = 0"));
     let taus = Tensor::<1>::ones([3], &device);
     assert!(err(gumbel_softmax(x.clone(), taus, false, -1, &mut g)).contains("tau has 3"));
-    let k = gumbel_top_k(x, 9, -1, &mut g)
+    let k = gumbel_top_k(x.clone(), 9, -1, &mut g)
         .map(|_| ())
         .unwrap_err()
         .to_string();
     assert!(k.contains("k = 9"), "{k}");
+    // A refused call takes no noise.
+    assert_eq!(g.offset(), 0);
+    let zero = gumbel_top_k(x, 0, -1, &mut g).map(|_| ()).unwrap_err();
+    assert!(zero.to_string().contains("k = 0"), "{zero}");
+    assert_eq!(g.offset(), 0);
+}
+
+/// A row without a sample: top-k's indices -1 and values NaN (docs/contract.md, section 1),
+/// beside a row with two valid logits, padded with -1 and -inf.
+#[test]
+fn top_k_of_a_masked_row_has_no_sample() {
+    let device = device();
+    let inf = f32::NEG_INFINITY;
+    let x = Tensor::<2>::from_floats([[inf, inf, inf, inf], [1.0, inf, 2.0, inf]], &device);
+    let (values, indices) = gumbel_top_k(x, 3, -1, &mut Generator::new(2)).unwrap();
+    let values = self::values(values);
+    let indices = ints(indices);
+    assert!(values[..3].iter().all(|v| v.is_nan()), "{values:?}");
+    assert_eq!(indices[..3], [-1, -1, -1]);
+    assert!(
+        values[3].is_finite() && values[4].is_finite() && values[5] == inf,
+        "{values:?}"
+    );
+    assert_eq!(indices[5], -1);
 }
 
 /// The README's "With burn" lines, but for `init`, which starts burn's runtime once per
@@ -279,7 +306,12 @@ fn readme_lines_run() -> gumbel_wgpu::Result<()> {
     let logits =
         Tensor::<4>::random([8, 512, 16, 16], Distribution::Default, &device).require_grad();
     let y = gumbel_softmax(logits.clone(), 1.0, true, 1, &mut Generator::new(0))?; // dim 1, straight-through
-    let dlogits = logits.grad(&y.sum().backward()); // the VJP kernel, the sample made again from the logits
-    assert_eq!(dlogits.unwrap().dims(), [8, 512, 16, 16]);
+    let weights = Tensor::<4>::random([1, 512, 1, 1], Distribution::Default, &device); // a reward per class
+    let dlogits = logits.grad(&(y * weights).sum().backward()); // the VJP kernel, the sample made again from the logits
+    let dlogits = dlogits.unwrap();
+    assert_eq!(dlogits.dims(), [8, 512, 16, 16]);
+    // y.sum() would have a gradient of exactly zero (each row sums to 1); this one has not.
+    let largest = values(dlogits.abs().max())[0];
+    assert!(largest > 0.0, "{largest}");
     Ok(())
 }
