@@ -126,7 +126,7 @@ fn context_for_device(device: &Device) -> Result<Arc<GpuContext>> {
     let key = wgpu_device(device)?;
     context_of(&key).ok_or_else(|| {
         Error::Burn(format!(
-            "{key:?} was not started by gumbel_wgpu::burn::init or init_with_setup, so this crate has no handle on its device"
+            "{key:?} was not started by gumbel_wgpu::burn::init or init_with_setup, nor handed over by gumbel_wgpu::burn::adopt, so this crate has no handle on its device"
         ))
     })
 }

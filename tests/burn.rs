@@ -15,6 +15,7 @@ mod common;
 
 use std::sync::OnceLock;
 
+use burn::backend::wgpu::WgpuSetup;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor, TensorData};
 use common::calls::random;
@@ -314,4 +315,43 @@ fn readme_lines_run() -> gumbel_wgpu::Result<()> {
     let largest = values(dlogits.abs().max())[0];
     assert!(largest > 0.0, "{largest}");
     Ok(())
+}
+
+/// A runtime that its caller started with a setup of its own (here, a second wgpu device) is
+/// refused by name until it is adopted, then sampled on.
+#[test]
+fn a_runtime_started_elsewhere_is_adopted() {
+    let setup = pollster::block_on(async {
+        let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+        descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+        let instance = wgpu::Instance::new(descriptor);
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions::default())
+            .await
+            .expect("an adapter");
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor::default())
+            .await
+            .expect("a device");
+        let backend = adapter.get_info().backend;
+        WgpuSetup {
+            instance,
+            adapter,
+            device,
+            queue,
+            backend,
+        }
+    });
+    let device = Device::wgpu_options()
+        .setup(setup.clone())
+        .init()
+        .expect("burn takes the setup");
+    let x = Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]], &device);
+    let refused = gumbel_softmax(x.clone(), 1.0, false, -1, &mut Generator::new(0)).unwrap_err();
+    assert!(refused.to_string().contains("adopt"), "{refused}");
+    gumbel_wgpu::burn::adopt(&device, &setup).unwrap();
+    let y = values(gumbel_softmax(x, 1.0, false, -1, &mut Generator::new(0)).unwrap());
+    for row in y.chunks(3) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{row:?}");
+    }
 }
