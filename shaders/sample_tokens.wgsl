@@ -442,8 +442,8 @@ fn select_cut(r: Row, s: Settings, row: u32, lid: u32, m: f32, weighted: bool,
 fn write_none(row: u32) {
     tokens[params.out_base + row] = NONE;
     if params.want_logprobs != 0u {
-        logprobs[params.logprobs_base + 2u * row] = bitcast<f32>(NAN_BITS);
-        logprobs[params.logprobs_base + 2u * row + 1u] = bitcast<f32>(NAN_BITS);
+        logprobs[params.logprobs_base + 2u * row] = nan_f32();
+        logprobs[params.logprobs_base + 2u * row + 1u] = nan_f32();
     }
 }
 

@@ -213,7 +213,7 @@ fn dot_elems(e: Elems) -> f32 {
 // JVP: ydot = y (zdot - d) (soft, hard), zdot - d (log-soft).
 fn out_value(r: Row, f: RowResult, e: Elem, d: f32) -> f32 {
     if !f.valid {
-        return bitcast<f32>(NAN_BITS);
+        return nan_f32();
     }
     if !e.on {
         return 0.0;
@@ -255,6 +255,6 @@ fn write_out_elems(r: Row, f: RowResult, d: f32, j: u32, e: Elems, dtau: f32) ->
 // as sum dl = 0).
 fn finish_row(row: u32, f: RowResult, w_dl: f32) {
     if DIRECTION == DIRECTION_VJP && params.per_row_used != 0u {
-        per_row[params.row_base + row] = select(bitcast<f32>(NAN_BITS), -w_dl, f.valid);
+        per_row[params.row_base + row] = select(nan_f32(), -w_dl, f.valid);
     }
 }

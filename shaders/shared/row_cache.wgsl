@@ -29,7 +29,7 @@ fn add_block_caching(st: RowState, r: Row, j: u32, slot: u32, cached: bool) -> R
 }
 
 fn cached_value(l: Lane) -> f32 {
-    return select(bitcast<f32>(NEG_INF_BITS), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
+    return select(neg_inf_f32(), l.v, l.kind == LANE_VALUE || l.kind == LANE_INVALID);
 }
 
 fn cache_block(slot: u32, b: Block) {

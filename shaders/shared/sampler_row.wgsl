@@ -30,6 +30,21 @@ const NONE: u32 = 0xffffffffu;
 const NEG_INF_BITS: u32 = 0xff800000u;
 const NAN_BITS: u32 = 0x7fc00000u;
 
+// The WGSL spec makes a const-expression that evaluates to inf or NaN a shader-creation error
+// (Chrome's compiler enforces it; naga does not). A user function's result is never a
+// const-expression, so these values are formed at run time.
+fn f32_of_bits(bits: u32) -> f32 {
+    return bitcast<f32>(bits);
+}
+
+fn nan_f32() -> f32 {
+    return f32_of_bits(NAN_BITS);
+}
+
+fn neg_inf_f32() -> f32 {
+    return f32_of_bits(NEG_INF_BITS);
+}
+
 struct Row {
     seed: vec2<u32>,
     block0: vec2<u32>,
@@ -254,14 +269,14 @@ fn row_result(r: Row, st: RowState) -> RowResult {
 
 fn output_value(l: Lane, f: RowResult) -> f32 {
     if !f.valid {
-        return bitcast<f32>(NAN_BITS);
+        return nan_f32();
     }
     if MODE == MODE_HARD {
         return select(0.0, 1.0, l.k == f.arg);
     }
     if MODE == MODE_LOG_SOFT {
         if l.kind == LANE_MASKED {
-            return bitcast<f32>(NEG_INF_BITS);
+            return neg_inf_f32();
         }
         return (l.v - f.m) - f.log_s;
     }

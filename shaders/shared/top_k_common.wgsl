@@ -86,11 +86,11 @@ fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
     var index = column;
     var value = value_of(key) + row_top;
     if column == NONE {
-        value = bitcast<f32>(NEG_INF_BITS);
+        value = neg_inf_f32();
     }
     if bad {
         index = NONE;
-        value = bitcast<f32>(NAN_BITS);
+        value = nan_f32();
     }
     indices[params.out_base + row * params.out_pitch + t] = index;
     values[params.values_base + row * params.out_pitch + t] = value;
