@@ -9,6 +9,9 @@
 //! - `mul_wide`: `shared/mul_wide_halves.wgsl` (core WGSL), and a variant named
 //!   `<name>_int64` with `shared/mul_wide_int64.wgsl` for devices with 64-bit integers.
 //!
+//! A kernel that imports `subgroup_rows` is marked as using subgroups: WebGPU's compiler wants
+//! `enable subgroups;` in its text, which naga refuses, so the host adds it for the browser.
+//!
 //! It writes `$OUT_DIR/shaders.rs`: a `Shader` enum with one name per kernel file (so that a
 //! misspelt kernel is a compile error), the table of composed variants with the bindings and
 //! workgroup size each entry point uses, and a module per shader file holding its literal
@@ -54,7 +57,7 @@ fn main() {
          /// point uses, its workgroup size (`None` where an override sets it), and the names of\n\
          /// its overrides.\n",
     );
-    table.push_str("pub(crate) struct Variant {\n    pub shader: Shader,\n    pub storage: Option<&'static str>,\n    pub int64: bool,\n    pub name: &'static str,\n    pub wgsl: &'static str,\n    pub bindings: &'static [u32],\n    #[allow(dead_code)]\n    pub workgroup_size: Option<[u32; 3]>,\n    pub overrides: &'static [&'static str],\n}\n\n");
+    table.push_str("pub(crate) struct Variant {\n    pub shader: Shader,\n    pub storage: Option<&'static str>,\n    pub int64: bool,\n    pub subgroups: bool,\n    pub name: &'static str,\n    pub wgsl: &'static str,\n    pub bindings: &'static [u32],\n    #[allow(dead_code)]\n    pub workgroup_size: Option<[u32; 3]>,\n    pub overrides: &'static [&'static str],\n}\n\n");
     table.push_str("pub(crate) static VARIANTS: &[Variant] = &[\n");
     let mut constants = String::new();
     let mut failed = false;
@@ -65,6 +68,7 @@ fn main() {
         } else {
             vec![None]
         };
+        let subgroups = imports_piece(&shader_dir, &text, "subgroup_rows");
         let int64: &[bool] = if imports_piece(&shader_dir, &text, "mul_wide") {
             &[false, true]
         } else {
@@ -97,7 +101,7 @@ fn main() {
                 fs::write(&file, &composed.text).unwrap();
                 writeln!(
                     table,
-                    "    Variant {{ shader: Shader::{}, storage: {storage:?}, int64: {int64}, name: {name:?}, wgsl: include_str!({:?}), bindings: &{bindings:?}, workgroup_size: {workgroup_size:?}, overrides: &{overrides:?} }},",
+                    "    Variant {{ shader: Shader::{}, storage: {storage:?}, int64: {int64}, subgroups: {subgroups}, name: {name:?}, wgsl: include_str!({:?}), bindings: &{bindings:?}, workgroup_size: {workgroup_size:?}, overrides: &{overrides:?} }},",
                     camel(stem),
                     file.display()
                 )

@@ -277,6 +277,10 @@ var<workgroup> row_bad: atomic<u32>;
 var<workgroup> row_count: atomic<u32>;
 var<workgroup> missed: atomic<u32>;
 var<workgroup> decided: vec4<u32>;
+// The row's settings and the call's parameters as values WGSL knows to be uniform: they choose
+// among paths that call barriers.
+var<workgroup> uniform_settings: Settings;
+var<workgroup> uniform_params: Params;
 var<workgroup> sum_m: array<f32, WORKGROUP_SIZE>;
 var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
 // The first entries of a row in order, from its invocations' lists.
@@ -569,14 +573,19 @@ fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most:
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
     let row = wid.x;
-    let s = settings_of(row);
+    if lid == 0u {
+        uniform_settings = settings_of(row);
+        uniform_params = params;
+    }
+    let s = workgroupUniformLoad(&uniform_settings);
+    let call = workgroupUniformLoad(&uniform_params);
     let r = token_row(row);
     // A row with neither top-k nor top-p is sampled in its first pass, unless min-p's kept
     // weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone
     // whose cut falls within the row's first KEPT_MAX entries, is sampled from the winners of
     // its invocations' lists (each its best LIST_MAX), unless one of them runs out.
-    let in_one_pass = !s.greedy && s.k == params.cols && s.p >= 1.0
-        && (s.min_p == 0.0 || params.want_logprobs == 0u);
+    let in_one_pass = !s.greedy && s.k == call.cols && s.p >= 1.0
+        && (s.min_p == 0.0 || call.want_logprobs == 0u);
     let lists = !in_one_pass && (s.k <= KEPT_MAX || s.p < 1.0);
     if lid == 0u {
         atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));

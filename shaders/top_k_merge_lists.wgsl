@@ -6,6 +6,8 @@
 #import best_entry
 
 var<workgroup> any_bad: atomic<u32>;
+// k as a value WGSL knows to be uniform: the rounds call barriers.
+var<workgroup> rounds: u32;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -14,6 +16,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let r = row_view(row);
     if lid == 0u {
         atomicStore(&any_bad, 0u);
+        rounds = params.k;
     }
     set_row_top_of_workgroup(r, lid);
     var list = empty_list();
@@ -26,7 +29,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     var head = 0u;
     var empty = false;
-    for (var t = 0u; t < params.k; t++) {
+    let k = workgroupUniformLoad(&rounds);
+    for (var t = 0u; t < k; t++) {
         // An exhausted list offers (0, NONE), below every valid key.
         var key = 0u;
         var column = NONE;

@@ -164,6 +164,8 @@ pub struct Kernels {
     noise_map: NoiseMap,
     /// Every buffer bound writable (see [`Kernels::with_inputs_writable`]).
     inputs_writable: bool,
+    /// WebGPU's compiler wants `enable subgroups;` before subgroup built-ins; naga refuses it.
+    enable_subgroups: bool,
     modules: Mutex<HashMap<(&'static str, bool), wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<PipelineKey, Pipeline>>,
     /// Bound where a kernel's optional input is not used.
@@ -234,6 +236,7 @@ impl Kernels {
             wide_multiply,
             noise_map: NoiseMap::Log2,
             inputs_writable: false,
+            enable_subgroups: info.backend == wgpu::Backend::BrowserWebGpu,
             modules: Mutex::new(HashMap::new()),
             pipelines: Mutex::new(HashMap::new()),
             placeholder: placeholder(device),
@@ -284,16 +287,17 @@ impl Kernels {
                 .unwrap()
                 .entry((shader, self.inputs_writable))
                 .or_insert_with(|| {
-                    let source = match self.inputs_writable {
-                        true => source
-                            .replace("var<storage, read>", "var<storage, read_write>")
-                            .into(),
-                        false => source.into(),
+                    let mut source = match self.inputs_writable {
+                        true => source.replace("var<storage, read>", "var<storage, read_write>"),
+                        false => source.to_owned(),
                     };
+                    if variant.subgroups && self.enable_subgroups {
+                        source.insert_str(0, "enable subgroups;\n");
+                    }
                     self.device
                         .create_shader_module(wgpu::ShaderModuleDescriptor {
                             label: Some(shader),
-                            source: wgpu::ShaderSource::Wgsl(source),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
                         })
                 })
                 .clone();

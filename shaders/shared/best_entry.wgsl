@@ -1,6 +1,7 @@
 // The entry that ranks first (keys) among one offer per invocation of a workgroup, found by a
-// tree in workgroup memory and returned to every invocation. The workgroup calls it in uniform
-// control flow; an invocation with nothing to offer offers (0, NONE), below every value's key.
+// tree in workgroup memory and returned to every invocation as a uniform value (so that the
+// caller may branch on it around later barriers). The workgroup calls it in uniform control
+// flow; an invocation with nothing to offer offers (0, NONE), below every value's key.
 #import keys
 
 override WORKGROUP_SIZE: u32 = 256u;   // a power of two
@@ -22,8 +23,7 @@ fn best_entry(lid: u32, key: u32, column: u32) -> vec2<u32> {
             }
         }
     }
-    workgroupBarrier();
-    let won = vec2<u32>(best_key[0], best_column[0]);
+    let won = vec2<u32>(workgroupUniformLoad(&best_key[0]), workgroupUniformLoad(&best_column[0]));
     // The next call overwrites the winner.
     workgroupBarrier();
     return won;

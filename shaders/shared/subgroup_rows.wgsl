@@ -59,8 +59,14 @@ fn segment_row_state(s: Segment, r: Row, cache: bool) -> RowState {
     return segment_state(s, st);
 }
 
+// WGSL asks for subgroup built-ins in subgroup-uniform control flow, which these are not: the
+// segments past the call's rows have returned. They are safe all the same: a shuffle's partner
+// lies in the lane's own segment, whose lanes run the same row, so they are all active
+// together. Hence the diagnostic filter on the two functions that shuffle.
+
 // The state of the whole row, in every lane of its segment. A butterfly: each step merges
 // with the lane `d` apart, and merge is symmetric, so every lane ends with the same bits.
+@diagnostic(off, subgroup_uniformity)
 fn segment_state(s: Segment, st: RowState) -> RowState {
     var acc = st;
     for (var d = 1u; d < s.lanes; d = d << 1u) {
@@ -72,6 +78,7 @@ fn segment_state(s: Segment, st: RowState) -> RowState {
 }
 
 // The sum of x over the segment, in every lane (the same bits in each, as above).
+@diagnostic(off, subgroup_uniformity)
 fn segment_sum(s: Segment, x: f32) -> f32 {
     var acc = x;
     for (var d = 1u; d < s.lanes; d = d << 1u) {
