@@ -18,6 +18,7 @@ pub struct GpuContext {
     info: wgpu::AdapterInfo,
     kernels: Kernels,
     /// The instance that found the device (none for a caller's device).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))] // read by live_objects, native only
     instance: Option<wgpu::Instance>,
 }
 
@@ -38,11 +39,13 @@ impl GpuContext {
     /// Opens the best adapter: a discrete GPU, then an integrated or virtual one, then a CPU
     /// driver (Vulkan before GL). `GUMBEL_WGPU_ADAPTER=name` restricts the choice to adapters
     /// whose name contains `name`; `WGPU_BACKEND` restricts the backends as in wgpu.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         pollster::block_on(Self::new_async())
     }
 
-    /// [`GpuContext::new`] without blocking.
+    /// [`GpuContext::new`] without blocking: the form for the browser, where it opens the
+    /// page's WebGPU adapter.
     pub async fn new_async() -> Result<Self> {
         let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
         // Vulkan, Metal and DX12 first: GL is a last resort (and complains without a display).
@@ -135,7 +138,8 @@ impl GpuContext {
     }
 
     /// The wgpu objects alive in this context's instance (none for a caller's device, whose
-    /// instance this crate does not see).
+    /// instance this crate does not see). Native only: the browser keeps no such count.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn live_objects(&self) -> Option<LiveObjects> {
         let hub = self.instance.as_ref()?.generate_report()?.hub;
         Some(LiveObjects {
@@ -186,7 +190,27 @@ impl GpuContext {
     }
 
     /// Waits until all submitted work is done.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn wait(&self) -> Result<()> {
+        pollster::block_on(self.wait_async())
+    }
+
+    /// Resolves when all work submitted so far is done.
+    pub async fn wait_async(&self) -> Result<()> {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.queue.on_submitted_work_done(move || {
+            let _ = tx.send(());
+        });
+        self.wait_for_device()?;
+        rx.await.map_err(|_| Error::Wgpu {
+            context: "waiting for submitted work".to_owned(),
+            message: "wgpu dropped the work-done callback (was the device lost?)".to_owned(),
+        })
+    }
+
+    /// Native wgpu runs callbacks inside a poll, which here waits for the queue to empty; the
+    /// browser runs them on its own and polling does nothing.
+    pub(crate) fn wait_for_device(&self) -> Result<()> {
         self.device.poll(wgpu::PollType::wait_indefinitely())?;
         Ok(())
     }

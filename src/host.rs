@@ -151,7 +151,7 @@ impl GpuContext {
 
     /// Copies `count` elements of `T` from `from` (a buffer, or a buffer and a byte offset
     /// that is a multiple of `T`'s size) to the host. The buffer needs `COPY_SRC` usage.
-    pub fn read_back<'a, T: bytemuck::Pod>(
+    pub async fn read_back_async<'a, T: bytemuck::Pod>(
         &self,
         from: impl Into<GpuSlice<'a>>,
         count: usize,
@@ -198,17 +198,20 @@ impl GpuContext {
                     mapped_at_creation: false,
                 })
             })?;
-        self.kernels().checked("read-back copy", || {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            encoder.copy_buffer_to_buffer(buffer, start, &staging, 0, padded);
-            self.queue.submit([encoder.finish()]);
-        })?;
-        let (tx, rx) = std::sync::mpsc::channel();
+        self.kernels()
+            .checked_async("read-back copy", || {
+                let mut encoder = self.device.create_command_encoder(&Default::default());
+                encoder.copy_buffer_to_buffer(buffer, start, &staging, 0, padded);
+                self.queue.submit([encoder.finish()]);
+            })
+            .await?;
+        let (tx, rx) = futures_channel::oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        self.wait()?;
-        rx.recv()
+        // Native wgpu maps inside a poll (which waits here); the browser maps on its own.
+        self.wait_for_device()?;
+        rx.await
             .map_err(|e| Error::Map(e.to_string()))?
             .map_err(|e| Error::Map(e.to_string()))?;
         let view = staging
@@ -222,32 +225,40 @@ impl GpuContext {
     }
 
     /// A buffer with the per-row values of `tau` (a placeholder word for a scalar).
-    fn upload_per_row(&self, tau: HostTau) -> Result<wgpu::Buffer> {
+    fn upload_per_row(&self, tau: HostTau<'_>) -> Result<wgpu::Buffer> {
         match tau {
             HostTau::Scalar(_) => self.storage_buffer(4),
             HostTau::PerRow(values) => self.upload(values),
         }
     }
 
-    /// Records with `record` into a new encoder, submits it and waits, turning wgpu's
-    /// validation and out-of-memory errors into values; `what` names the work in them.
-    pub fn submit_and_wait(
+    /// Records with `record` into a new encoder, submits it and waits until the device has run
+    /// it, turning wgpu's validation and out-of-memory errors into values; `what` names the work
+    /// in them.
+    pub async fn submit_async(
         &self,
         what: &str,
         record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
     ) -> Result<()> {
         let kernels = self.kernels();
-        kernels.checked(what, || -> Result<()> {
-            let mut encoder = self.device.create_command_encoder(&Default::default());
-            record(&mut encoder)?;
-            self.queue.submit([encoder.finish()]);
-            Ok(())
-        })??;
-        self.wait()
+        kernels
+            .checked_async(what, || -> Result<()> {
+                let mut encoder = self.device.create_command_encoder(&Default::default());
+                record(&mut encoder)?;
+                self.queue.submit([encoder.finish()]);
+                Ok(())
+            })
+            .await??;
+        self.wait_async().await
     }
 
     /// The raw words of flat elements `offset .. offset + count` of `seed`'s stream.
-    pub fn noise_words(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<u32>> {
+    pub async fn noise_words_async(
+        &self,
+        seed: u64,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<u32>> {
         self.noise(
             seed,
             offset,
@@ -255,15 +266,22 @@ impl GpuContext {
             NoiseOutput::Words,
             NoiseRange::Standard,
         )
+        .await
     }
 
     /// The Gumbel noise of flat elements `offset .. offset + count` of `seed`'s stream.
-    pub fn gumbel_noise(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<f32>> {
-        self.gumbel_noise_in(NoiseRange::Standard, seed, offset, count)
+    pub async fn gumbel_noise_async(
+        &self,
+        seed: u64,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<f32>> {
+        self.gumbel_noise_in_async(NoiseRange::Standard, seed, offset, count)
+            .await
     }
 
     /// [`GpuContext::gumbel_noise`] with one word an element or two.
-    pub fn gumbel_noise_in(
+    pub async fn gumbel_noise_in_async(
         &self,
         range: NoiseRange,
         seed: u64,
@@ -271,9 +289,10 @@ impl GpuContext {
         count: usize,
     ) -> Result<Vec<f32>> {
         self.noise(seed, offset, count, NoiseOutput::Gumbel, range)
+            .await
     }
 
-    fn noise<T: bytemuck::Pod>(
+    async fn noise<T: bytemuck::Pod>(
         &self,
         seed: u64,
         offset: u64,
@@ -282,7 +301,7 @@ impl GpuContext {
         range: NoiseRange,
     ) -> Result<Vec<T>> {
         let out = self.storage_buffer(byte_size(self.kernels(), "noise output", count, 4)?)?;
-        self.submit_and_wait("noise", |encoder| {
+        self.submit_async("noise", |encoder| {
             self.kernels().record_noise(
                 encoder,
                 &NoiseCall {
@@ -294,14 +313,15 @@ impl GpuContext {
                     out: GpuSlice::from(&out),
                 },
             )
-        })?;
-        self.read_back(&out, count)
+        })
+        .await?;
+        self.read_back_async(&out, count).await
     }
 
     /// How many of elements `offset .. offset + count` of `seed`'s stream have Gumbel noise in
     /// `range` above `threshold`, made and counted on the device ([`NoiseCountCall`]): `offset`
     /// and `count` multiples of 4. Submitted in parts of 2^28 elements.
-    pub fn count_noise_above(
+    pub async fn count_noise_above_async(
         &self,
         range: NoiseRange,
         seed: u64,
@@ -318,7 +338,7 @@ impl GpuContext {
         while done < count {
             let n = PART.min(count - done);
             let out = self.upload(&[0u32])?;
-            self.submit_and_wait("noise count", |encoder| {
+            self.submit_async("noise count", |encoder| {
                 self.kernels().record_noise_count(
                     encoder,
                     &NoiseCountCall {
@@ -330,21 +350,27 @@ impl GpuContext {
                         out: GpuSlice::from(&out),
                     },
                 )
-            })?;
-            total += u64::from(self.read_back::<u32>(&out, 1)?[0]);
+            })
+            .await?;
+            total += u64::from(self.read_back_async::<u32>(&out, 1).await?[0]);
             done += n;
         }
         Ok(total)
     }
 
     /// The library's word-to-Gumbel map on the GPU, for words of the caller's choosing.
-    pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
-        self.gumbel_of_words_in(NoiseRange::Standard, words)
+    pub async fn gumbel_of_words_async(&self, words: &[u32]) -> Result<Vec<f32>> {
+        self.gumbel_of_words_in_async(NoiseRange::Standard, words)
+            .await
     }
 
     /// [`GpuContext::gumbel_of_words`] with one word an element, or two (`words[2i]` the low
     /// half of element `i`; an even number of words).
-    pub fn gumbel_of_words_in(&self, range: NoiseRange, words: &[u32]) -> Result<Vec<f32>> {
+    pub async fn gumbel_of_words_in_async(
+        &self,
+        range: NoiseRange,
+        words: &[u32],
+    ) -> Result<Vec<f32>> {
         let count = match range {
             NoiseRange::Standard => words.len(),
             NoiseRange::Wide if words.len().is_multiple_of(2) => words.len() / 2,
@@ -357,7 +383,7 @@ impl GpuContext {
         };
         let input = self.upload(words)?;
         let out = self.storage_buffer(byte_size(self.kernels(), "gumbel output", count, 4)?)?;
-        self.submit_and_wait("gumbel_of_words", |encoder| {
+        self.submit_async("gumbel_of_words", |encoder| {
             self.kernels().record_gumbel_of_words(
                 encoder,
                 &GumbelOfWordsCall {
@@ -367,22 +393,23 @@ impl GpuContext {
                     range,
                 },
             )
-        })?;
-        self.read_back(&out, count)
+        })
+        .await?;
+        self.read_back_async(&out, count).await
     }
 
     /// `values` in storage type `T`, converted on the device as the samplers convert their
     /// outputs (round to nearest, ties to even).
-    pub fn to_storage<T: Element>(&self, values: &[f32]) -> Result<Vec<T>> {
-        self.convert(T::STORAGE, Conversion::Encode, values)
+    pub async fn to_storage_async<T: Element>(&self, values: &[f32]) -> Result<Vec<T>> {
+        self.convert(T::STORAGE, Conversion::Encode, values).await
     }
 
     /// `values` as f32, converted on the device as the samplers read their inputs.
-    pub fn from_storage<T: Element>(&self, values: &[T]) -> Result<Vec<f32>> {
-        self.convert(T::STORAGE, Conversion::Decode, values)
+    pub async fn from_storage_async<T: Element>(&self, values: &[T]) -> Result<Vec<f32>> {
+        self.convert(T::STORAGE, Conversion::Decode, values).await
     }
 
-    fn convert<In: bytemuck::Pod, Out: bytemuck::Pod>(
+    async fn convert<In: bytemuck::Pod, Out: bytemuck::Pod>(
         &self,
         storage: StorageType,
         conversion: Conversion,
@@ -392,7 +419,7 @@ impl GpuContext {
         let bytes = byte_size(self.kernels(), "conversion output", values.len(), out_size)?;
         let out = self.storage_buffer(bytes)?;
         let input = self.upload(values)?;
-        self.submit_and_wait("conversion", |encoder| {
+        self.submit_async("conversion", |encoder| {
             self.kernels().record_convert(
                 encoder,
                 &ConvertCall {
@@ -403,24 +430,25 @@ impl GpuContext {
                     count: values.len() as u64,
                 },
             )
-        })?;
-        self.read_back(&out, values.len())
+        })
+        .await?;
+        self.read_back_async(&out, values.len()).await
     }
 
     /// Soft, log-soft or hard samples of `logits` (rows of `args.shape`), one `T` per element,
     /// `out_pitch` apart. A row without a sample is an error (`Error::NoSample`).
-    pub fn sample<T: Element>(
+    pub async fn sample_async<T: Element>(
         &self,
         logits: &[T],
         mode: Mode,
-        args: &SampleArgs,
+        args: &SampleArgs<'_>,
     ) -> Result<Vec<T>> {
         if mode == Mode::Index {
             return Err(invalid("index mode writes u32 indices: use sample_indices"));
         }
         let shape = args.shape;
-        let out_len = self.forward_host(logits, mode, args)?;
-        let out: Vec<T> = self.read_back(&out_len.0, out_len.1)?;
+        let out_len = self.forward_host(logits, mode, args).await?;
+        let out: Vec<T> = self.read_back_async(&out_len.0, out_len.1).await?;
         for r in 0..shape.rows as usize {
             let first = out[r * shape.out_pitch as usize].to_f32();
             if first.is_nan() {
@@ -431,9 +459,13 @@ impl GpuContext {
     }
 
     /// One categorical sample (Gumbel-max) per row.
-    pub fn sample_indices<T: Element>(&self, logits: &[T], args: &SampleArgs) -> Result<Vec<u32>> {
-        let (buffer, len) = self.forward_host(logits, Mode::Index, args)?;
-        let out: Vec<u32> = self.read_back(&buffer, len)?;
+    pub async fn sample_indices_async<T: Element>(
+        &self,
+        logits: &[T],
+        args: &SampleArgs<'_>,
+    ) -> Result<Vec<u32>> {
+        let (buffer, len) = self.forward_host(logits, Mode::Index, args).await?;
+        let out: Vec<u32> = self.read_back_async(&buffer, len).await?;
         if let Some(r) = out.iter().position(|&i| i == u32::MAX) {
             return Err(no_sample(logits, args, r));
         }
@@ -441,11 +473,11 @@ impl GpuContext {
     }
 
     /// Runs the forward kernel on host data; returns the output buffer and its element count.
-    fn forward_host<T: Element>(
+    async fn forward_host<T: Element>(
         &self,
         logits: &[T],
         mode: Mode,
-        args: &SampleArgs,
+        args: &SampleArgs<'_>,
     ) -> Result<(wgpu::Buffer, usize)> {
         let shape = args.shape;
         check_host_args("logits", logits, args)?;
@@ -457,7 +489,7 @@ impl GpuContext {
         let out = self.storage_buffer(byte_size(self.kernels(), "output", len, elem_size)?)?;
         let tau_buffer = self.upload_per_row(args.tau)?;
         let tau = tau_arg(args.tau, &tau_buffer);
-        self.submit_and_wait("forward", |encoder| {
+        self.submit_async("forward", |encoder| {
             self.kernels().record_forward(
                 encoder,
                 &ForwardCall {
@@ -474,13 +506,14 @@ impl GpuContext {
                     noise_range: args.noise_range,
                 },
             )
-        })?;
+        })
+        .await?;
         Ok((out, len))
     }
 }
 
 /// Checks the input and temperatures of a host-slice call against its shape.
-fn check_host_args<T>(input_name: &str, input: &[T], args: &SampleArgs) -> Result<()> {
+fn check_host_args<T>(input_name: &str, input: &[T], args: &SampleArgs<'_>) -> Result<()> {
     let shape = args.shape;
     shape.validate()?;
     shape.require_adjacent("host slices")?;
@@ -530,7 +563,7 @@ fn tau_arg<'a>(tau: HostTau, buffer: &'a wgpu::Buffer) -> Tau<'a> {
 /// The error for row `r` of `logits`, which has no sample on the GPU, with the reason found on
 /// the host. The per-row temperatures were checked before the call, so what is left is the
 /// row's logits, or f32 overflow.
-fn no_sample<T: Element>(logits: &[T], args: &SampleArgs, r: usize) -> Error {
+fn no_sample<T: Element>(logits: &[T], args: &SampleArgs<'_>, r: usize) -> Error {
     let shape = args.shape;
     let row = &logits[r * shape.in_pitch as usize..][..shape.cols as usize];
     let reason = if let Some(k) = row.iter().position(|l| {
@@ -596,18 +629,18 @@ impl GpuContext {
     /// `out_pitch`), with the sample saved or recomputed. A row without a sample is an error
     /// ([`Error::NoSample`]); a `dy` or saved sample that is not finite is an
     /// [`Error::InvalidArgument`] that names it.
-    pub fn vjp<T: Element>(
+    pub async fn vjp_async<T: Element>(
         &self,
-        source: HostSource<T>,
+        source: HostSource<'_, T>,
         dy: &[T],
         mode: Mode,
-        args: &SampleArgs,
+        args: &SampleArgs<'_>,
     ) -> Result<Gradient<T>> {
         let shape = args.shape;
         let rows = shape.rows as usize;
         let dtau_rows = self.storage_buffer(byte_size(self.kernels(), "dtau", rows, 4)?)?;
         let dtau_sum = self.storage_buffer(4)?;
-        let dl = self.derivative_host("dy", source, dy, mode, args, |kernels, encoder, call| {
+        let record = |kernels: &Kernels, encoder: &mut wgpu::CommandEncoder, call: HostBuffers| {
             kernels.record_vjp(
                 encoder,
                 &VjpCall {
@@ -628,24 +661,27 @@ impl GpuContext {
                 shape.rows.into(),
                 GpuSlice::from(&dtau_sum),
             )
-        })?;
+        };
+        let dl = self
+            .derivative_host("dy", source, dy, mode, args, record)
+            .await?;
         Ok(Gradient {
             dl,
-            dtau_rows: self.read_back(&dtau_rows, rows)?,
-            dtau_sum: self.read_back::<f32>(&dtau_sum, 1)?[0],
+            dtau_rows: self.read_back_async(&dtau_rows, rows).await?,
+            dtau_sum: self.read_back_async::<f32>(&dtau_sum, 1).await?[0],
         })
     }
 
     /// The JVP of the `mode` output for tangents `dl` of the logits (at `out_pitch`) and
     /// `dtau` of the temperature (a scalar, or one value per row). Tangents that are not
     /// finite are refused with an [`Error::InvalidArgument`] that names them.
-    pub fn jvp<T: Element>(
+    pub async fn jvp_async<T: Element>(
         &self,
-        source: HostSource<T>,
+        source: HostSource<'_, T>,
         dl: &[T],
-        dtau: HostTau,
+        dtau: HostTau<'_>,
         mode: Mode,
-        args: &SampleArgs,
+        args: &SampleArgs<'_>,
     ) -> Result<Vec<T>> {
         let shape = args.shape;
         let finite = |r: Option<usize>, t: f32| {
@@ -674,7 +710,7 @@ impl GpuContext {
             }
         }
         let tangent_buffer = self.upload_per_row(dtau)?;
-        self.derivative_host("dl", source, dl, mode, args, |kernels, encoder, call| {
+        let record = |kernels: &Kernels, encoder: &mut wgpu::CommandEncoder, call: HostBuffers| {
             kernels.record_jvp(
                 encoder,
                 &JvpCall {
@@ -692,18 +728,20 @@ impl GpuContext {
                     strategy: args.strategy,
                 },
             )
-        })
+        };
+        self.derivative_host("dl", source, dl, mode, args, record)
+            .await
     }
 
     /// Checks and uploads a derivative's inputs (`grad` is named `grad_name` in errors),
     /// records it with `record`, and reads back its output.
-    fn derivative_host<T: Element>(
+    async fn derivative_host<T: Element>(
         &self,
         grad_name: &str,
-        source: HostSource<T>,
+        source: HostSource<'_, T>,
         grad: &[T],
         mode: Mode,
-        args: &SampleArgs,
+        args: &SampleArgs<'_>,
         record: impl FnOnce(&Kernels, &mut wgpu::CommandEncoder, HostBuffers) -> Result<()>,
     ) -> Result<Vec<T>> {
         let shape = args.shape;
@@ -782,8 +820,9 @@ impl GpuContext {
             out: GpuSlice::from(&out),
         };
         let kernels = self.kernels();
-        self.submit_and_wait("derivative", |encoder| record(kernels, encoder, buffers))?;
-        let values: Vec<T> = self.read_back(&out, len)?;
+        self.submit_async("derivative", |encoder| record(kernels, encoder, buffers))
+            .await?;
+        let values: Vec<T> = self.read_back_async(&out, len).await?;
         for r in 0..shape.rows as usize {
             if values[r * shape.out_pitch as usize].to_f32().is_nan() {
                 // Every input was checked, so a recomputed row's logits say why; a saved
@@ -825,14 +864,19 @@ impl GpuContext {
     /// Gumbel-top-k ([`TopKCall`]): `k` categories per row without replacement, with the
     /// noise of `args.seed` and `args.offset`. `args.tau` plays no part, but is checked as in
     /// every call. A row without a valid logit, or with a NaN or +inf one, is an error.
-    pub fn top_k<T: Element>(&self, logits: &[T], k: u32, args: &SampleArgs) -> Result<TopK> {
+    pub async fn top_k_async<T: Element>(
+        &self,
+        logits: &[T],
+        k: u32,
+        args: &SampleArgs<'_>,
+    ) -> Result<TopK> {
         check_host_args("logits", logits, args)?;
         let shape = args.shape;
         let len = shape.rows as usize * k as usize;
         let input = self.upload(logits)?;
         let bytes = byte_size(self.kernels(), "top-k output", len, 4)?;
         let (indices, values) = (self.storage_buffer(bytes)?, self.storage_buffer(bytes)?);
-        self.submit_and_wait("top-k", |encoder| {
+        self.submit_async("top-k", |encoder| {
             self.kernels().record_top_k(
                 encoder,
                 &TopKCall {
@@ -849,11 +893,12 @@ impl GpuContext {
                     strategy: args.strategy,
                 },
             )
-        })?;
+        })
+        .await?;
         let result = TopK {
             k,
-            indices: self.read_back(&indices, len)?,
-            values: self.read_back(&values, len)?,
+            indices: self.read_back_async(&indices, len).await?,
+            values: self.read_back_async(&values, len).await?,
         };
         if let Some(r) =
             (0..shape.rows as usize).find(|&r| result.indices[r * k as usize] == u32::MAX)
@@ -935,7 +980,11 @@ impl GpuContext {
     /// The token sampler ([`SampleTokensCall`]) on host slices. Every argument is checked
     /// first (errors name it); a row whose logits leave no token gets `u32::MAX` instead of
     /// failing the batch.
-    pub fn sample_tokens<T: Element>(&self, logits: &[T], args: &TokenArgs) -> Result<Tokens> {
+    pub async fn sample_tokens_async<T: Element>(
+        &self,
+        logits: &[T],
+        args: &TokenArgs<'_>,
+    ) -> Result<Tokens> {
         let rows = u32::try_from(args.settings.len())
             .map_err(|_| invalid(format!("{} rows: at most 2^32 - 1", args.settings.len())))?;
         let shape = Shape::new(rows, args.cols);
@@ -1041,18 +1090,147 @@ impl GpuContext {
             call = call.with_strategy(strategy);
         }
         call = call.with_noise_range(args.noise_range);
-        self.submit_and_wait("sample tokens", |encoder| {
+        self.submit_async("sample tokens", |encoder| {
             self.kernels().record_sample_tokens(encoder, &call)
-        })?;
+        })
+        .await?;
         Ok(Tokens {
-            tokens: self.read_back(&tokens, rows as usize)?,
+            tokens: self.read_back_async(&tokens, rows as usize).await?,
             logprobs: match &logprobs {
                 Some(buffer) => {
-                    let flat: Vec<f32> = self.read_back(buffer, 2 * rows as usize)?;
+                    let flat: Vec<f32> = self.read_back_async(buffer, 2 * rows as usize).await?;
                     flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
                 }
                 None => Vec::new(),
             },
         })
+    }
+}
+
+/// The blocking forms of the host-slice calls, for native targets: each waits for its `_async`
+/// form, which does the work (a browser cannot block, so wasm32 has only those).
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuContext {
+    /// [`GpuContext::read_back_async`], waiting for it.
+    pub fn read_back<'a, T: bytemuck::Pod>(
+        &self,
+        from: impl Into<GpuSlice<'a>>,
+        count: usize,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.read_back_async(from, count))
+    }
+
+    /// [`GpuContext::submit_async`], waiting for it.
+    pub fn submit_and_wait(
+        &self,
+        what: &str,
+        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<()> {
+        pollster::block_on(self.submit_async(what, record))
+    }
+
+    /// [`GpuContext::noise_words_async`], waiting for it.
+    pub fn noise_words(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<u32>> {
+        pollster::block_on(self.noise_words_async(seed, offset, count))
+    }
+
+    /// [`GpuContext::gumbel_noise_async`], waiting for it.
+    pub fn gumbel_noise(&self, seed: u64, offset: u64, count: usize) -> Result<Vec<f32>> {
+        pollster::block_on(self.gumbel_noise_async(seed, offset, count))
+    }
+
+    /// [`GpuContext::gumbel_noise_in_async`], waiting for it.
+    pub fn gumbel_noise_in(
+        &self,
+        range: NoiseRange,
+        seed: u64,
+        offset: u64,
+        count: usize,
+    ) -> Result<Vec<f32>> {
+        pollster::block_on(self.gumbel_noise_in_async(range, seed, offset, count))
+    }
+
+    /// [`GpuContext::count_noise_above_async`], waiting for it.
+    pub fn count_noise_above(
+        &self,
+        range: NoiseRange,
+        seed: u64,
+        offset: u64,
+        count: u64,
+        threshold: f32,
+    ) -> Result<u64> {
+        pollster::block_on(self.count_noise_above_async(range, seed, offset, count, threshold))
+    }
+
+    /// [`GpuContext::gumbel_of_words_async`], waiting for it.
+    pub fn gumbel_of_words(&self, words: &[u32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.gumbel_of_words_async(words))
+    }
+
+    /// [`GpuContext::gumbel_of_words_in_async`], waiting for it.
+    pub fn gumbel_of_words_in(&self, range: NoiseRange, words: &[u32]) -> Result<Vec<f32>> {
+        pollster::block_on(self.gumbel_of_words_in_async(range, words))
+    }
+
+    /// [`GpuContext::to_storage_async`], waiting for it.
+    pub fn to_storage<T: Element>(&self, values: &[f32]) -> Result<Vec<T>> {
+        pollster::block_on(self.to_storage_async(values))
+    }
+
+    /// [`GpuContext::from_storage_async`], waiting for it.
+    pub fn from_storage<T: Element>(&self, values: &[T]) -> Result<Vec<f32>> {
+        pollster::block_on(self.from_storage_async(values))
+    }
+
+    /// [`GpuContext::sample_async`], waiting for it.
+    pub fn sample<T: Element>(
+        &self,
+        logits: &[T],
+        mode: Mode,
+        args: &SampleArgs<'_>,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.sample_async(logits, mode, args))
+    }
+
+    /// [`GpuContext::sample_indices_async`], waiting for it.
+    pub fn sample_indices<T: Element>(
+        &self,
+        logits: &[T],
+        args: &SampleArgs<'_>,
+    ) -> Result<Vec<u32>> {
+        pollster::block_on(self.sample_indices_async(logits, args))
+    }
+
+    /// [`GpuContext::vjp_async`], waiting for it.
+    pub fn vjp<T: Element>(
+        &self,
+        source: HostSource<'_, T>,
+        dy: &[T],
+        mode: Mode,
+        args: &SampleArgs<'_>,
+    ) -> Result<Gradient<T>> {
+        pollster::block_on(self.vjp_async(source, dy, mode, args))
+    }
+
+    /// [`GpuContext::jvp_async`], waiting for it.
+    pub fn jvp<T: Element>(
+        &self,
+        source: HostSource<'_, T>,
+        dl: &[T],
+        dtau: HostTau<'_>,
+        mode: Mode,
+        args: &SampleArgs<'_>,
+    ) -> Result<Vec<T>> {
+        pollster::block_on(self.jvp_async(source, dl, dtau, mode, args))
+    }
+
+    /// [`GpuContext::top_k_async`], waiting for it.
+    pub fn top_k<T: Element>(&self, logits: &[T], k: u32, args: &SampleArgs<'_>) -> Result<TopK> {
+        pollster::block_on(self.top_k_async(logits, k, args))
+    }
+
+    /// [`GpuContext::sample_tokens_async`], waiting for it.
+    pub fn sample_tokens<T: Element>(&self, logits: &[T], args: &TokenArgs<'_>) -> Result<Tokens> {
+        pollster::block_on(self.sample_tokens_async(logits, args))
     }
 }

@@ -336,22 +336,34 @@ impl Kernels {
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
-    /// into an error value.
-    pub(crate) fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+    /// into an error value. The scopes are popped as soon as `f` returns, before anything is
+    /// awaited, so that calls awaited together never see each other's scopes.
+    pub(crate) async fn checked_async<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
         let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let value = f();
-        let errors = [
-            pollster::block_on(validation.pop()),
-            pollster::block_on(oom.pop()),
-        ];
-        match errors.into_iter().flatten().next() {
+        let (validation, oom) = (validation.pop(), oom.pop());
+        match [validation.await, oom.await].into_iter().flatten().next() {
             None => Ok(value),
             Some(e) => Err(Error::Wgpu {
                 context: context.to_owned(),
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// [`Kernels::checked_async`], waiting for the verdict (native wgpu has it at once).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        pollster::block_on(self.checked_async(context, f))
+    }
+
+    /// In the browser a scope's verdict comes later and the recording calls cannot wait for it:
+    /// their wgpu errors go to the caller's error scope (each host-slice call has one around
+    /// its submission) or to the device's uncaptured-error handler.
+    #[cfg(target_arch = "wasm32")]
+    pub(crate) fn checked<T>(&self, _context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        Ok(f())
     }
 
     /// Checks that `slice` is a storage buffer that holds `elems` elements of `elem_size` bytes.

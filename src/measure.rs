@@ -2,8 +2,14 @@
 //! where the device has them, otherwise from submit to the end of a blocking poll, so that
 //! recording, upload and readback stay out of the figures; many repetitions per submit
 //! amortise the rest.
+//!
+//! On wasm32 the workloads and the copy and read yardsticks build, but the timer does not: a
+//! page cannot block on the device, and `Instant` does not exist there; a page times the
+//! workloads itself, around awaited submissions.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(target_arch = "wasm32"))]
+use std::time::Instant;
 
 use crate::context::GpuContext;
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
@@ -21,6 +27,7 @@ use crate::types::{Mode, NoiseRange, Shape, StorageType};
 /// after one warm-up submit. Timed on the GPU with timestamp queries when the device has them
 /// (written in the encoder before the first repetition and after the last), otherwise from
 /// submit to the end of a blocking poll.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn time_per_run(
     ctx: &GpuContext,
     reps: u32,
@@ -64,12 +71,14 @@ pub fn timestamps_available(ctx: &GpuContext) -> bool {
 }
 
 /// Two GPU timestamps and the buffers that bring them back.
+#[cfg(not(target_arch = "wasm32"))]
 struct Timestamps {
     set: wgpu::QuerySet,
     resolved: wgpu::Buffer,
     readback: wgpu::Buffer,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Timestamps {
     fn new(ctx: &GpuContext) -> Self {
         let buffer = |usage| {
