@@ -322,6 +322,51 @@ impl Kernels {
         Ok(pipeline)
     }
 
+    /// Builds the pipeline of every kernel variant these kernels would use on this device
+    /// (each kernel at each storage type, with its default constants), so that later calls
+    /// find them ready; returns how many were built. An error names every variant the device's
+    /// shader compiler refused: the check that the WGSL is valid for it (in a browser, Chrome's
+    /// compiler applies the WGSL spec's rules that naga does not).
+    pub async fn build_all_async(&self) -> Result<usize> {
+        let mut built = 0;
+        let mut refused = Vec::new();
+        for variant in VARIANTS {
+            let int64_wanted = self.wide_multiply == WideMultiply::Int64
+                && VARIANTS
+                    .iter()
+                    .any(|v| v.shader == variant.shader && v.int64);
+            if variant.int64 != int64_wanted
+                || (variant.subgroups && self.smallest_subgroup.is_none())
+            {
+                continue;
+            }
+            let storage = variant.storage.map(|suffix| {
+                *StorageType::ALL
+                    .iter()
+                    .find(|t| t.suffix() == suffix)
+                    .expect("every variant's storage suffix is a storage type's")
+            });
+            let context = format!("building pipeline {}", variant.name);
+            let pipeline =
+                self.checked_async(&context, || self.pipeline(variant.shader, storage, &[]));
+            match pipeline.await.and_then(|p| p) {
+                Ok(_) => built += 1,
+                Err(e) => refused.push(e.to_string()),
+            }
+        }
+        match refused.is_empty() {
+            true => Ok(built),
+            false => Err(Error::Wgpu {
+                context: format!(
+                    "building {} of {} pipelines",
+                    refused.len(),
+                    built + refused.len()
+                ),
+                message: refused.join("; "),
+            }),
+        }
+    }
+
     /// The pipeline of a kernel that makes noise, with `range` as its `NOISE_RANGE`.
     pub(crate) fn noise_pipeline(
         &self,
