@@ -217,7 +217,12 @@ impl GpuContext {
 }
 
 fn describe(info: &wgpu::AdapterInfo) -> String {
-    format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+    // A browser need not name its adapter.
+    let name = match info.name.as_str() {
+        "" => "unnamed adapter",
+        name => name,
+    };
+    format!("{name} ({:?}, {:?})", info.backend, info.device_type)
 }
 
 fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {

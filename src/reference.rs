@@ -337,11 +337,19 @@ pub struct SamplePoint {
 }
 
 impl SamplePoint {
-    /// At `z = (l + g) / tau` ([`scaled_row`]): exact in f64.
+    /// At `z = (l + g) / tau` ([`scaled_row`]), with `w = z - max z`. The shift matters in
+    /// f64 too: in a row near one-hot the winner's `y` rounds to 1 and its `dl` to 0, so
+    /// `sum dl` is no longer 0 and an unshifted `w` would add `max z * sum dl` to `dtau`; the
+    /// winner's `w` of exactly 0 leaves its lost `dl` out.
     pub fn from_z(z: &[Option<f64>]) -> Self {
+        let m = z
+            .iter()
+            .flatten()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         Self {
             y: softmax(z, false),
-            w: z.to_vec(),
+            w: z.iter().map(|z| z.map(|z| z - m)).collect(),
         }
     }
 

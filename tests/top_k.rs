@@ -4,48 +4,11 @@
 
 mod common;
 
-use common::{TestRng, ctx, expect_invalid, noise_tolerance, poison, ulp_f32};
-use gumbel_wgpu::reference::{NoSample, Perturbed, perturbed_row, top_k_row};
+use common::top_k::{CASES, Tally, TopKInput, check, run_gpu};
+use common::{TestRng, ctx, expect_invalid};
 use gumbel_wgpu::{
     Element, Error, GpuSlice, MAX_K, MAX_K_PER_THREAD, SampleArgs, Shape, Strategy, TopKCall,
 };
-
-/// Runs one top-k call through the encoder API on poisoned outputs.
-fn run<T: Element>(
-    logits: &[T],
-    shape: Shape,
-    k: u32,
-    seed: u64,
-    offset: u64,
-    strategy: Strategy,
-) -> Result<(Vec<u32>, Vec<f32>), Error> {
-    let ctx = ctx();
-    let n = (shape.rows * k) as usize;
-    let input = ctx.upload(logits)?;
-    let (indices, values) = (
-        ctx.upload(&vec![0xdead_beefu32; n])?,
-        ctx.upload(&vec![f32::from_bits(0x7fa5_a5a5); n])?,
-    );
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    ctx.kernels().record_top_k(
-        &mut encoder,
-        &TopKCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
-            storage: T::STORAGE,
-            shape,
-            k,
-            logits: GpuSlice::from(&input),
-            indices: GpuSlice::from(&indices),
-            values: GpuSlice::from(&values),
-            seed,
-            offset,
-            counter: None,
-            strategy: Some(strategy),
-        },
-    )?;
-    ctx.queue.submit([encoder.finish()]);
-    Ok((ctx.read_back(&indices, n)?, ctx.read_back(&values, n)?))
-}
 
 /// A workgroup per row merges per-invocation lists for k up to 32 (any width) and runs the radix
 /// select above (256 to 1024 wide; at 1024, invocations past the 256 histogram bins and sort
@@ -64,56 +27,14 @@ fn may_refuse(strategy: Strategy, k: u32) -> bool {
         || (strategy == Strategy::RowPerWorkgroup { size: 64 } && k > MAX_K_PER_THREAD)
 }
 
-#[derive(Default, Debug)]
-struct Tally {
-    rows: usize,
-    entries: usize,
-    near_ties: usize,
-    worst_value_error: f64,
-}
-
-/// The GPU's value errs by the noise's bound plus the rounding of its two f32 additions: it is
-/// formed as ((l - L) + g) + L, with L the row's largest logit (l - L is exact for the
-/// entries that can rank first; for the others it rounds by half an ULP of itself).
-fn value_tolerance(l: f32, v: f64, top: f32) -> f64 {
-    let shifted = v - f64::from(top);
-    noise_tolerance(v - f64::from(l))
-        + 0.5 * ulp_f32(f64::from(l) - f64::from(top))
-        + 0.5 * ulp_f32(shifted)
-        + 0.5 * ulp_f32(v)
-}
-
 fn check_matches_reference<T: Element>() {
     let mut tally = Tally::default();
-    let cases: [(u32, u32, &[u32]); 7] = [
-        (1, 6, &[1]),
-        (5, 6, &[1, 2, 5]),
-        (33, 5, &[1, 8, 32, 33]),
-        (1000, 4, &[1, 8, 64, 256]),
-        (4099, 3, &[1, 64, 256]),
-        (65537, 2, &[8, 256]),
-        (262_144, 1, &[1, 64, 256]),
-    ];
-    for (case, &(cols, rows, ks)) in cases.iter().enumerate() {
-        let mut rng = TestRng::new(case as u64 + 40);
-        let shape = Shape::new(rows, cols).with_pitches(cols + 1, cols);
-        let mut logits = vec![poison::<T>(); (shape.in_pitch * rows) as usize];
-        for r in 0..rows as usize {
-            for c in 0..cols as usize {
-                // Row 1 keeps only every 97th logit: fewer valid ones than k.
-                let masked = (r == 1 && c % 97 != 3) || (r == 2 && c % 5 == 0);
-                logits[r * shape.in_pitch as usize + c] = T::from_f32(if masked {
-                    f32::NEG_INFINITY
-                } else {
-                    rng.uniform(-4.0, 4.0) as f32
-                });
-            }
-        }
-        let (seed, offset) = (rng.next_u64(), rng.next_u64() >> 24);
+    for (case, &(cols, rows, ks)) in CASES.iter().enumerate() {
+        let input = TopKInput::<T>::new(case as u64, cols, rows);
         for &k in ks {
             for strategy in STRATEGIES {
                 let what = format!("{:?} {strategy:?} K={cols} k={k}", T::STORAGE);
-                let (indices, values) = match run(&logits, shape, k, seed, offset, strategy) {
+                let out = match pollster::block_on(run_gpu(ctx(), &input, k, strategy)) {
                     Ok(out) => out,
                     Err(Error::InvalidArgument(_) | Error::OverLimits(_))
                         if may_refuse(strategy, k) =>
@@ -122,69 +43,7 @@ fn check_matches_reference<T: Element>() {
                     }
                     Err(e) => panic!("{what}: {e}"),
                 };
-                for r in 0..rows as usize {
-                    let row: Vec<f32> = logits[r * shape.in_pitch as usize..][..cols as usize]
-                        .iter()
-                        .map(|l| l.to_f32())
-                        .collect();
-                    let first = offset + (r * cols as usize) as u64;
-                    let top = row
-                        .iter()
-                        .copied()
-                        .filter(|l| l.is_finite())
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    // A row with every logit masked has no sample: indices u32::MAX, values
-                    // NaN (docs/contract.md, section 1).
-                    let want = match top_k_row(&row, seed, first, k as usize) {
-                        Err(NoSample::AllMasked) => {
-                            let (got_i, got_v) = (
-                                &indices[r * k as usize..][..k as usize],
-                                &values[r * k as usize..][..k as usize],
-                            );
-                            assert!(got_i.iter().all(|&i| i == u32::MAX), "{what} row {r}");
-                            assert!(got_v.iter().all(|v| v.is_nan()), "{what} row {r}");
-                            continue;
-                        }
-                        other => other.unwrap(),
-                    };
-                    let exact: Vec<Option<f64>> = perturbed_row(&row, seed, first)
-                        .into_iter()
-                        .map(|p| match p {
-                            Perturbed::Value(v) => Some(v),
-                            _ => None,
-                        })
-                        .collect();
-                    let got_i = &indices[r * k as usize..][..k as usize];
-                    let got_v = &values[r * k as usize..][..k as usize];
-                    let mut seen = std::collections::HashSet::new();
-                    for p in 0..k as usize {
-                        let at = format!("{what} row {r} place {p}");
-                        if p >= want.len() {
-                            assert_eq!(got_i[p], u32::MAX, "{at}: past the valid logits");
-                            assert_eq!(got_v[p], f32::NEG_INFINITY, "{at}");
-                            continue;
-                        }
-                        let (gi, wi) = (got_i[p] as usize, want[p].0 as usize);
-                        assert!(gi < cols as usize && seen.insert(gi), "{at}: column {gi}");
-                        let gv = exact[gi].unwrap_or_else(|| panic!("{at}: masked column {gi}"));
-                        let tol = |c: usize| value_tolerance(row[c], exact[c].unwrap(), top);
-                        if gi != wi {
-                            // Only values within rounding of each other may trade places.
-                            let gap = (want[p].1 - gv).abs();
-                            assert!(
-                                gap <= tol(gi) + tol(wi),
-                                "{at}: column {gi} (l+g = {gv}) instead of {wi} ({}), gap {gap:e}",
-                                want[p].1
-                            );
-                            tally.near_ties += 1;
-                        }
-                        let err = (f64::from(got_v[p]) - gv).abs();
-                        assert!(err <= tol(gi), "{at}: value {} vs {gv}", got_v[p]);
-                        tally.worst_value_error = tally.worst_value_error.max(err);
-                        tally.entries += 1;
-                    }
-                    tally.rows += 1;
-                }
+                check(&input, k, &out, &what, &mut tally);
             }
         }
     }

@@ -150,7 +150,7 @@ impl Calls {
     pub fn read(&self, ctx: &GpuContext) -> Vec<Vec<u32>> {
         self.outputs
             .iter()
-            .map(|(b, n)| ctx.read_back::<u32>(b, *n).unwrap())
+            .map(|(b, n)| pollster::block_on(ctx.read_back_async::<u32>(b, *n)).unwrap())
             .collect()
     }
 }

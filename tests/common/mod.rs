@@ -2,13 +2,21 @@
 #![allow(dead_code)]
 
 pub mod calls;
+pub mod derivative;
+pub mod forward;
+pub mod tokens;
+pub mod top_k;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::sync::OnceLock;
 
-use gumbel_wgpu::{Element, GpuContext, Shape, Strategy};
+#[cfg(not(target_arch = "wasm32"))]
+use gumbel_wgpu::GpuContext;
+use gumbel_wgpu::{Element, Shape, Strategy};
 
 /// The test device. Without an adapter every GPU test fails with the error's message (which
 /// says how to install lavapipe); none passes by skipping.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn ctx() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
     CTX.get_or_init(|| match GpuContext::new() {
@@ -23,6 +31,7 @@ pub fn ctx() -> &'static GpuContext {
 /// The shared context, and where its kernels use native 64-bit products for Philox, a second
 /// one on the same kind of device that forms them from 16-bit halves: the kernel variants that
 /// the noise tests hold to the CPU bit for bit.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn contexts_by_wide_multiply() -> Vec<&'static GpuContext> {
     static HALVES: OnceLock<GpuContext> = OnceLock::new();
     let mut contexts = vec![ctx()];
@@ -38,6 +47,7 @@ pub fn contexts_by_wide_multiply() -> Vec<&'static GpuContext> {
 
 /// The shared context (its kernels map words to noise with the default `NoiseMap::Log2`) and a
 /// second one on the same kind of device with `NoiseMap::Series`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn contexts_by_noise_map() -> Vec<&'static GpuContext> {
     static SERIES: OnceLock<GpuContext> = OnceLock::new();
     let series = SERIES.get_or_init(|| {
@@ -91,6 +101,7 @@ impl TestRng {
 /// device runs, and where the device has subgroups, a row per 4 lanes and per 32 lanes (more
 /// than lavapipe's subgroups of 8 hold, so that the kernels' fallback to the size they find
 /// when they run is tested there).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn strategies() -> Vec<Strategy> {
     let mut strategies = vec![
         Strategy::RowPerThread,
@@ -254,6 +265,14 @@ pub fn value_of<T: Element>(bits: u32) -> f64 {
     f64::from(v.to_f32())
 }
 
+/// The test device's smallest subgroup (1 without subgroups, as in the browser).
+fn smallest_subgroup() -> u32 {
+    #[cfg(not(target_arch = "wasm32"))]
+    return ctx().adapter_info().subgroup_min_size.max(1);
+    #[cfg(target_arch = "wasm32")]
+    return 1;
+}
+
 /// Longest chain of sequential additions in a strategy's row sum (see RowBounds).
 pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
     match strategy {
@@ -264,7 +283,7 @@ pub fn sequential_adds(strategy: Strategy, cols: u32) -> f64 {
         // Within a lane (as many lanes as the device's subgroups hold at least), then the
         // butterfly's merges.
         Strategy::RowPerSubgroup { lanes } => {
-            let lanes = f64::from(lanes.min(ctx().adapter_info().subgroup_min_size.max(1)));
+            let lanes = f64::from(lanes.min(smallest_subgroup()));
             (f64::from(cols) / lanes).ceil() + 4.0 + lanes.log2()
         }
         // Within a slice as a workgroup per row, then one merge per slice.

@@ -1,0 +1,218 @@
+//! The token sampler's check, shared by tests/tokens.rs and the browser suite: a batch of rows
+//! with every filter, and its comparison with the f64 reference on the same random words.
+
+use super::{FILTER_GAP, GUMBEL_GAP, TestRng as Rng};
+use gumbel_wgpu::reference::{TokenDraw, sample_token_row_near};
+use gumbel_wgpu::{Element, RandomState, Strategy, TokenArgs, TokenSettings, Tokens};
+
+const NONE: u32 = u32::MAX;
+
+/// Per-row settings that cycle through every filter, alone and together, greedy rows and both
+/// top-k paths (the lists' winners up to 256, the radix select past them).
+pub fn settings_mix(cols: u32, n: usize) -> Vec<TokenSettings> {
+    let k = |k: u32| k.min(cols);
+    let mix = [
+        TokenSettings::new(1.0),
+        TokenSettings::greedy(),
+        TokenSettings::new(0.7).with_top_k(k(5)),
+        TokenSettings::new(1.3).with_top_k(k(50)),
+        TokenSettings::new(1.0).with_top_k(1),
+        TokenSettings::new(0.9).with_top_p(0.9),
+        TokenSettings::new(1.0).with_top_k(k(40)).with_top_p(0.5),
+        TokenSettings::new(0.8).with_min_p(0.1),
+        TokenSettings::new(1.1).with_min_p(0.05).with_top_p(0.95),
+        TokenSettings::new(1.0).with_soft_cap(5.0).with_top_k(k(20)),
+        TokenSettings::new(0.6)
+            .with_top_k(k(32))
+            .with_top_p(0.8)
+            .with_min_p(0.01),
+        TokenSettings::new(2.0).with_top_k(cols),
+        TokenSettings::new(1e-6),
+        TokenSettings::new(0.5).with_soft_cap(3.0).with_top_p(0.7),
+        TokenSettings::new(1.0).with_top_k(k(300)).with_top_p(0.95),
+    ];
+    (0..n).map(|i| mix[i % mix.len()]).collect()
+}
+
+/// Logits like a language model's: a spread of values with a few strong candidates.
+pub fn lm_logits(rng: &mut Rng, cols: u32) -> Vec<f32> {
+    (0..cols)
+        .map(|_| {
+            let base = rng.uniform(-6.0, 2.0);
+            let peak = if rng.next_u32().is_multiple_of(500) {
+                rng.uniform(2.0, 9.0)
+            } else {
+                0.0
+            };
+            (base + peak) as f32
+        })
+        .collect()
+}
+
+pub struct Compared {
+    pub rows: usize,
+    pub near: usize,
+    /// The largest log-probability error as a share of its bound (raw, sampled).
+    pub worst: (f64, f64),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Bias {
+    None,
+    Shared,
+    PerRow,
+}
+
+/// A batch of `rows` rows of K = `cols` at storage `T`: language-model-like logits with masked
+/// entries, two rows without a token, every filter (settings_mix), per-row states and a bias.
+pub struct TokenCase<T> {
+    pub cols: u32,
+    pub rows: usize,
+    pub logits: Vec<T>,
+    pub settings: Vec<TokenSettings>,
+    pub states: Vec<RandomState>,
+    pub bias: Bias,
+    pub bias_values: Vec<f32>,
+}
+
+impl<T: Element> TokenCase<T> {
+    pub fn new(cols: u32, rows: usize, case: u64, bias: Bias) -> Self {
+        let mut rng = Rng::new(case);
+        let settings = settings_mix(cols, rows);
+        let mut logits: Vec<T> = Vec::new();
+        for r in 0..rows {
+            let mut row = lm_logits(&mut rng, cols);
+            if r % 9 == 4 {
+                row[(r * 31) % cols as usize] = f32::NEG_INFINITY;
+            }
+            logits.extend(row.iter().map(|&x| T::from_f32(x)));
+        }
+        // Some rows wholly masked, one with a NaN: no token.
+        if rows > 6 {
+            let cells = cols as usize;
+            for x in &mut logits[5 * cells..6 * cells] {
+                *x = T::from_f32(f32::NEG_INFINITY);
+            }
+            logits[6 * cells + cells / 2] = T::from_f32(f32::NAN);
+        }
+        let states: Vec<RandomState> = (0..rows as u64)
+            .map(|r| RandomState {
+                seed: case * 1000 + r,
+                offset: r * 7919 + (r % 4),
+            })
+            .collect();
+        // Banned tokens and a boost, the same for every row or shifted by the row.
+        let bias_rows = if bias == Bias::PerRow { rows } else { 1 };
+        let bias_values: Vec<f32> = (0..bias_rows * cols as usize)
+            .map(
+                |i| match (i % cols as usize + 5 * (i / cols as usize)) % 97 {
+                    0 => f32::NEG_INFINITY,
+                    3 => 1.5,
+                    _ => 0.0,
+                },
+            )
+            .collect();
+        Self {
+            cols,
+            rows,
+            logits,
+            settings,
+            states,
+            bias,
+            bias_values,
+        }
+    }
+
+    /// The call's arguments: log-probabilities on, the strategy given.
+    pub fn args(&self, strategy: Option<Strategy>) -> TokenArgs<'_> {
+        TokenArgs {
+            bias: (self.bias != Bias::None).then_some(self.bias_values.as_slice()),
+            logprobs: true,
+            strategy,
+            ..TokenArgs::new(self.cols, &self.settings, &self.states)
+        }
+    }
+}
+/// Holds each row of `got` to the reference; returns how many rows were too near a threshold
+/// to compare, and the worst log-probability errors.
+pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
+    let TokenCase {
+        cols,
+        rows,
+        logits,
+        settings,
+        states,
+        bias,
+        ..
+    } = case;
+    let (cols, rows) = (*cols, *rows);
+    let bias_rows = if *bias == Bias::PerRow { rows } else { 1 };
+    let args = case.args(None);
+    let mut near = 0;
+    let mut worst = (0f64, 0f64);
+    let n_seq = f64::from(cols) / 64.0 + 16.0;
+    for r in 0..rows {
+        let x: Vec<f32> = logits[r * cols as usize..][..cols as usize]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect();
+        let row_bias = args
+            .bias
+            .map(|b| &b[(r % bias_rows) * cols as usize..][..cols as usize]);
+        let want = sample_token_row_near(
+            &x,
+            row_bias,
+            &settings[r],
+            states[r],
+            gumbel_wgpu::NoiseRange::Standard,
+            FILTER_GAP,
+        );
+        let (token, [raw, sampled]) = (got.tokens[r], got.logprobs[r]);
+        let Ok(TokenDraw {
+            token: want_token,
+            raw_logprob,
+            sampled_logprob,
+            gumbel_gap,
+            near_tokens,
+            ..
+        }) = want
+        else {
+            assert_eq!(token, NONE, "row {r}: {want:?}");
+            assert!(raw.is_nan() && sampled.is_nan(), "row {r}");
+            continue;
+        };
+        if gumbel_gap < GUMBEL_GAP {
+            near += 1;
+            continue;
+        }
+        if near_tokens.len() > 1 {
+            near += 1;
+            assert!(
+                near_tokens.contains(&token),
+                "K = {cols}, row {r}, {:?}: {token} is none of {near_tokens:?}",
+                settings[r]
+            );
+            continue;
+        }
+        assert_eq!(token, want_token, "K = {cols}, row {r}, {:?}", settings[r]);
+        // Sums of up to n_seq f32 terms in a row (EPS/2 each), one ln (4 ULP), and the
+        // subtraction of values up to 30 apart.
+        let sum_error = (n_seq + 8.0) * f64::from(f32::EPSILON);
+        let raw_tol = sum_error + 8.0 * f64::from(f32::EPSILON) * (1.0 + raw_logprob.abs());
+        worst.0 = worst.0.max((f64::from(raw) - raw_logprob).abs() / raw_tol);
+        assert!(
+            (f64::from(raw) - raw_logprob).abs() <= raw_tol,
+            "K = {cols}, row {r}: raw log-probability {raw} against {raw_logprob}"
+        );
+        let sampled_tol = sum_error + 1e-5 * (1.0 + sampled_logprob.abs());
+        worst.1 = worst
+            .1
+            .max((f64::from(sampled) - sampled_logprob).abs() / sampled_tol);
+        assert!(
+            (f64::from(sampled) - sampled_logprob).abs() <= sampled_tol,
+            "K = {cols}, row {r}, {:?}: sampled log-probability {sampled} against {sampled_logprob}",
+            settings[r]
+        );
+    }
+    Compared { rows, near, worst }
+}
