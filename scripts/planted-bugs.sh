@@ -24,6 +24,27 @@ plant() {
     fi
     echo "caught: $name ($(grep -m1 -oE '(column|argmax|dtau) [^:]*: [^,]*' /tmp/planted.log | head -1))"
 }
+# browser_plant NAME FILE FROM TO TEST-FILTER: a plant that only Chrome's shader compiler sees
+# (naga accepts it), caught by the browser suite (scripts/browser-tests.sh sets that up).
+browser_plant() {
+    local name=$1 file=shaders/$2 from=$3 to=$4 tests=$5
+    git checkout -- shaders
+    grep -qF -- "$from" "$file" || { echo "$name: pattern not found"; return 1; }
+    FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
+    git diff --quiet -- "$file" && { echo "$name: nothing planted"; return 1; }
+    if ! cargo test --no-run --test shaders >/tmp/planted.log 2>&1 ||
+        ! cargo test --no-run --target wasm32-unknown-unknown --test browser >>/tmp/planted.log 2>&1; then
+        echo "BROKEN PLANT (does not build): $name"
+        grep -m3 -E '^error|-->' /tmp/planted.log
+        return 1
+    fi
+    if CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} WASM_BINDGEN_TEST_TIMEOUT=1200 \
+        cargo test --target wasm32-unknown-unknown --test browser -- "$tests" >/tmp/planted.log 2>&1; then
+        echo "NOT CAUGHT: $name"
+        return 1
+    fi
+    echo "caught: $name ($(grep -m1 -oE "(error|refused)[^;]*: [^;]{0,100}" /tmp/planted.log | head -1))"
+}
 status=0
 plant "Philox from 16-bit halves: the middle carry dropped" shared/mul_wide_halves.wgsl " + (mid >> 16u);" ";" noise words_are_bit_exact || status=1
 plant "Philox with int64: high word shifted by 31" shared/mul_wide_int64.wgsl "u32(p >> 32u)" "u32(p >> 31u)" noise words_are_bit_exact || status=1
@@ -92,4 +113,9 @@ plant "token sampler, lists and last pass: the draw at the scale of l / tau" $to
 plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" $tokens "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
 plant "token sampler, one pass: the sampled log-probability at the scale of l / tau" $tokens "(e.l - scaled.x) / s.tau - ln_accurate(scaled.y)" "e.l / s.tau - (scaled.x / s.tau + ln_accurate(scaled.y))" exact_draws log_probabilities_keep || status=1
 plant "token sampler: sums of weights rescaled without the temperature" $tokens "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1
+if [ "${PLANTS_IN_BROWSER:-1}" = 1 ]; then
+    browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" shared/top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
+    browser_plant "top-k rounds bounded by the private copy of k (not provably uniform)" top_k_merge_lists.wgsl "for (var t = 0u; t < k; t++) {" "for (var t = 0u; t < params.k; t++) {" every_variant_builds || status=1
+    browser_plant "the token row's settings read per invocation, not through workgroupUniformLoad" $tokens "let s = workgroupUniformLoad(&uniform_settings);" "let s = settings_of(row);" every_variant_builds || status=1
+fi
 exit $status

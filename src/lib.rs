@@ -22,7 +22,9 @@
 //!   byte offsets ([`ForwardCall`], [`VjpCall`], [`JvpCall`], [`TopKCall`],
 //!   [`SampleTokensCall`], [`NoiseCall`], [`ConvertCall`]);
 //!   nothing is read back, and pipelines are built once per device;
-//! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out.
+//! - [`GpuContext`] finds a device and adds a host-slice layer: slices in, `Vec` out. Each of
+//!   its calls is an `async fn` (`sample_async`, ...) with a blocking form on native targets;
+//!   in a browser (wasm32, WebGPU) the async forms are the way in.
 //!
 //! [`reference`](mod@reference) is the CPU reference in f64, on the same random words, that every
 //! kernel is tested against. The contract (the math, the noise addressing, the layout, the accuracy
