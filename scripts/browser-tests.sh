@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The crate in a browser: builds it for wasm32 and runs the browser suite (tests/browser.rs) and
-# the demo page's test (web/test/page.mjs) in headless Chromium, whose WebGPU runs on
-# SwiftShader and whose shader compiler is Chrome's own. Installs what is missing: the rustup
-# target, Debian's chromium, chromium-driver and npm, and wasm-bindgen-cli at Cargo.lock's
-# wasm-bindgen version (about 5 minutes to build on 2 cores).
+# the demo page's test (web/test/page.mjs) in two engines, headless: Chromium (WebGPU on
+# SwiftShader, Chrome's own shader compiler) and Firefox ESR (naga, on the machine's Vulkan
+# driver). Installs what is missing: the rustup target, Debian's chromium, chromium-driver,
+# firefox-esr and npm, and wasm-bindgen-cli at Cargo.lock's wasm-bindgen version (about 5
+# minutes to build on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ fi
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v firefox-esr >/dev/null || missing+=(firefox-esr)
 command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "== installing ${missing[*]}"
@@ -39,5 +41,12 @@ export CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver}
 export WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-1200}
 cargo test --target wasm32-unknown-unknown --test browser
 
-echo "== the demo page in headless Chromium"
+echo "== the browser suite in headless Firefox"
+# No WebDriver for Firefox is packaged here: web/test/suite.mjs serves the suite with
+# wasm-bindgen-test-runner and opens it in Firefox through puppeteer.
+(cd web/test && { [ -d node_modules/puppeteer-core ] || npm ci --no-audit --no-fund --loglevel=error; })
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="node web/test/suite.mjs" BROWSER=firefox \
+    cargo test --target wasm32-unknown-unknown --test browser
+
+echo "== the demo page in headless Chromium and Firefox"
 scripts/web.sh test

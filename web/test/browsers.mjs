@@ -1,0 +1,28 @@
+// The browsers the tests drive, headless, with WebGPU on: Debian's Chromium (Chrome's shader
+// compiler, SwiftShader here) and, where it is installed, Firefox ESR (naga, on the machine's
+// Vulkan driver). Their own downloads fail on these machines, so the system ones are used.
+import fs from 'node:fs';
+import puppeteer from 'puppeteer-core';
+
+export const BROWSERS = {
+  chromium: {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    browser: 'chrome',
+    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-dev-shm-usage'],
+  },
+  firefox: {
+    executablePath: process.env.FIREFOX ?? '/usr/bin/firefox-esr',
+    browser: 'firefox',
+    extraPrefsFirefox: { 'dom.webgpu.enabled': true, 'gfx.webgpu.ignore-blocklist': true },
+  },
+};
+
+// The browsers named in BROWSERS= (comma-separated), or every one installed.
+export function installed() {
+  const wanted = process.env.BROWSERS?.split(',') ?? Object.keys(BROWSERS);
+  return wanted.filter((name) => fs.existsSync(BROWSERS[name].executablePath));
+}
+
+export function launch(name) {
+  return puppeteer.launch({ headless: true, ...BROWSERS[name] });
+}

@@ -1,0 +1,48 @@
+// A cargo test runner for wasm32 that runs a wasm-bindgen test binary in a browser driven by
+// puppeteer rather than by a WebDriver (Firefox has none packaged here):
+//   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER="node web/test/suite.mjs" BROWSER=firefox \
+//     cargo test --target wasm32-unknown-unknown --test browser
+// It serves the binary with wasm-bindgen-test-runner's interactive mode, opens that page, waits
+// for the summary line and exits with the suite's outcome.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { launch } from './browsers.mjs';
+
+const wasm = process.argv[2];
+const name = process.env.BROWSER ?? 'firefox';
+const timeout = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT ?? 1200) * 1000;
+
+const port = await new Promise((resolve) => {
+  const probe = net.createServer().listen(0, '127.0.0.1', () => {
+    const { port } = probe.address();
+    probe.close(() => resolve(port));
+  });
+});
+const runner = spawn('wasm-bindgen-test-runner', [wasm], {
+  env: { ...process.env, NO_HEADLESS: '1', WASM_BINDGEN_TEST_ADDRESS: `127.0.0.1:${port}` },
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+await new Promise((resolve, reject) => {
+  runner.stdout.on('data', (d) => String(d).includes('available at') && resolve());
+  runner.on('exit', (code) => reject(new Error(`wasm-bindgen-test-runner exited with ${code}`)));
+});
+
+let passed = false;
+const browser = await launch(name);
+try {
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.waitForFunction(
+    () => /test result: /.test(document.getElementById('output')?.textContent ?? ''),
+    { timeout, polling: 1000 },
+  );
+  const output = await page.evaluate(() => document.getElementById('output').textContent);
+  console.log(`the suite in ${name}:\n${output}`);
+  passed = /test result: ok\./.test(output);
+} catch (e) {
+  console.error(`the suite in ${name} did not finish: ${e.message}`);
+} finally {
+  await browser.close();
+  runner.kill();
+}
+process.exit(passed ? 0 : 1);
