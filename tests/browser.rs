@@ -11,7 +11,7 @@ mod common;
 use common::derivative::{Direction, SourceKind, make_inputs};
 use common::tokens::{Bias, TokenCase};
 use common::top_k::{CASES, TopKInput};
-use common::{make_batch, noise_tolerance};
+use common::{CORE_STRATEGIES, make_batch, noise_tolerance};
 use gumbel_wgpu::{Element, GpuContext, Mode, NoiseRange, SampleArgs, Strategy, philox, reference};
 use half::{bf16, f16};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -23,18 +23,6 @@ async fn context() -> GpuContext {
     console_log!("test device: {}", ctx.summary());
     ctx
 }
-
-/// The strategies a browser's default limits run (no subgroups).
-const STRATEGIES: [Strategy; 5] = [
-    Strategy::RowPerThread,
-    Strategy::RowPerThreadCached,
-    Strategy::RowPerWorkgroup { size: 64 },
-    Strategy::RowPerWorkgroup { size: 256 },
-    Strategy::SplitRow {
-        size: 64,
-        slices: 3,
-    },
-];
 
 /// Every kernel variant the device uses creates its pipeline under Chrome's compiler, with
 /// inputs bound read-only and (as `with_inputs_writable` binds them) writable.
@@ -84,7 +72,7 @@ async fn forward_matches_reference<T: Element>(ctx: &GpuContext) {
     for mode in Mode::ALL {
         for (case, (rows, cols)) in [(3, 257), (4, 33), (1, 4099)].into_iter().enumerate() {
             let batch = make_batch::<T>(rows, cols, case as u64 + 11);
-            for strategy in STRATEGIES {
+            for strategy in CORE_STRATEGIES {
                 let gpu = common::forward::run_gpu(ctx, &batch, mode, strategy)
                     .await
                     .unwrap();

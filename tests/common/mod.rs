@@ -97,22 +97,26 @@ impl TestRng {
     }
 }
 
-/// Every strategy the matrix tests run against the reference: each kind, at widths every
-/// device runs, and where the device has subgroups, a row per 4 lanes and per 32 lanes (more
-/// than lavapipe's subgroups of 8 hold, so that the kernels' fallback to the size they find
-/// when they run is tested there).
+/// Each kind of strategy that needs no device feature, at widths every device runs (a
+/// browser's default limits included).
+pub const CORE_STRATEGIES: [Strategy; 5] = [
+    Strategy::RowPerThread,
+    Strategy::RowPerThreadCached,
+    Strategy::RowPerWorkgroup { size: 64 },
+    Strategy::RowPerWorkgroup { size: 256 },
+    Strategy::SplitRow {
+        size: 64,
+        slices: 3,
+    },
+];
+
+/// Every strategy the matrix tests run against the reference: [`CORE_STRATEGIES`], and where
+/// the device has subgroups, a row per 4 lanes and per 32 lanes (more than lavapipe's
+/// subgroups of 8 hold, so that the kernels' fallback to the size they find when they run is
+/// tested there).
 #[cfg(not(target_arch = "wasm32"))]
 pub fn strategies() -> Vec<Strategy> {
-    let mut strategies = vec![
-        Strategy::RowPerThread,
-        Strategy::RowPerThreadCached,
-        Strategy::RowPerWorkgroup { size: 64 },
-        Strategy::RowPerWorkgroup { size: 256 },
-        Strategy::SplitRow {
-            size: 64,
-            slices: 3,
-        },
-    ];
+    let mut strategies = CORE_STRATEGIES.to_vec();
     if ctx().device.features().contains(wgpu::Features::SUBGROUP) {
         strategies.push(Strategy::RowPerSubgroup { lanes: 4 });
         strategies.push(Strategy::RowPerSubgroup { lanes: 32 });

@@ -275,6 +275,13 @@ fn cpu_draw(row: &[f32], s: &TokenSettings, rng: &mut Philox4x32) -> u32 {
     kept[kept.len() - 1].1
 }
 
+/// A promise of what `draws` resolves to.
+fn promise(draws: impl Future<Output = Result<Draws, JsError>> + 'static) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(async move {
+        draws.await.map(JsValue::from).map_err(JsValue::from)
+    })
+}
+
 #[wasm_bindgen]
 impl Playground {
     /// The adapter and the features the crate uses on it.
@@ -307,13 +314,7 @@ impl Playground {
     ) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
         let s = settings(temperature, top_k, top_p, min_p, soft_cap);
-        wasm_bindgen_futures::future_to_promise(async move {
-            inner
-                .sample(s, first_batch, batches)
-                .await
-                .map(JsValue::from)
-                .map_err(JsValue::from)
-        })
+        promise(async move { inner.sample(s, first_batch, batches).await })
     }
 
     /// The same draws made on the CPU in wasm after reading the logits back, as web engines
@@ -330,13 +331,7 @@ impl Playground {
     ) -> js_sys::Promise {
         let inner = Rc::clone(&self.inner);
         let s = settings(temperature, top_k, top_p, min_p, soft_cap);
-        wasm_bindgen_futures::future_to_promise(async move {
-            inner
-                .sample_on_cpu(s, batches)
-                .await
-                .map(JsValue::from)
-                .map_err(JsValue::from)
-        })
+        promise(async move { inner.sample_on_cpu(s, batches).await })
     }
 
     /// Figure 1 of the paper from the forward kernel: for each temperature in `taus`, the mean
