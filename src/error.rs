@@ -47,8 +47,30 @@ pub enum Error {
         /// The first row without a sample.
         row: usize,
         /// Why it has none.
-        reason: crate::reference::NoSample,
+        reason: NoSample,
     },
+}
+
+/// Why a row has no sample: the reason of [`Error::NoSample`], and what the CPU reference
+/// reports for such a row.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoSample {
+    /// Every logit is masked.
+    #[error("every logit is masked (-inf)")]
+    AllMasked,
+    /// This column holds NaN or +inf.
+    #[error("logit {0} is NaN or +inf")]
+    InvalidLogit(usize),
+    /// The temperature is not finite and positive.
+    #[error("tau is not finite and positive")]
+    InvalidTau,
+    /// A value overflowed f32 on the GPU (large logits over a small temperature, say); the
+    /// reference, in f64, never reports it.
+    #[error("a value overflows f32 (such as (l + g) / tau)")]
+    Overflow,
+    /// The token sampler's settings of the row are refused: the message names the field.
+    #[error("{0}")]
+    InvalidSettings(String),
 }
 
 /// This crate's result type.

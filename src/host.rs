@@ -4,11 +4,10 @@
 use crate::context::GpuContext;
 use crate::convert::{Conversion, ConvertCall};
 use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
-use crate::error::{Error, Result, invalid};
+use crate::error::{Error, NoSample, Result, invalid};
 use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
 use crate::noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput, check_count_args};
-use crate::reference::NoSample;
 use crate::row::{Strategy, Tau};
 use crate::tokens::{RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings};
 use crate::top_k::TopKCall;

@@ -91,7 +91,7 @@ mod types;
 pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
 pub use convert::{Conversion, ConvertCall};
 pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
-pub use error::{Error, Result};
+pub use error::{Error, NoSample, Result};
 pub use forward::ForwardCall;
 pub use generator::Generator;
 pub use host::{

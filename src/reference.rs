@@ -89,35 +89,8 @@ pub fn perturbed_row_in(
         .collect()
 }
 
-/// Why a row has no sample.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NoSample {
-    /// Every logit is masked.
-    AllMasked,
-    /// This column holds NaN or +inf.
-    InvalidLogit(usize),
-    /// The temperature is not finite and positive.
-    InvalidTau,
-    /// A value overflowed f32 on the GPU (large logits over a small temperature, say); the
-    /// reference, in f64, never reports it.
-    Overflow,
-    /// The token sampler's settings of the row are refused: the message names the field.
-    InvalidSettings(String),
-}
-
-impl std::fmt::Display for NoSample {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NoSample::AllMasked => write!(f, "every logit is masked (-inf)"),
-            NoSample::InvalidLogit(k) => write!(f, "logit {k} is NaN or +inf"),
-            NoSample::InvalidTau => write!(f, "tau is not finite and positive"),
-            NoSample::Overflow => write!(f, "a value overflows f32 (such as (l + g) / tau)"),
-            NoSample::InvalidSettings(why) => write!(f, "{why}"),
-        }
-    }
-}
-
-impl std::error::Error for NoSample {}
+/// Why a row has no sample (the error type's, named here too, where the reference reports it).
+pub use crate::error::NoSample;
 
 /// The sample of one row, in f64.
 #[derive(Clone, Debug, PartialEq)]
