@@ -15,8 +15,8 @@
 //! It writes `$OUT_DIR/shaders.rs`: a `Shader` enum with one name per kernel file (so that a
 //! misspelt kernel is a compile error), the table of composed variants with the bindings and
 //! workgroup size each entry point uses, and a module per shader file holding its literal
-//! `const NAME: u32 = ...u;` values, so that the host reads the kernels' constants instead of
-//! keeping copies in step by hand.
+//! `const NAME: u32 = ...u;` and `const NAME: f32 = ...;` values, so that the host reads the
+//! kernels' constants instead of keeping copies in step by hand.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -115,9 +115,13 @@ fn main() {
         if !values.is_empty() {
             let stem = file.file_stem().unwrap().to_str().unwrap();
             writeln!(constants, "\n/// The constants of {stem}.wgsl.").unwrap();
-            writeln!(constants, "#[allow(dead_code)]\npub(crate) mod {stem} {{").unwrap();
-            for (name, value) in values {
-                writeln!(constants, "    pub(crate) const {name}: u32 = {value};").unwrap();
+            writeln!(
+                constants,
+                "#[allow(dead_code, clippy::approx_constant, clippy::excessive_precision)]\npub(crate) mod {stem} {{"
+            )
+            .unwrap();
+            for (name, ty, value) in values {
+                writeln!(constants, "    pub(crate) const {name}: {ty} = {value};").unwrap();
             }
             constants.push_str("}\n");
         }
@@ -152,16 +156,28 @@ fn pieces(dir: &Path) -> Vec<PathBuf> {
     pieces
 }
 
-/// The module-scope `const NAME: u32 = <literal>u;` lines of a shader file, as (NAME, value).
-fn literal_constants(text: &str) -> Vec<(String, String)> {
+/// The module-scope `const NAME: u32 = <literal>u;` and `const NAME: f32 = <literal>;` lines of
+/// a shader file, as (NAME, Rust type, value).
+fn literal_constants(text: &str) -> Vec<(String, &'static str, String)> {
     text.lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("const ")?;
-            let (name, rest) = rest.split_once(": u32 = ")?;
-            let value = rest.split_once("u;")?.0;
-            let literal = value.starts_with("0x") && u32::from_str_radix(&value[2..], 16).is_ok()
-                || value.parse::<u32>().is_ok();
-            literal.then(|| (name.to_owned(), value.to_owned()))
+            if let Some((name, rest)) = rest.split_once(": u32 = ") {
+                let value = rest.split_once("u;")?.0;
+                let literal = value.starts_with("0x")
+                    && u32::from_str_radix(&value[2..], 16).is_ok()
+                    || value.parse::<u32>().is_ok();
+                return literal.then(|| (name.to_owned(), "u32", value.to_owned()));
+            }
+            let (name, rest) = rest.split_once(": f32 = ")?;
+            let value = rest.split_once(';')?.0.trim().trim_end_matches('f');
+            let finite = value.parse::<f32>().is_ok_and(f32::is_finite);
+            // A Rust float literal needs a point or an exponent.
+            let value = match value.contains(['.', 'e', 'E']) {
+                true => value.to_owned(),
+                false => format!("{value}.0"),
+            };
+            finite.then(|| (name.to_owned(), "f32", value))
         })
         .collect()
 }

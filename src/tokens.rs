@@ -49,7 +49,7 @@ impl TokenSettings {
     pub const NO_TOP_K: u32 = kernel::NO_TOP_K;
 
     /// Temperatures below this (0 included) mean greedy decoding: the row's argmax.
-    pub const GREEDY_BELOW: f32 = 1e-5;
+    pub const GREEDY_BELOW: f32 = kernel::GREEDY_BELOW;
 
     /// Sampling at `temperature`, with no filter.
     pub fn new(temperature: f32) -> Self {
