@@ -84,6 +84,7 @@ mod noise;
 pub mod philox;
 pub mod reference;
 mod row;
+mod shaders;
 mod tokens;
 mod top_k;
 mod types;
@@ -105,7 +106,3 @@ pub use tokens::{
 };
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, NoiseRange, Shape, StorageType};
-
-mod shaders {
-    include!(concat!(env!("OUT_DIR"), "/shaders.rs"));
-}
