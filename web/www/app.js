@@ -98,7 +98,11 @@ async function draw(demo, s, firstBatch) {
 async function main() {
   await init();
   const demo = await start(COLS, ROWS);
-  $('adapter').textContent = demo.adapter();
+  // wgpu gets no name for a page's adapter; the browser tells its vendor and architecture.
+  const info = (await navigator.gpu?.requestAdapter())?.info;
+  const named = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' ');
+  const adapter = named ? `${named}: ${demo.adapter()}` : demo.adapter();
+  $('adapter').textContent = adapter;
   $('cols').textContent = COLS.toLocaleString('en');
   for (const id of SLIDERS) if (params.has(id)) $(id).value = params.get(id);
   showValues();
@@ -111,7 +115,7 @@ async function main() {
   const s = settings();
   const { draws, gpuMs, cpuMs } = await draw(demo, s, 0);
   window.demoResult = {
-    adapter: demo.adapter(), settings: s, cols: COLS, rows: ROWS, batches: BATCHES,
+    adapter, settings: s, cols: COLS, rows: ROWS, batches: BATCHES,
     kept: Array.from(draws.kept), probs: Array.from(draws.probs), counts: Array.from(draws.counts),
     outside: draws.outside, draws: draws.draws, bytesRead: draws.bytes_read,
     gpuMsPerBatch: gpuMs, cpuMsPerBatch: cpuMs, figure1: Array.from(fig),
