@@ -2,7 +2,7 @@
 //! It is the oracle of the tests and a tool for users who check pipelines of their own.
 
 use crate::philox::{noise_pair, noise_word};
-use crate::tokens::{RandomState, TokenSettings};
+use crate::tokens::settings::{RandomState, TokenSettings};
 use crate::types::{Mode, NoiseRange, Shape, check_tau};
 
 /// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (docs/contract.md, section 2):
