@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{TestRng, ctx, expect_invalid, storage_bits};
+use common::forward::run_gpu;
+use common::{Batch, TestRng, ctx, expect_invalid};
 use gumbel_wgpu::reference::{self, NoSample, RowSample};
 use gumbel_wgpu::{
     Element, Error, ForwardCall, GpuSlice, HostTau, Mode, SampleArgs, Shape, StorageType, Strategy,
@@ -15,53 +16,6 @@ fn nan_bits(storage: StorageType) -> u32 {
         StorageType::F32 => 0x7fc0_0000,
         StorageType::F16 => 0x7e00,
         StorageType::Bf16 => 0x7fc0,
-    }
-}
-
-/// Runs a forward call on host data through the encoder API; returns output words.
-fn forward_words<T: Element>(
-    logits: &[T],
-    shape: Shape,
-    tau: &[f32],
-    mode: Mode,
-    strategy: Strategy,
-) -> Vec<u32> {
-    let ctx = ctx();
-    let input = ctx.upload(logits).unwrap();
-    let taus = ctx.upload(tau).unwrap();
-    let len = match mode {
-        Mode::Index => shape.rows as usize,
-        _ => (shape.rows * shape.out_pitch) as usize,
-    };
-    let out = ctx.storage_buffer(len as u64 * 4).unwrap();
-    let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    ctx.kernels()
-        .record_forward(
-            &mut encoder,
-            &ForwardCall {
-                noise_range: gumbel_wgpu::NoiseRange::Standard,
-                mode,
-                storage: T::STORAGE,
-                shape,
-                logits: GpuSlice::from(&input),
-                out: GpuSlice::from(&out),
-                tau: Tau::PerRow(GpuSlice::from(&taus)),
-                seed: 11,
-                offset: 0,
-                strategy: Some(strategy),
-                counter: None,
-            },
-        )
-        .unwrap();
-    ctx.queue.submit([encoder.finish()]);
-    match mode {
-        Mode::Index => ctx.read_back::<u32>(&out, len).unwrap(),
-        _ => ctx
-            .read_back::<T>(&out, len)
-            .unwrap()
-            .into_iter()
-            .map(storage_bits)
-            .collect(),
     }
 }
 
@@ -81,9 +35,16 @@ fn no_sample_rows<T: Element>() {
     let taus: Vec<f32> = rows.iter().map(|(_, t)| *t).collect();
     let shape = Shape::new(rows.len() as u32, k);
     let as_f32: Vec<f32> = logits.iter().map(|l| l.to_f32()).collect();
+    let batch = Batch {
+        shape,
+        logits: logits.clone(),
+        taus: taus.clone(),
+        seed: 11,
+        offset: 0,
+    };
     for strategy in common::strategies() {
         for mode in Mode::ALL {
-            let got = forward_words(&logits, shape, &taus, mode, strategy);
+            let got = pollster::block_on(run_gpu(ctx(), &batch, mode, strategy)).unwrap();
             let expected = reference::forward(&as_f32, shape, &taus, 11, 0, mode);
             for (r, want) in expected.iter().enumerate() {
                 let ctx = format!("{mode:?} {:?} {strategy:?} row {r}", T::STORAGE);
