@@ -330,27 +330,19 @@ impl Kernels {
     pub async fn build_all_async(&self) -> Result<usize> {
         let mut built = 0;
         let mut refused = Vec::new();
-        for variant in VARIANTS {
-            let int64_wanted = self.wide_multiply == WideMultiply::Int64
-                && VARIANTS
-                    .iter()
-                    .any(|v| v.shader == variant.shader && v.int64);
-            if variant.int64 != int64_wanted
-                || (variant.subgroups && self.smallest_subgroup.is_none())
-            {
-                continue;
-            }
-            let storage = variant.storage.map(|suffix| {
-                *StorageType::ALL
-                    .iter()
-                    .find(|t| t.suffix() == suffix)
-                    .expect("every variant's storage suffix is a storage type's")
-            });
-            let context = format!("building pipeline {}", variant.name);
-            let pipeline =
-                self.checked_async(&context, || self.pipeline(variant.shader, storage, &[]));
-            match pipeline.await.and_then(|p| p) {
-                Ok(_) => built += 1,
+        // `pipeline` picks the 64-bit variant itself where these kernels use it.
+        let variants = VARIANTS.iter().filter(|v| !v.int64);
+        for variant in variants.filter(|v| !v.subgroups || self.smallest_subgroup.is_some()) {
+            let storage = variant
+                .storage
+                .map(|suffix| StorageType::ALL.into_iter().find(|t| t.suffix() == suffix));
+            let pipeline = match storage {
+                Some(None) => Err(invalid(format!("{}: unknown storage type", variant.name))),
+                Some(Some(t)) => self.built(variant.shader, Some(t)).await,
+                None => self.built(variant.shader, None).await,
+            };
+            match pipeline {
+                Ok(()) => built += 1,
                 Err(e) => refused.push(e.to_string()),
             }
         }
@@ -365,6 +357,14 @@ impl Kernels {
                 message: refused.join("; "),
             }),
         }
+    }
+
+    /// Builds `shader`'s pipeline with its default constants, inside error scopes of its own.
+    async fn built(&self, shader: Shader, storage: Option<StorageType>) -> Result<()> {
+        let context = format!("building pipeline {shader:?} {storage:?}");
+        self.checked_async(&context, || self.pipeline(shader, storage, &[]))
+            .await?
+            .map(drop)
     }
 
     /// The pipeline of a kernel that makes noise, with `range` as its `NOISE_RANGE`.

@@ -38,15 +38,11 @@ fn make_logits(cols: u32) -> Vec<f32> {
     let mut rng = Philox4x32::new(7, 0);
     (0..cols)
         .map(|k| {
-            let u = f64::from(rand_word(&mut rng)) / 4_294_967_296.0;
+            let u = f64::from(rng.next_u32()) / 4_294_967_296.0;
             let slope = -0.9 * f64::from(k + 1).ln();
             (slope + u + if k % 997 == 5 { 2.0 } else { 0.0 }) as f32
         })
         .collect()
-}
-
-fn rand_word(rng: &mut Philox4x32) -> u32 {
-    rng.next_u32()
 }
 
 /// Opens the page's WebGPU adapter and puts `rows` copies of a row of `cols` logits on it.
@@ -264,7 +260,7 @@ fn cpu_draw(row: &[f32], s: &TokenSettings, rng: &mut Philox4x32) -> u32 {
     }
     let kept = &probs[..keep.max(1)];
     let sum: f32 = kept.iter().map(|p| p.0).sum();
-    let u = (f64::from(rand_word(rng)) / 4_294_967_296.0) as f32 * sum;
+    let u = (f64::from(rng.next_u32()) / 4_294_967_296.0) as f32 * sum;
     let mut acc = 0.0;
     for p in kept {
         acc += p.0;
