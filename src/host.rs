@@ -239,16 +239,25 @@ impl GpuContext {
         what: &str,
         record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
     ) -> Result<()> {
-        let kernels = self.kernels();
-        kernels
+        self.submit(what, record).await?;
+        self.wait_async().await
+    }
+
+    /// [`GpuContext::submit_async`] without the wait: the host-slice calls read back next,
+    /// which waits for the queue anyway.
+    async fn submit(
+        &self,
+        what: &str,
+        record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
+    ) -> Result<()> {
+        self.kernels()
             .checked_async(what, || -> Result<()> {
                 let mut encoder = self.device.create_command_encoder(&Default::default());
                 record(&mut encoder)?;
                 self.queue.submit([encoder.finish()]);
                 Ok(())
             })
-            .await??;
-        self.wait_async().await
+            .await?
     }
 
     /// The raw words of flat elements `offset .. offset + count` of `seed`'s stream.
@@ -300,7 +309,7 @@ impl GpuContext {
         range: NoiseRange,
     ) -> Result<Vec<T>> {
         let out = self.storage_buffer(byte_size(self.kernels(), "noise output", count, 4)?)?;
-        self.submit_async("noise", |encoder| {
+        self.submit("noise", |encoder| {
             self.kernels().record_noise(
                 encoder,
                 &NoiseCall {
@@ -337,7 +346,7 @@ impl GpuContext {
         while done < count {
             let n = PART.min(count - done);
             let out = self.upload(&[0u32])?;
-            self.submit_async("noise count", |encoder| {
+            self.submit("noise count", |encoder| {
                 self.kernels().record_noise_count(
                     encoder,
                     &NoiseCountCall {
@@ -382,7 +391,7 @@ impl GpuContext {
         };
         let input = self.upload(words)?;
         let out = self.storage_buffer(byte_size(self.kernels(), "gumbel output", count, 4)?)?;
-        self.submit_async("gumbel_of_words", |encoder| {
+        self.submit("gumbel_of_words", |encoder| {
             self.kernels().record_gumbel_of_words(
                 encoder,
                 &GumbelOfWordsCall {
@@ -418,7 +427,7 @@ impl GpuContext {
         let bytes = byte_size(self.kernels(), "conversion output", values.len(), out_size)?;
         let out = self.storage_buffer(bytes)?;
         let input = self.upload(values)?;
-        self.submit_async("conversion", |encoder| {
+        self.submit("conversion", |encoder| {
             self.kernels().record_convert(
                 encoder,
                 &ConvertCall {
@@ -488,7 +497,7 @@ impl GpuContext {
         let out = self.storage_buffer(byte_size(self.kernels(), "output", len, elem_size)?)?;
         let tau_buffer = self.upload_per_row(args.tau)?;
         let tau = tau_arg(args.tau, &tau_buffer);
-        self.submit_async("forward", |encoder| {
+        self.submit("forward", |encoder| {
             self.kernels().record_forward(
                 encoder,
                 &ForwardCall {
@@ -819,7 +828,7 @@ impl GpuContext {
             out: GpuSlice::from(&out),
         };
         let kernels = self.kernels();
-        self.submit_async("derivative", |encoder| record(kernels, encoder, buffers))
+        self.submit("derivative", |encoder| record(kernels, encoder, buffers))
             .await?;
         let values: Vec<T> = self.read_back_async(&out, len).await?;
         for r in 0..shape.rows as usize {
@@ -875,7 +884,7 @@ impl GpuContext {
         let input = self.upload(logits)?;
         let bytes = byte_size(self.kernels(), "top-k output", len, 4)?;
         let (indices, values) = (self.storage_buffer(bytes)?, self.storage_buffer(bytes)?);
-        self.submit_async("top-k", |encoder| {
+        self.submit("top-k", |encoder| {
             self.kernels().record_top_k(
                 encoder,
                 &TopKCall {
@@ -1089,7 +1098,7 @@ impl GpuContext {
             call = call.with_strategy(strategy);
         }
         call = call.with_noise_range(args.noise_range);
-        self.submit_async("sample tokens", |encoder| {
+        self.submit("sample tokens", |encoder| {
             self.kernels().record_sample_tokens(encoder, &call)
         })
         .await?;
