@@ -42,8 +42,8 @@ if [ "$mode" != run ]; then
     cut no-noise shared/gumbel.wgsl "$no_logs" "$linear" \
         shared/philox.wgsl "$one_round" "var c = counter ^ vec4<u32>(key, key); return c;"
     # The yardstick itself with one u32 per invocation instead of a vec4, as the kernels load.
-    cut scalar-copy copy.wgsl "array<vec4<u32>>;" "array<u32>;" \
-        copy.wgsl "i < params.count;" "i < params.count * 4u;"
+    cut scalar-copy measure/copy.wgsl "array<vec4<u32>>;" "array<u32>;" \
+        measure/copy.wgsl "i < params.count;" "i < params.count * 4u;"
     git checkout -- shaders
 fi
 [ "$mode" = build ] && exit 0

@@ -2,17 +2,32 @@
 # Plants known bugs in the kernels one at a time and checks that the tests catch each one:
 # a tolerance that passes a broken kernel is no tolerance. A plant counts as caught only when
 # it builds and then fails its test; one that does not build is reported as a broken plant.
-# Restores the shaders afterwards.
+# Restores the shaders afterwards. Files are named by their file name, wherever in shaders/ they
+# are. PLANTS_CHECK_ONLY=1 checks that every plant's pattern is found, and builds and runs nothing.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 trap 'git checkout -- shaders' EXIT
-# plant NAME FILE FROM TO TEST-BINARY TEST-FILTER
-plant() {
-    local name=$1 file=shaders/$2 from=$3 to=$4 binary=$5 tests=$6
+# shader_file NAME: the one file of that name under shaders/.
+shader_file() {
+    find shaders -name "$1" | grep . || echo "shaders/(no file $1)"
+}
+# apply_plant NAME FILE FROM TO: swaps FROM for TO in FILE; fails when nothing was planted.
+apply_plant() {
+    local name=$1 file=$2 from=$3 to=$4
     git checkout -- shaders
-    grep -qF -- "$from" "$file" || { echo "$name: pattern not found"; return 1; }
+    grep -qF -- "$from" "$file" 2>/dev/null || { echo "$name: pattern not found in $file"; return 1; }
     FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
     git diff --quiet -- "$file" && { echo "$name: nothing planted"; return 1; }
+    [ "${PLANTS_CHECK_ONLY:-0}" = 1 ] && { echo "found: $name"; return 2; }
+    return 0
+}
+# plant NAME FILE FROM TO TEST-BINARY TEST-FILTER
+plant() {
+    local name=$1 file; file=$(shader_file "$2")
+    local from=$3 to=$4 binary=$5 tests=$6 applied
+    apply_plant "$name" "$file" "$from" "$to"; applied=$?
+    [ $applied = 2 ] && return 0
+    [ $applied = 0 ] || return 1
     if ! cargo test --no-run --test "$binary" >/tmp/planted.log 2>&1; then
         echo "BROKEN PLANT (does not build): $name"
         grep -m3 -E '^error|-->' /tmp/planted.log
@@ -27,11 +42,11 @@ plant() {
 # browser_plant NAME FILE FROM TO TEST-FILTER: a plant that only Chrome's shader compiler sees
 # (naga accepts it), caught by the browser suite (scripts/browser-tests.sh sets that up).
 browser_plant() {
-    local name=$1 file=shaders/$2 from=$3 to=$4 tests=$5
-    git checkout -- shaders
-    grep -qF -- "$from" "$file" || { echo "$name: pattern not found"; return 1; }
-    FROM=$from TO=$to perl -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
-    git diff --quiet -- "$file" && { echo "$name: nothing planted"; return 1; }
+    local name=$1 file; file=$(shader_file "$2")
+    local from=$3 to=$4 tests=$5 applied
+    apply_plant "$name" "$file" "$from" "$to"; applied=$?
+    [ $applied = 2 ] && return 0
+    [ $applied = 0 ] || return 1
     if ! cargo test --no-run --test shaders >/tmp/planted.log 2>&1 ||
         ! cargo test --no-run --target wasm32-unknown-unknown --test browser >>/tmp/planted.log 2>&1; then
         echo "BROKEN PLANT (does not build): $name"
@@ -46,11 +61,11 @@ browser_plant() {
     echo "caught: $name ($(grep -m1 -oE "(error|refused)[^;]*: [^;]{0,100}" /tmp/planted.log | head -1))"
 }
 status=0
-plant "Philox from 16-bit halves: the middle carry dropped" shared/mul_wide_halves.wgsl " + (mid >> 16u);" ";" noise words_are_bit_exact || status=1
-plant "Philox with int64: high word shifted by 31" shared/mul_wide_int64.wgsl "u32(p >> 32u)" "u32(p >> 31u)" noise words_are_bit_exact || status=1
-plant "exp1_of_word: the upper tail's sign flipped" shared/gumbel.wgsl "select(a.num, -w, tail)" "select(a.num, w, tail)" noise gumbel_tails || status=1
-row=shared/sampler_row.wgsl
-deriv=shared/derivative_common.wgsl
+plant "Philox from 16-bit halves: the middle carry dropped" mul_wide_halves.wgsl " + (mid >> 16u);" ";" noise words_are_bit_exact || status=1
+plant "Philox with int64: high word shifted by 31" mul_wide_int64.wgsl "u32(p >> 32u)" "u32(p >> 31u)" noise words_are_bit_exact || status=1
+plant "exp1_of_word: the upper tail's sign flipped" gumbel.wgsl "select(a.num, -w, tail)" "select(a.num, w, tail)" noise gumbel_tails || status=1
+row=sampler_row.wgsl
+deriv=derivative_common.wgsl
 plant "noise of lane 4 dropped (lane 3's word reused)" $row "lane_at(r, t + 3u, x.w, g.w)" "lane_at(r, t + 3u, x.w, g.z)" forward soft_f32 || status=1
 plant "noise of lane 4 dropped, index mode" $row "lane_at(r, t + 3u, x.w, g.w)" "lane_at(r, t + 3u, x.w, g.z)" forward index_f32 || status=1
 plant "tau applied twice" $row "v = v / r.tau;" "v = v / r.tau / r.tau;" forward soft_f32 || status=1
@@ -62,24 +77,24 @@ plant "log-soft VJP: wrong sign of the dot term" $deriv "v = e.t - e.y * d;" "v 
 plant "dtau: wrong sign" $deriv "-w_dl, f.valid" "w_dl, f.valid" derivative soft_f32 || status=1
 plant "JVP: wrong sign of the tau tangent" $deriv "(g - e.w * dtau)" "(g + e.w * dtau)" derivative soft_f32 || status=1
 plant "recomputed sample: lane 4 takes lane 3's value" $deriv "elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau)" "elem_at(r, f, t + 3u, b.c, x.w, g.w, dtau)" derivative soft_f32 || status=1
-plant "workgroup lane cache: the invocations of a workgroup share slots" shared/row_cache_workgroup.wgsl "slot * CACHE_INVOCATIONS + cache_lane" "slot * CACHE_INVOCATIONS" forward soft_f32 || status=1
-plant "SplitRow: the first slice's partial state ignored" shared/split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
+plant "workgroup lane cache: the invocations of a workgroup share slots" row_cache_workgroup.wgsl "slot * CACHE_INVOCATIONS + cache_lane" "slot * CACHE_INVOCATIONS" forward soft_f32 || status=1
+plant "SplitRow: the first slice's partial state ignored" split_row.wgsl "for (var s = 0u;" "for (var s = 1u;" forward soft_f32 || status=1
 plant "SplitRow derivative: each slice uses its own dot product" derivative_split_write.wgsl "let d = slices_total(row, 0u);" "let d = bitcast<f32>(partials[sums_index(row, wid.x)].x);" derivative soft_f32 || status=1
-plant "top-k, thread per row: list kept in increasing order" shared/key_list.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
+plant "top-k, thread per row: list kept in increasing order" key_list.wgsl "while at > 0u && key > (*list).keys[at - 1u]" "while at > 0u && key < (*list).keys[at - 1u]" top_k matches_reference_f32 || status=1
 plant "top-k, radix select: threshold bin one too high" top_k_row_per_workgroup.wgsl "if before + count >= wanted {" "if before + count > wanted {" top_k matches_reference_f32 || status=1
-plant "noise blocks not wrapped at 2^62 (rows past 2^64)" shared/philox.wgsl "block.y & 0x3fffffffu" "block.y" wrap continue || status=1
+plant "noise blocks not wrapped at 2^62 (rows past 2^64)" philox.wgsl "block.y & 0x3fffffffu" "block.y" wrap continue || status=1
 plant "index mode ignores a bad per-row tau" $row "r.bad = tb < 0x00800000u || tb >= 0x7f800000u;" "r.bad = MODE != MODE_INDEX && (tb < 0x00800000u || tb >= 0x7f800000u);" forward_edges rows_without_a_sample_f32 || status=1
 plant "JVP: a non-finite per-row tau tangent passes" $deriv "        r.bad = true;" "        r.bad = r.bad;" derivative_edges non_finite_tau_tangents || status=1
 plant "top-k, radix select unrolled for long rows: the fourth block skipped" top_k_row_per_workgroup.wgsl "visit_block_in_row(r, p, j + 3u * WORKGROUP_SIZE);" "" largest_rows the_largest_row || status=1
-plant "row per subgroup: the butterfly stops before its last step" shared/subgroup_rows.wgsl "acc = merge(acc, other);" "acc = merge(acc, other); if d >= 2u { break; }" forward soft_f32 || status=1
-plant "row per subgroup: a derivative's segment sum misses far lanes" shared/subgroup_rows.wgsl "acc += subgroupShuffleXor(acc, d);" "acc += subgroupShuffleXor(acc, d) * f32(d < 4u);" derivative soft_f32 || status=1
+plant "row per subgroup: the butterfly stops before its last step" subgroup_rows.wgsl "acc = merge(acc, other);" "acc = merge(acc, other); if d >= 2u { break; }" forward soft_f32 || status=1
+plant "row per subgroup: a derivative's segment sum misses far lanes" subgroup_rows.wgsl "acc += subgroupShuffleXor(acc, d);" "acc += subgroupShuffleXor(acc, d) * f32(d < 4u);" derivative soft_f32 || status=1
 plant "row per subgroup: every cached block read from slot 0" forward_row_per_subgroup.wgsl "cached_block(r, j, c)" "cached_block(r, j, 0u)" forward soft_f32 || status=1
-plant "log2 map: the upper half by log2 of u, not the series" shared/gumbel.wgsl "select(by_log2, by_series, upper)" "select(by_log2, by_series, false)" noise gumbel_tails || status=1
-plant "f16 decode: the halves of a word swapped" shared/storage_f16.wgsl "return unpack2x16float(w);" "return unpack2x16float(w).yx;" convert f16_decodes || status=1
-plant "f16 encode: the high half gets the low value" shared/storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
-plant "16-bit input: an odd start read from the even word" shared/storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
+plant "log2 map: the upper half by log2 of u, not the series" gumbel.wgsl "select(by_log2, by_series, upper)" "select(by_log2, by_series, false)" noise gumbel_tails || status=1
+plant "f16 decode: the halves of a word swapped" storage_f16.wgsl "return unpack2x16float(w);" "return unpack2x16float(w).yx;" convert f16_decodes || status=1
+plant "f16 encode: the high half gets the low value" storage_f16.wgsl "pack2x16float(vec2<f32>(lo, hi))" "pack2x16float(vec2<f32>(lo, lo))" convert f16_encodes || status=1
+plant "16-bit input: an odd start read from the even word" storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
 plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lists.wgsl "head += 1u;" "head += 0u;" top_k matches_reference_f32 || status=1
-plant "top-k, merged lists: the smaller head wins" shared/best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
+plant "top-k, merged lists: the smaller head wins" best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
 tokens=sample_tokens.wgsl
 plant "token sampler, lists: top-p keeps one entry too many" $tokens "if ge64(before, wanted) && t > 0u {" "if ge64(before, wanted) && t > 1u {" tokens matches_reference_f32 || status=1
 plant "token sampler: min-p ignored in the last pass" $tokens "&& within(key, e.col, cut_p) && w >= s.min_p;" "&& within(key, e.col, cut_p);" tokens matches_reference_f32 || status=1
@@ -92,29 +107,29 @@ plant "token sampler: soft cap without its scale" $tokens "return cap * sign(y) 
 plant "token sampler: per-row bias read from row 0" $tokens "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
 plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw.x) - ln_accurate(raw.y)" "(x - raw.x)" tokens matches_reference_f32 || status=1
 plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
-plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
+plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "            atomicStore(&missed, 1u);" "" tokens min_p_in_the_first_pass || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if list.turned_away {" "} else if false {" tokens lists_that_run_out || status=1
 plant "token sampler, top-p from the lists: the row's total weight halved" $tokens "total = add64(total, fixed(w));" "total = add64(total, fixed(w * 0.5));" tokens matches_reference_f32 || status=1
-plant "wide noise: the high word of a draw is the low one again" shared/gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1
-plant "wide noise: the low word's half ulp dropped from the complement" shared/gumbel.wgsl "(f32(~lo) + 0.5)" "(f32(~lo) + 0.0)" wide_noise wide_map_at_extreme || status=1
-plant "wide noise: the second Philox block is the first again" shared/gumbel.wgsl "let b = noise_block(seed, add64_u32(first, 1u));" "let b = noise_block(seed, first);" wide_noise every_noise_call || status=1
+plant "wide noise: the high word of a draw is the low one again" gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1
+plant "wide noise: the low word's half ulp dropped from the complement" gumbel.wgsl "(f32(~lo) + 0.5)" "(f32(~lo) + 0.0)" wide_noise wide_map_at_extreme || status=1
+plant "wide noise: the second Philox block is the first again" gumbel.wgsl "let b = noise_block(seed, add64_u32(first, 1u));" "let b = noise_block(seed, first);" wide_noise every_noise_call || status=1
 plant "strided rows: the groups laid out as if categories were adjacent" $row "return (row / stride) * pitch + row % stride;" "return row * pitch;" strided strided_forward || status=1
 plant "strided rows: input read one element off" $row "v[q] = decode1(logits[elem_word(i)], i);" "v[q] = decode1(logits[elem_word(i + 1u)], i + 1u);" strided strided_forward || status=1
-plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, params.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
+plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, params.header.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
 plant "noise count: added at the binding's first word, not the slice's" noise_count.wgsl "atomicAdd(&total[params.out_base], n);" "atomicAdd(&total[0], n);" slices the_noise_count_adds_at_its_slice || status=1
 plant "index and hard: candidates compared by the rounded l + g" $row "return dl > dg || (dl == dg && b.arg < a.arg);" "return b.m + b.s > a.m + a.s || (b.m + b.s == a.m + a.s && b.arg < a.arg);" exact_draws index_hard_and_top_1 || status=1
-plant "top-k: ranked by l + g, not against the row's largest logit" shared/top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
+plant "top-k: ranked by l + g, not against the row's largest logit" top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
 plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1
 plant "top-k, radix select: a row without a valid logit padded with -inf" top_k_row_per_workgroup.wgsl "atomicLoad(&invalid) != 0u || sel.w == 0u" "atomicLoad(&invalid) != 0u" exact_draws top_k_of_a_masked_row || status=1
-plant "keys: -0.0 below +0.0" shared/keys.wgsl "if b == 0x80000000u {" "if false {" exact_draws minus_zero || status=1
+plant "keys: -0.0 below +0.0" keys.wgsl "if b == 0x80000000u {" "if false {" exact_draws minus_zero || status=1
 plant "token sampler, one pass: candidates compared by the rounded l / tau + g" $tokens "return (l - la) / tau > ga - g;" "return l / tau + g > la / tau + ga;" exact_draws token_draws || status=1
 plant "token sampler, lists and last pass: the draw at the scale of l / tau" $tokens "return key_of((l - m) / s.tau + g);" "return key_of(l / s.tau + g);" exact_draws token_draws || status=1
 plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" $tokens "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
 plant "token sampler, one pass: the sampled log-probability at the scale of l / tau" $tokens "(e.l - scaled.x) / s.tau - ln_accurate(scaled.y)" "e.l / s.tau - (scaled.x / s.tau + ln_accurate(scaled.y))" exact_draws log_probabilities_keep || status=1
 plant "token sampler: sums of weights rescaled without the temperature" $tokens "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1
 if [ "${PLANTS_IN_BROWSER:-1}" = 1 ]; then
-    browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" shared/top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
+    browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
     browser_plant "top-k rounds bounded by the private copy of k (not provably uniform)" top_k_merge_lists.wgsl "for (var t = 0u; t < k; t++) {" "for (var t = 0u; t < params.k; t++) {" every_variant_builds || status=1
     browser_plant "the token row's settings read per invocation, not through workgroupUniformLoad" $tokens "let s = workgroupUniformLoad(&uniform_settings);" "let s = settings_of(row);" every_variant_builds || status=1
 fi

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::Result;
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
+use crate::shaders::same_layout;
 use crate::shaders::{Shader, convert as kernel};
 use crate::types::StorageType;
 
@@ -41,6 +42,14 @@ struct ConvertParams {
     out_base: u32,
     _pad: u32,
 }
+same_layout!(
+    ConvertParams = ConvertParams {
+        count,
+        in_base,
+        out_base,
+        _pad
+    }
+);
 
 impl Kernels {
     /// Records a conversion into `encoder`, split into as many dispatches as the device's

@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau};
+use crate::shaders::same_layout;
 use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
 use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
@@ -195,6 +196,17 @@ struct DerivativeParams {
     slices: u32,
     slice_blocks: u32,
 }
+same_layout!(
+    DerivativeParams = DerivativeParams {
+        header,
+        grad_base,
+        row_base,
+        per_row_used,
+        dtau,
+        slices,
+        slice_blocks,
+    }
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -204,6 +216,14 @@ struct SumParams {
     out_base: u32,
     _pad: u32,
 }
+same_layout!(
+    SumParams = SumParams {
+        count,
+        in_base,
+        out_base,
+        _pad
+    }
+);
 
 /// Values one workgroup of `sum_rows` adds.
 const SUM_CHUNK: u64 = (sum_rows::WORKGROUP_SIZE * sum_rows::PER_INVOCATION) as u64;

@@ -7,6 +7,7 @@ use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
     Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
 };
+use crate::shaders::same_layout;
 use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
 use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
@@ -88,6 +89,13 @@ struct ForwardParams {
     slices: u32,
     slice_blocks: u32,
 }
+same_layout!(
+    ForwardParams = ForwardParams {
+        header,
+        slices,
+        slice_blocks
+    }
+);
 
 impl Kernels {
     /// Records a forward pass into `encoder`. Batches larger than one dispatch or one storage

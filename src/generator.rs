@@ -6,6 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::shaders::Shader;
+use crate::shaders::same_layout;
 use crate::types::Shape;
 use crate::types::split64;
 
@@ -81,6 +82,7 @@ struct AdvanceParams {
     elements: [u32; 2],
     _pad: [u32; 2],
 }
+same_layout!(AdvanceParams = AdvanceParams { elements, _pad });
 
 impl Kernels {
     /// Records the advance of a GPU-side noise counter by `elements` (for a call of shape `s`,

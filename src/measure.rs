@@ -18,6 +18,7 @@ use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::noise::{NoiseCall, NoiseOutput};
 use crate::row::{Strategy, Tau};
+use crate::shaders::same_layout;
 use crate::shaders::{self, Shader};
 use crate::tokens::{RandomState, SampleTokensCall, TokenNoise, TokenSettings};
 use crate::top_k::{MAX_K, TopKCall};
@@ -278,12 +279,17 @@ impl Workload {
                 out: GpuSlice::from(&self.noise),
             },
         )?;
-        let params = [shape.rows, shape.cols, 0.7f32.to_bits(), 0];
+        let params = UnfusedParams {
+            rows: shape.rows,
+            cols: shape.cols,
+            tau: 0.7,
+            _pad: 0,
+        };
         let pipeline = kernels.pipeline(Shader::UnfusedSoftmax, None, &[])?;
         kernels.dispatch(
             encoder,
             &pipeline,
-            bytemuck::cast_slice(&params),
+            bytemuck::bytes_of(&params),
             &[
                 self.logits.as_entire_binding(),
                 self.noise.as_entire_binding(),
@@ -436,8 +442,43 @@ impl ReadWorkload {
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct CopyParams {
     count: u32,
-    _pad: [u32; 3],
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
+same_layout!(
+    CopyParams = CopyParams {
+        count,
+        _pad0,
+        _pad1,
+        _pad2
+    }
+);
+same_layout!(
+    CopyParams = ReadParams {
+        count,
+        _pad0,
+        _pad1,
+        _pad2
+    }
+);
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct UnfusedParams {
+    rows: u32,
+    cols: u32,
+    tau: f32,
+    _pad: u32,
+}
+same_layout!(
+    UnfusedParams = UnfusedParams {
+        rows,
+        cols,
+        tau,
+        _pad
+    }
+);
 
 impl Kernels {
     /// Records a read-only pass over the first `bytes` (a multiple of 16) of `src`: the
@@ -465,7 +506,9 @@ impl Kernels {
             let count = len / 16;
             let params = CopyParams {
                 count: count as u32,
-                _pad: [0; 3],
+                _pad0: 0,
+                _pad1: 0,
+                _pad2: 0,
             };
             let window = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: src,
@@ -506,7 +549,9 @@ impl Kernels {
         let count = bytes / 16;
         let params = CopyParams {
             count: count as u32,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         };
         fn bind(buffer: &wgpu::Buffer, bytes: u64) -> wgpu::BindingResource<'_> {
             wgpu::BindingResource::Buffer(wgpu::BufferBinding {

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
+use crate::shaders::same_layout;
 use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel, noise_count as counter};
 use crate::types::{NoiseRange, split64};
 
@@ -80,6 +81,16 @@ struct CountParams {
     out_base: u32,
     _pad: u32,
 }
+same_layout!(
+    CountParams = CountParams {
+        seed,
+        offset,
+        blocks,
+        threshold,
+        out_base,
+        _pad,
+    }
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -90,6 +101,15 @@ struct NoiseParams {
     out_base: u32,
     _pad: [u32; 2],
 }
+same_layout!(
+    NoiseParams = NoiseParams {
+        seed,
+        offset,
+        count,
+        out_base,
+        _pad
+    }
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -99,6 +119,14 @@ struct MapParams {
     out_base: u32,
     _pad: u32,
 }
+same_layout!(
+    MapParams = MapParams {
+        count,
+        words_base,
+        out_base,
+        _pad
+    }
+);
 
 /// What every noise count takes, whatever its length: offset and count in whole blocks of
 /// four, and a threshold that is a number.

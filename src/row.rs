@@ -10,12 +10,13 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
+use crate::shaders::same_layout;
 use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
 use crate::types::{Shape, check_tau, split64, strided_span};
 
 /// Workgroup memory per invocation of the workgroup-per-row and SplitRow kernels: a 16-byte
 /// row state (shaders/shared/workgroup_state.wgsl) and a 4-byte partial sum
-/// (workgroup_sum.wgsl).
+/// (shaders/derivative/pieces/workgroup_sum.wgsl).
 const WORKGROUP_BYTES_PER_INVOCATION: u32 = 20;
 
 /// The most passes over a row that a row kernel makes: a derivative that recomputes the sample.
@@ -308,6 +309,24 @@ pub(crate) struct RowHeader {
     pub in_stride: u32,
     pub out_stride: u32,
 }
+same_layout!(
+    RowHeader = RowHeader {
+        seed,
+        offset,
+        rows,
+        cols,
+        in_pitch,
+        out_pitch,
+        in_base,
+        out_base,
+        tau_base,
+        tau_per_row,
+        tau,
+        counter_used,
+        in_stride,
+        out_stride,
+    }
+);
 
 /// Where a call's noise comes from: a seed and the flat index of its row 0, column 0, or a
 /// GPU-side counter holding both (then `offset` is added to the counter's offset and `seed`

@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
+use crate::shaders::same_layout;
 use crate::shaders::{
     Shader, key_list, row_bindings as binding, top_k_common as kernel,
     top_k_row_per_workgroup as select,
@@ -188,6 +189,14 @@ struct TopKParams {
     values_base: u32,
     _pad: [u32; 2],
 }
+same_layout!(
+    TopKParams = TopKParams {
+        header,
+        k,
+        values_base,
+        _pad
+    }
+);
 
 impl Kernels {
     /// Records a top-k call into `encoder`, split by rows as the forward pass is.

@@ -16,7 +16,7 @@ var<private> cache_lane: u32;
 fn begin_row(row: u32, lid: u32) -> bool {
     load_params();
     cache_lane = lid;
-    return row < params.rows;
+    return row < params.header.rows;
 }
 
 // add_block, keeping the block's lanes in cache slot `slot` when `cached`.
@@ -42,7 +42,7 @@ fn cached_lane(r: Row, t: u32, v: f32) -> Lane {
     l.k = t - r.lead;
     l.v = v;
     l.kind = LANE_VALUE;
-    if t < r.lead || l.k >= params.cols {
+    if t < r.lead || l.k >= params.header.cols {
         l.kind = LANE_OUTSIDE;
     } else if bitcast<u32>(v) == NEG_INF_BITS {
         l.kind = LANE_MASKED;

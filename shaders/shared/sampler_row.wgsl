@@ -6,19 +6,37 @@
 // so one Philox call feeds four elements and the first and last block may be partly outside
 // the row ("lead" elements before it, and a tail after it).
 //
-// The importing kernel declares `params`, whose struct starts with the row header (seed,
-// offset, rows, cols, in_pitch, out_pitch, in_base, out_base, tau_base, tau_per_row, tau,
-// counter_used, in_stride, out_stride: RowHeader in Rust), and `fn needs_sum() -> bool`:
-// whether the row's sum of exponentials is wanted. The bindings every row kernel has are in row_bindings.
+// The importing kernel declares `params`, whose struct's member `header` is the RowHeader
+// below, and `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted. The
+// bindings every row kernel has are in row_bindings.
 //
-// The noise position: params.seed and params.offset, or with counter_used the seed and offset
-// held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus params.offset. A
+// The noise position: header.seed and header.offset, or with counter_used the seed and offset
+// held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus header.offset. A
 // command sequence recorded with the same arguments then draws fresh noise each time the
 // counter advances on the GPU.
 #import philox
 #import gumbel
 #import storage
 #import row_bindings
+
+// The parameters every row kernel reads (RowHeader in Rust, filled in by the row layer for each
+// dispatch), the member `header` of each family's parameters.
+struct RowHeader {
+    seed: vec2<u32>,
+    offset: vec2<u32>,   // flat noise index of row 0, column 0 of this dispatch
+    rows: u32,
+    cols: u32,
+    in_pitch: u32,
+    out_pitch: u32,      // of the output; top-k: k
+    in_base: u32,        // element index of row 0 in the input
+    out_base: u32,       // element index of row 0 in the output
+    tau_base: u32,       // index of row 0 in `taus` (top-k and tokens: unused)
+    tau_per_row: u32,
+    tau: f32,
+    counter_used: u32,   // seed and offset from `counter`; tokens: 0 for per-row states
+    in_stride: u32,      // elements between a row's categories (see Row)
+    out_stride: u32,
+}
 
 const MODE_SOFT: u32 = 0u;
 const MODE_LOG_SOFT: u32 = 1u;
@@ -58,21 +76,21 @@ struct Row {
 
 fn row_view(row: u32) -> Row {
     var r: Row;
-    var offset = params.offset;
-    r.seed = params.seed;
-    if params.counter_used != 0u {
+    var offset = params.header.offset;
+    r.seed = params.header.seed;
+    if params.header.counter_used != 0u {
         r.seed = vec2<u32>(counter[0], counter[1]);
         offset = add64(vec2<u32>(counter[2], counter[3]), offset);
     }
-    let first = add64_u32(offset, row * params.cols);
+    let first = add64_u32(offset, row * params.header.cols);
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
-    r.blocks = (r.lead + params.cols + 3u) / 4u;
-    r.in_at = params.in_base + row_start(row, params.in_pitch, params.in_stride);
-    r.out_at = params.out_base + row_start(row, params.out_pitch, params.out_stride);
-    r.tau = params.tau;
-    if params.tau_per_row != 0u {
-        r.tau = taus[params.tau_base + row];
+    r.blocks = (r.lead + params.header.cols + 3u) / 4u;
+    r.in_at = params.header.in_base + row_start(row, params.header.in_pitch, params.header.in_stride);
+    r.out_at = params.header.out_base + row_start(row, params.header.out_pitch, params.header.out_stride);
+    r.tau = params.header.tau;
+    if params.header.tau_per_row != 0u {
+        r.tau = taus[params.header.tau_base + row];
     }
     // tau must be a positive normal finite number (by its bits: WGSL may assume no inf/NaN).
     // Index mode does not divide by it, but a bad one still means no sample, as a bad scalar
@@ -142,7 +160,7 @@ fn store_run4_at(at: u32, p: u32, stride: u32, v: vec4<f32>, live: vec4<bool>) {
 fn lane_at(r: Row, t: u32, x: f32, g: f32) -> Lane {
     var l: Lane;
     l.k = t - r.lead;
-    if t < r.lead || l.k >= params.cols {
+    if t < r.lead || l.k >= params.header.cols {
         l.kind = LANE_OUTSIDE;
         return l;
     }
@@ -173,7 +191,7 @@ struct Block {
 fn block_at(r: Row, j: u32) -> Block {
     let g = gumbel_block(r.seed, add64_u32(r.block0, j));
     let t = 4u * j;
-    let x = input4_at(r.in_at, t - r.lead, params.in_stride);
+    let x = input4_at(r.in_at, t - r.lead, params.header.in_stride);
     return Block(lane_at(r, t, x.x, g.x), lane_at(r, t + 1u, x.y, g.y),
                  lane_at(r, t + 2u, x.z, g.z), lane_at(r, t + 3u, x.w, g.w));
 }
@@ -296,7 +314,7 @@ fn write_lanes(r: Row, f: RowResult, j: u32, b: Block) {
                       output_value(b.c, f), output_value(b.d, f));
     let live = vec4<bool>(b.a.kind != LANE_OUTSIDE, b.b.kind != LANE_OUTSIDE,
                           b.c.kind != LANE_OUTSIDE, b.d.kind != LANE_OUTSIDE);
-    store_run4_at(r.out_at, 4u * j - r.lead, params.out_stride, v, live);
+    store_run4_at(r.out_at, 4u * j - r.lead, params.header.out_stride, v, live);
 }
 
 // Index mode's whole output: one u32 per row, NONE for a row without a sample.

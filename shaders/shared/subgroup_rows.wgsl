@@ -29,7 +29,7 @@ fn segment_of(group: u32, subgroup: u32, subgroup_lane: u32, subgroup_size: u32)
     let rows_per_group = WORKGROUP_SIZE / LANES;
     let index = (subgroup * subgroup_size + subgroup_lane) / s.lanes;
     s.row = group * rows_per_group + index;
-    s.live = index < rows_per_group && s.row < params.rows;
+    s.live = index < rows_per_group && s.row < params.header.rows;
     return s;
 }
 

@@ -23,6 +23,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::shaders::same_layout;
 use crate::shaders::{Shader, sample_tokens as kernel};
 use crate::types::{NoiseRange, Shape, StorageType};
 
@@ -221,6 +222,23 @@ struct TokenParams {
     want_logprobs: u32,
     _pad: u32,
 }
+same_layout!(
+    TokenParams = TokenParams {
+        header,
+        settings_base,
+        bias_base,
+        bias_pitch,
+        has_bias,
+        states_base,
+        states_count,
+        state_source,
+        index_base,
+        row0,
+        logprobs_base,
+        want_logprobs,
+        _pad,
+    }
+);
 
 impl Kernels {
     /// Records a token-sampler call into `encoder`, split by rows where one dispatch cannot

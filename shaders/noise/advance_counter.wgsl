@@ -4,8 +4,7 @@
 
 struct AdvanceParams {
     elements: vec2<u32>,
-    _pad0: u32,
-    _pad1: u32,
+    _pad: array<u32, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> params: AdvanceParams;

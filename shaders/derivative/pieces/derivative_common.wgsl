@@ -10,20 +10,7 @@
 #import params
 
 struct DerivativeParams {
-    seed: vec2<u32>,
-    offset: vec2<u32>,   // flat noise index of row 0, column 0 (recompute only)
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,       // of the logits or saved sample
-    out_pitch: u32,      // of `grad` and `out`
-    in_base: u32,
-    out_base: u32,
-    tau_base: u32,
-    tau_per_row: u32,
-    tau: f32,
-    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
-    in_stride: u32,      // elements between a row's categories (see sampler_row)
-    out_stride: u32,
+    header: RowHeader,
     grad_base: u32,      // element index of row 0 in `grad`
     row_base: u32,       // index of row 0 in `per_row`
     per_row_used: u32,   // VJP: write dtau; JVP: read the tau tangent per row (else params.dtau)
@@ -130,7 +117,7 @@ fn grad4_at(at: u32, p: u32, stride: u32) -> vec4<f32> {
 fn elem_at(r: Row, f: RowResult, t: u32, l: Lane, x: f32, g: f32, dtau: f32) -> Elem {
     var e: Elem;
     let k = t - r.lead;
-    e.live = t >= r.lead && k < params.cols;
+    e.live = t >= r.lead && k < params.header.cols;
     if !e.live {
         return e;
     }
@@ -182,9 +169,9 @@ fn elems_of(r: Row, f: RowResult, j: u32, b: Block, dtau: f32) -> Elems {
     let t = 4u * j;
     var x = vec4<f32>();
     if SOURCE == SOURCE_SAVED {
-        x = input4_at(r.in_at, t - r.lead, params.in_stride);
+        x = input4_at(r.in_at, t - r.lead, params.header.in_stride);
     }
-    let g = grad4_at(params.grad_base + (r.out_at - params.out_base), t - r.lead, params.out_stride);
+    let g = grad4_at(params.grad_base + (r.out_at - params.header.out_base), t - r.lead, params.header.out_stride);
     return Elems(elem_at(r, f, t, b.a, x.x, g.x, dtau), elem_at(r, f, t + 1u, b.b, x.y, g.y, dtau),
                  elem_at(r, f, t + 2u, b.c, x.z, g.z, dtau),
                  elem_at(r, f, t + 3u, b.d, x.w, g.w, dtau));
@@ -243,7 +230,7 @@ fn write_out_elems(r: Row, f: RowResult, d: f32, j: u32, e: Elems, dtau: f32) ->
     let v = vec4<f32>(out_value(r, f, e.a, d), out_value(r, f, e.b, d),
                       out_value(r, f, e.c, d), out_value(r, f, e.d, d));
     let live = vec4<bool>(e.a.live, e.b.live, e.c.live, e.d.live);
-    store_run4_at(r.out_at, 4u * j - r.lead, params.out_stride, v, live);
+    store_run4_at(r.out_at, 4u * j - r.lead, params.header.out_stride, v, live);
     if !needs_w(dtau) {
         return 0.0;
     }

@@ -7,7 +7,7 @@ struct MapParams {
     count: u32,
     words_base: u32,
     out_base: u32,
-    _pad0: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> params: MapParams;

@@ -8,7 +8,7 @@ override WORKGROUP_SIZE: u32 = 64u;
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     load_params();
     let row = gid.x;
-    if row >= params.rows {
+    if row >= params.header.rows {
         return;
     }
     finish_row(row, split_sample(derivative_row(row), row), slices_total(row, 1u));

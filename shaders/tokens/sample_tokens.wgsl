@@ -25,20 +25,7 @@
 #import u64
 
 struct TokenParams {
-    seed: vec2<u32>,
-    offset: vec2<u32>,
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,
-    in_base: u32,
-    out_base: u32,        // element index of row 0 in `tokens`
-    tau_base: u32,        // unused: temperatures are in the settings
-    tau_per_row: u32,
-    tau: f32,
-    counter_used: u32,    // 0: per-row states instead
-    in_stride: u32,      // elements between a row's categories (see sampler_row)
-    out_stride: u32,
+    header: RowHeader,
     settings_base: u32,
     bias_base: u32,
     bias_pitch: u32,      // 0: one row of bias for every row
@@ -102,14 +89,14 @@ fn settings_of(row: u32) -> Settings {
     let cap_bits = settings[at + 4u] & select(0xffffffffu, 0u, settings[at + 4u] == 0x80000000u);
     var s: Settings;
     s.tau = bitcast<f32>(tau_bits);
-    s.k = select(k, params.cols, k == NO_TOP_K);
+    s.k = select(k, params.header.cols, k == NO_TOP_K);
     s.p = bitcast<f32>(p_bits);
     s.min_p = bitcast<f32>(min_p_bits);
     s.cap = bitcast<f32>(cap_bits);
     let zero_tau = (tau_bits & 0x7fffffffu) == 0u;
     let tau_ok = zero_tau || tau_bits < 0x7f800000u;
     s.greedy = zero_tau || (tau_ok && s.tau < GREEDY_BELOW);
-    let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.cols);
+    let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);
     let p_ok = p_bits > 0u && p_bits <= 0x3f800000u;
     s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u;
     return s;
@@ -119,8 +106,8 @@ fn settings_of(row: u32) -> Settings {
 // of range.
 fn token_row(row: u32) -> Row {
     var r: Row;
-    r.seed = params.seed;
-    var first = add64_u32(params.offset, row * params.cols);
+    r.seed = params.header.seed;
+    var first = add64_u32(params.header.offset, row * params.header.cols);
     r.bad = false;
     if params.state_source != SOURCE_CALL {
         var s = params.row0 + row;
@@ -137,9 +124,9 @@ fn token_row(row: u32) -> Row {
     }
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
-    r.blocks = (r.lead + params.cols + 3u) / 4u;
-    r.in_at = params.in_base + row * params.in_pitch;
-    r.out_at = params.out_base + row;
+    r.blocks = (r.lead + params.header.cols + 3u) / 4u;
+    r.in_at = params.header.in_base + row * params.header.in_pitch;
+    r.out_at = params.header.out_base + row;
     r.tau = 1.0;
     return r;
 }
@@ -180,7 +167,7 @@ fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
     e.col = t - r.lead;
     e.x = x;
     e.raw = false;
-    if t < r.lead || e.col >= params.cols {
+    if t < r.lead || e.col >= params.header.cols {
         e.kind = LANE_OUTSIDE;
         return e;
     }
@@ -444,7 +431,7 @@ fn select_cut(r: Row, s: Settings, row: u32, lid: u32, m: f32, weighted: bool,
 }
 
 fn write_none(row: u32) {
-    tokens[params.out_base + row] = NONE;
+    tokens[params.header.out_base + row] = NONE;
     if params.want_logprobs != 0u {
         logprobs[params.logprobs_base + 2u * row] = nan_f32();
         logprobs[params.logprobs_base + 2u * row + 1u] = nan_f32();
@@ -454,7 +441,7 @@ fn write_none(row: u32) {
 // The token, and its log-probabilities: under softmax(x) (raw: the row's log-sum-exp of x),
 // and under the sampling distribution.
 fn write_token(row: u32, token: u32, raw: vec2<f32>, sampled: f32, x: f32) {
-    tokens[params.out_base + row] = token;
+    tokens[params.header.out_base + row] = token;
     if params.want_logprobs != 0u {
         logprobs[params.logprobs_base + 2u * row] = (x - raw.x) - ln_accurate(raw.y);
         logprobs[params.logprobs_base + 2u * row + 1u] = sampled;
@@ -584,7 +571,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone
     // whose cut falls within the row's first KEPT_MAX entries, is sampled from the winners of
     // its invocations' lists (each its best LIST_MAX), unless one of them runs out.
-    let in_one_pass = !s.greedy && s.k == call.cols && s.p >= 1.0
+    let in_one_pass = !s.greedy && s.k == call.header.cols && s.p >= 1.0
         && (s.min_p == 0.0 || call.want_logprobs == 0u);
     let lists = !in_one_pass && (s.k <= KEPT_MAX || s.p < 1.0);
     if lid == 0u {

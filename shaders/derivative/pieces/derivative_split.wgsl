@@ -16,7 +16,7 @@ fn split_sample(r: Row, row: u32) -> RowResult {
 
 // Where slice `slice` of row `row` keeps its sums.
 fn sums_index(row: u32, slice: u32) -> u32 {
-    return params.rows * params.slices + partial_index(row, slice);
+    return params.header.rows * params.slices + partial_index(row, slice);
 }
 
 // The sum over the row's slices of their component `c` of the sums (0: dot, 1: w dl), in

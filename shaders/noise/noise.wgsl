@@ -9,8 +9,7 @@ struct NoiseParams {
     offset: vec2<u32>,
     count: u32,
     out_base: u32,   // element index of the first output in `out`
-    _pad0: u32,
-    _pad1: u32,
+    _pad: array<u32, 2>,
 }
 
 @group(0) @binding(0) var<storage, read> params: NoiseParams;

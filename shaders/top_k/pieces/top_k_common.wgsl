@@ -5,24 +5,10 @@
 #import keys
 
 struct TopKParams {
-    seed: vec2<u32>,
-    offset: vec2<u32>,
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,      // of the outputs: k
-    in_base: u32,
-    out_base: u32,       // element index of row 0 in `indices`
-    tau_base: u32,       // unused: top-k takes no temperature
-    tau_per_row: u32,
-    tau: f32,
-    counter_used: u32,
-    in_stride: u32,      // elements between a row's categories (see sampler_row)
-    out_stride: u32,
+    header: RowHeader,
     k: u32,
     values_base: u32,    // element index of row 0 in `values`
-    _pad0: u32,
-    _pad1: u32,
+    _pad: array<u32, 2>,
 }
 
 alias Params = TopKParams;
@@ -49,7 +35,7 @@ fn rank_key(l: Lane) -> u32 {
 fn top_logit_key(r: Row, first: u32, step: u32) -> u32 {
     var best = 0u;
     for (var j = first; j < r.blocks; j += step) {
-        let x = input4_at(r.in_at, 4u * j - r.lead, params.in_stride);
+        let x = input4_at(r.in_at, 4u * j - r.lead, params.header.in_stride);
         let t = 4u * j;
         best = max(max(logit_key(r, t, x.x), logit_key(r, t + 1u, x.y)),
                    max(max(logit_key(r, t + 2u, x.z), logit_key(r, t + 3u, x.w)), best));
@@ -60,7 +46,7 @@ fn top_logit_key(r: Row, first: u32, step: u32) -> u32 {
 // The key of logit x at position t of the row's blocks; 0 outside the row, masked or invalid.
 fn logit_key(r: Row, t: u32, x: f32) -> u32 {
     let finite = (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
-    return select(0u, key_of(x), t >= r.lead && t - r.lead < params.cols && finite);
+    return select(0u, key_of(x), t >= r.lead && t - r.lead < params.header.cols && finite);
 }
 
 fn set_row_top(key: u32) {
@@ -92,6 +78,6 @@ fn write_place(row: u32, t: u32, column: u32, key: u32, bad: bool) {
         index = NONE;
         value = nan_f32();
     }
-    indices[params.out_base + row * params.out_pitch + t] = index;
-    values[params.values_base + row * params.out_pitch + t] = value;
+    indices[params.header.out_base + row * params.header.out_pitch + t] = index;
+    values[params.values_base + row * params.header.out_pitch + t] = value;
 }

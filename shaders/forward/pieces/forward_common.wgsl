@@ -3,20 +3,7 @@
 #import params
 
 struct ForwardParams {
-    seed: vec2<u32>,
-    offset: vec2<u32>,   // flat noise index of row 0, column 0 of this dispatch
-    rows: u32,
-    cols: u32,
-    in_pitch: u32,
-    out_pitch: u32,
-    in_base: u32,        // element index of row 0 in `logits`
-    out_base: u32,       // element index of row 0 in `out`
-    tau_base: u32,       // index of row 0 in `taus`
-    tau_per_row: u32,
-    tau: f32,
-    counter_used: u32,   // seed and offset from `counter` (see sampler_row)
-    in_stride: u32,      // elements between a row's categories (see sampler_row)
-    out_stride: u32,
+    header: RowHeader,
     slices: u32,         // SplitRow: workgroups per row
     slice_blocks: u32,   // SplitRow: noise blocks per slice
 }
