@@ -91,18 +91,19 @@ mod types;
 
 pub use context::{ADAPTER_ENV, GpuContext, LiveObjects};
 pub use convert::{Conversion, ConvertCall};
+pub use derivative::{Gradient, HostSource};
 pub use derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
 pub use error::{Error, NoSample, Result};
 pub use forward::ForwardCall;
 pub use generator::Generator;
-pub use host::{
-    Gradient, HostSource, HostTau, HostTokenNoise, SampleArgs, TokenArgs, Tokens, TopK,
-};
+pub use host::{HostTau, SampleArgs};
 pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 pub use row::{Strategy, Tau};
+pub use tokens::{HostTokenNoise, TokenArgs, Tokens};
 pub use tokens::{
     RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings, choose_sample_tokens,
 };
+pub use top_k::TopK;
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};
 pub use types::{Element, Mode, NoiseRange, Shape, StorageType};

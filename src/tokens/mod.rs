@@ -511,3 +511,6 @@ mod tests {
         assert!(TokenSettings::greedy().check(0, 1).is_ok());
     }
 }
+
+mod host;
+pub use host::{HostTokenNoise, TokenArgs, Tokens};

@@ -111,3 +111,5 @@ impl Kernels {
         Ok(())
     }
 }
+
+mod host;

@@ -502,3 +502,6 @@ impl Kernels {
         }
     }
 }
+
+mod host;
+pub use host::{Gradient, HostSource};

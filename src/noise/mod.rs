@@ -282,3 +282,5 @@ impl Kernels {
         Ok(())
     }
 }
+
+mod host;

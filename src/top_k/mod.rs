@@ -309,3 +309,6 @@ impl Kernels {
         })
     }
 }
+
+mod host;
+pub use host::TopK;

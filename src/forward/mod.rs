@@ -181,3 +181,5 @@ impl Kernels {
         })
     }
 }
+
+mod host;

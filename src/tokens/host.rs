@@ -1,0 +1,216 @@
+//! The host-slice form of the tokens calls: slices in, `Vec` out, on a [`GpuContext`].
+
+use super::*;
+use crate::context::GpuContext;
+use crate::error::{Result, invalid};
+use crate::host::byte_size;
+use crate::kernels::GpuSlice;
+use crate::row::Strategy;
+use crate::types::{Element, NoiseRange, Shape};
+
+/// Where the rows of a host-slice token-sampler call take their noise ([`TokenNoise`]).
+#[derive(Clone, Copy, Debug)]
+pub enum HostTokenNoise<'a> {
+    /// One stream: row `r`, column `k` at flat index `offset + r*K + k`.
+    Call {
+        /// The seed.
+        seed: u64,
+        /// Flat noise index of row 0, column 0.
+        offset: u64,
+    },
+    /// Row `r` takes `states[r]`.
+    PerRow(&'a [RandomState]),
+    /// Row `r` takes `states[index[r]]`.
+    Indexed {
+        /// The requests' states.
+        states: &'a [RandomState],
+        /// One entry per row.
+        index: &'a [u32],
+    },
+}
+
+/// The arguments of a host-slice token-sampler call besides the logits.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenArgs<'a> {
+    /// K, the logits per row (rows = `settings.len()`, dense).
+    pub cols: u32,
+    /// One per row.
+    pub settings: &'a [TokenSettings],
+    /// The noise.
+    pub noise: HostTokenNoise<'a>,
+    /// K values for every row, or `rows * K`.
+    pub bias: Option<&'a [f32]>,
+    /// Whether to return log-probabilities.
+    pub logprobs: bool,
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub noise_range: NoiseRange,
+    /// `None`: [`choose_sample_tokens`](crate::choose_sample_tokens).
+    pub strategy: Option<Strategy>,
+}
+
+impl<'a> TokenArgs<'a> {
+    /// Rows of `cols` logits with their `settings` and per-row `states`; no bias, no
+    /// log-probabilities.
+    pub fn new(cols: u32, settings: &'a [TokenSettings], states: &'a [RandomState]) -> Self {
+        Self {
+            cols,
+            settings,
+            noise: HostTokenNoise::PerRow(states),
+            bias: None,
+            logprobs: false,
+            noise_range: NoiseRange::Standard,
+            strategy: None,
+        }
+    }
+}
+
+/// The result of a host-slice token-sampler call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tokens {
+    /// One per row; `u32::MAX` for a row without a token (a NaN or +inf logit, every token
+    /// masked or banned).
+    pub tokens: Vec<u32>,
+    /// Per row, if asked for: the token's log-probability under `softmax(x)` and under the
+    /// distribution it was drawn from (NaN for a row without a token).
+    pub logprobs: Vec<[f32; 2]>,
+}
+
+impl GpuContext {
+    /// The token sampler ([`SampleTokensCall`]) on host slices. Every argument is checked
+    /// first (errors name it); a row whose logits leave no token gets `u32::MAX` instead of
+    /// failing the batch.
+    pub async fn sample_tokens_async<T: Element>(
+        &self,
+        logits: &[T],
+        args: &TokenArgs<'_>,
+    ) -> Result<Tokens> {
+        let rows = u32::try_from(args.settings.len())
+            .map_err(|_| invalid(format!("{} rows: at most 2^32 - 1", args.settings.len())))?;
+        let shape = Shape::new(rows, args.cols);
+        shape.validate()?;
+        let cells = rows as usize * args.cols as usize;
+        if logits.len() != cells {
+            return Err(invalid(format!(
+                "{} logits given; {rows} rows (one per settings entry) of K = {} take {cells}",
+                logits.len(),
+                args.cols
+            )));
+        }
+        for (r, settings) in args.settings.iter().enumerate() {
+            settings.check(r, args.cols)?;
+        }
+        let per_row_bias = match args.bias {
+            None => false,
+            Some(bias) if bias.len() == args.cols as usize => false,
+            Some(bias) if bias.len() == cells => true,
+            Some(bias) => {
+                return Err(invalid(format!(
+                    "{} bias values given: K = {} for every row, or {cells} for {rows} rows",
+                    bias.len(),
+                    args.cols
+                )));
+            }
+        };
+        let upload_states = |states: &[RandomState]| self.upload(states);
+        let (states, index) = match args.noise {
+            HostTokenNoise::Call { .. } => (None, None),
+            HostTokenNoise::PerRow(states) => {
+                if states.len() != rows as usize {
+                    return Err(invalid(format!(
+                        "{} random states given for {rows} rows",
+                        states.len()
+                    )));
+                }
+                (Some(upload_states(states)?), None)
+            }
+            HostTokenNoise::Indexed { states, index } => {
+                if index.len() != rows as usize {
+                    return Err(invalid(format!(
+                        "{} state index entries given for {rows} rows",
+                        index.len()
+                    )));
+                }
+                if let Some(r) = index.iter().position(|&i| i as usize >= states.len()) {
+                    return Err(invalid(format!(
+                        "state index[{r}] = {}: {} random states given",
+                        index[r],
+                        states.len()
+                    )));
+                }
+                if states.is_empty() {
+                    return Err(invalid("no random states given"));
+                }
+                (Some(upload_states(states)?), Some(self.upload(index)?))
+            }
+        };
+        let noise = match (args.noise, &states, &index) {
+            (HostTokenNoise::Call { seed, offset }, _, _) => TokenNoise::Call { seed, offset },
+            (HostTokenNoise::PerRow(_), Some(states), _) => TokenNoise::PerRow {
+                states: GpuSlice::from(states),
+            },
+            (HostTokenNoise::Indexed { states: host, .. }, Some(states), Some(index)) => {
+                TokenNoise::Indexed {
+                    states: GpuSlice::from(states),
+                    count: host.len() as u32,
+                    index: GpuSlice::from(index),
+                }
+            }
+            _ => unreachable!("the states are uploaded for every kind of noise that has them"),
+        };
+        let input = self.upload(logits)?;
+        let settings = self.upload(args.settings)?;
+        let bias = args.bias.map(|b| self.upload(b)).transpose()?;
+        let tokens = self.storage_buffer(byte_size(self.kernels(), "tokens", rows as usize, 4)?)?;
+        let logprobs = args
+            .logprobs
+            .then(|| {
+                let bytes = byte_size(self.kernels(), "log-probabilities", 2 * rows as usize, 4)?;
+                self.storage_buffer(bytes)
+            })
+            .transpose()?;
+        let mut call = SampleTokensCall::new(
+            T::STORAGE,
+            shape,
+            GpuSlice::from(&input),
+            GpuSlice::from(&settings),
+            noise,
+            GpuSlice::from(&tokens),
+        );
+        if let Some(bias) = &bias {
+            call = call.with_bias(TokenBias {
+                values: GpuSlice::from(bias),
+                per_row: per_row_bias,
+            });
+        }
+        if let Some(logprobs) = &logprobs {
+            call = call.with_logprobs(GpuSlice::from(logprobs));
+        }
+        if let Some(strategy) = args.strategy {
+            call = call.with_strategy(strategy);
+        }
+        call = call.with_noise_range(args.noise_range);
+        self.submit("sample tokens", |encoder| {
+            self.kernels().record_sample_tokens(encoder, &call)
+        })
+        .await?;
+        Ok(Tokens {
+            tokens: self.read_back_async(&tokens, rows as usize).await?,
+            logprobs: match &logprobs {
+                Some(buffer) => {
+                    let flat: Vec<f32> = self.read_back_async(buffer, 2 * rows as usize).await?;
+                    flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
+                }
+                None => Vec::new(),
+            },
+        })
+    }
+}
+
+/// The blocking forms of the calls above, for native targets (see `host`).
+#[cfg(not(target_arch = "wasm32"))]
+impl GpuContext {
+    /// [`GpuContext::sample_tokens_async`], waiting for it.
+    pub fn sample_tokens<T: Element>(&self, logits: &[T], args: &TokenArgs<'_>) -> Result<Tokens> {
+        pollster::block_on(self.sample_tokens_async(logits, args))
+    }
+}
