@@ -132,19 +132,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     kernels.record_forward(
         &mut encoder,
-        &ForwardCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
-            mode: Mode::Soft,
-            storage: StorageType::F32,
+        &ForwardCall::new(
+            Mode::Soft,
+            StorageType::F32,
             shape,
-            logits: GpuSlice::from(&logits),
-            out: GpuSlice::from(&samples),
-            tau: Tau::Scalar(TAU),
-            seed,
-            offset,
-            counter: None,
-            strategy: None,
-        },
+            GpuSlice::from(&logits),
+            GpuSlice::from(&samples),
+        )
+        .with_tau(Tau::Scalar(TAU))
+        .with_noise(seed, offset),
     )?;
     {
         let mut pass = encoder.begin_compute_pass(&Default::default());
@@ -154,23 +150,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     kernels.record_vjp(
         &mut encoder,
-        &VjpCall {
-            mode: Mode::Soft,
-            storage: StorageType::F32,
+        &VjpCall::new(
+            Mode::Soft,
+            StorageType::F32,
             shape,
-            source: Source::Recompute {
-                range: gumbel_wgpu::NoiseRange::Standard,
-                logits: GpuSlice::from(&logits),
-                seed,
-                offset,
-                counter: None,
-            },
-            tau: Tau::Scalar(TAU),
-            dy: GpuSlice::from(&dy),
-            dl: GpuSlice::from(&dl),
-            dtau: TauGradient::Sum(GpuSlice::from(&dtau)),
-            strategy: None,
-        },
+            Source::recompute(GpuSlice::from(&logits), seed, offset),
+            GpuSlice::from(&dy),
+            GpuSlice::from(&dl),
+        )
+        .with_tau(Tau::Scalar(TAU))
+        .with_dtau(TauGradient::Sum(GpuSlice::from(&dtau))),
     )?;
     ctx.queue.submit([encoder.finish()]);
 

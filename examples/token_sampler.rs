@@ -52,15 +52,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let batch: Vec<f32> = order.iter().flat_map(|&r| logits(r, step)).collect();
             let settings: Vec<TokenSettings> = order.iter().map(|&r| requests[r].1).collect();
             let index: Vec<u32> = order.iter().map(|&r| r as u32).collect();
-            let args = TokenArgs {
-                noise: HostTokenNoise::Indexed {
+            let args = TokenArgs::new(VOCAB, &settings, &states)
+                .with_noise(HostTokenNoise::Indexed {
                     states: &states,
                     index: &index,
-                },
-                bias: Some(&bias),
-                logprobs: true,
-                ..TokenArgs::new(VOCAB, &settings, &states)
-            };
+                })
+                .with_bias(bias.as_slice())
+                .with_logprobs(true);
             let out = ctx.sample_tokens(&batch, &args)?;
             // Back to request order.
             let mut by_request = vec![(0, 0.0); requests.len()];

@@ -48,8 +48,8 @@ use ::burn_cubecl::{CubeBackend, CubeDevice, kernel::into_contiguous, ops::numer
 
 use crate::error::{Error, Result, invalid};
 use crate::{
-    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoiseRange, Shape,
-    Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
+    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoisePosition,
+    NoiseRange, Shape, Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
 };
 
 /// Starts burn's wgpu runtime on its default adapter and gives this crate the same device
@@ -461,14 +461,14 @@ impl GumbelOps for CubeBackend {
         let rows = Rows::of(like.meta.shape(), spec.dim);
         let out = empty_like(&like, TensorShape::from([rows.rows, rows.cols]), DType::F32);
         let o = bind(&out);
-        let call = NoiseCall {
-            seed: spec.seed,
-            offset: spec.offset,
-            count: (rows.rows * rows.cols) as u64,
-            output: NoiseOutput::Gumbel,
-            range: spec.range,
-            out: o.slice(),
-        };
+        let call = NoiseCall::new(
+            spec.seed,
+            spec.offset,
+            (rows.rows * rows.cols) as u64,
+            NoiseOutput::Gumbel,
+            o.slice(),
+        )
+        .with_range(spec.range);
         submit(&context, "the noise", |e| {
             context.kernels().record_noise(e, &call)
         });
@@ -492,23 +492,19 @@ impl GumbelGradOps for CubeBackend {
         let dl = empty_like(&logits, logits.meta.shape().clone(), logits.dtype);
         let dtau = empty_like(&tau, tau.meta.shape().clone(), DType::F32);
         let bound = [&logits, &tau, &dy, &dl, &dtau].map(bind);
-        let call = VjpCall {
-            mode: spec.mode,
-            storage: kernel_storage(&logits),
-            shape: kernel_shape(&logits, spec.dim),
-            source: Source::Recompute {
-                logits: bound[0].slice(),
-                seed: spec.seed,
-                offset: spec.offset,
-                counter: None,
-                range: spec.range,
-            },
-            tau: Tau::PerRow(bound[1].slice()),
-            dy: bound[2].slice(),
-            dl: bound[3].slice(),
-            dtau: TauGradient::PerRow(bound[4].slice()),
-            strategy: None,
-        };
+        let call = VjpCall::new(
+            spec.mode,
+            kernel_storage(&logits),
+            kernel_shape(&logits, spec.dim),
+            Source::recompute_with(
+                bound[0].slice(),
+                NoisePosition::new(spec.seed, spec.offset).with_range(spec.range),
+            ),
+            bound[2].slice(),
+            bound[3].slice(),
+        )
+        .with_tau(Tau::PerRow(bound[1].slice()))
+        .with_dtau(TauGradient::PerRow(bound[4].slice()));
         submit(&context, "the VJP", |e| {
             context.kernels().record_vjp(e, &call)
         });

@@ -4,20 +4,15 @@
 use crate::context::GpuContext;
 use crate::error::{Error, NoSample, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
-use crate::row::{Strategy, Tau};
+use crate::row::{NoisePosition, Strategy, Tau, Temperature};
 use crate::types::{Element, NoiseRange, Shape, check_tau};
 
-/// The temperature of a host-slice call.
-#[derive(Clone, Copy, Debug)]
-pub enum HostTau<'a> {
-    /// One value for every row.
-    Scalar(f32),
-    /// One value per row.
-    PerRow(&'a [f32]),
-}
+/// The temperature of a host-slice call: per-row values in a host slice.
+pub type HostTau<'a> = Temperature<&'a [f32]>;
 
 /// The parameters of a host-slice sampling call.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct SampleArgs<'a> {
     /// Rows, K and pitches of the host slices.
     pub shape: Shape,
@@ -34,6 +29,11 @@ pub struct SampleArgs<'a> {
 }
 
 impl<'a> SampleArgs<'a> {
+    /// The noise position the kernels take: the seed, offset and range, no counter.
+    pub(crate) fn noise(&self) -> NoisePosition<'static> {
+        NoisePosition::new(self.seed, self.offset).with_range(self.noise_range)
+    }
+
     /// Dense rows, a scalar temperature, offset 0, the default strategy; the `with_` methods
     /// change the rest:
     ///
@@ -88,12 +88,32 @@ impl<'a> SampleArgs<'a> {
         }
     }
 
-    /// A strategy of the caller's instead of [`Strategy::choose`].
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
+    /// A strategy of the caller's instead of [`Strategy::choose`] (`None`: that choice).
+    pub fn with_strategy(self, strategy: impl Into<Option<Strategy>>) -> Self {
         Self {
-            strategy: Some(strategy),
+            strategy: strategy.into(),
             ..self
         }
+    }
+
+    /// Rows of any [`Shape`] (pitches, a category stride), with `tau`, offset 0, the standard
+    /// noise range and the default strategy.
+    pub fn for_shape(shape: Shape, tau: HostTau<'a>, seed: u64) -> Self {
+        Self {
+            shape,
+            tau,
+            ..Self::new(shape.rows, shape.cols, 1.0, seed)
+        }
+    }
+
+    /// Rows of another [`Shape`].
+    pub fn with_shape(self, shape: Shape) -> Self {
+        Self { shape, ..self }
+    }
+
+    /// The temperature: a scalar, or one per row.
+    pub fn with_tau(self, tau: HostTau<'a>) -> Self {
+        Self { tau, ..self }
     }
 }
 

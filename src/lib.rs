@@ -99,7 +99,7 @@ pub use generator::Generator;
 pub use host::{HostTau, SampleArgs};
 pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
-pub use row::{Strategy, Tau};
+pub use row::{NoisePosition, Strategy, Tau, Temperature};
 pub use tokens::{HostTokenNoise, TokenArgs, Tokens};
 pub use tokens::{
     RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings, choose_sample_tokens,

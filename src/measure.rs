@@ -11,8 +11,9 @@ use std::time::Duration;
 #[cfg(not(target_arch = "wasm32"))]
 use std::time::Instant;
 
+use crate::NoisePosition;
 use crate::context::GpuContext;
-use crate::derivative::{JvpCall, Source, TauGradient, TauTangent, VjpCall};
+use crate::derivative::{JvpCall, Source, TauTangent, VjpCall};
 use crate::error::{Error, Result, invalid};
 use crate::forward::ForwardCall;
 use crate::kernels::{GpuSlice, Kernels};
@@ -270,14 +271,13 @@ impl Workload {
         }
         kernels.record_noise(
             encoder,
-            &NoiseCall {
+            &NoiseCall::new(
                 seed,
-                offset: 0,
-                count: shape.noise_elements(),
-                output: NoiseOutput::Gumbel,
-                range: NoiseRange::Standard,
-                out: GpuSlice::from(&self.noise),
-            },
+                0,
+                shape.noise_elements(),
+                NoiseOutput::Gumbel,
+                GpuSlice::from(&self.noise),
+            ),
         )?;
         let params = UnfusedParams {
             rows: shape.rows,
@@ -311,13 +311,10 @@ impl Workload {
         let tau = Tau::Scalar(0.7);
         let source = |recompute| {
             if recompute {
-                Source::Recompute {
-                    logits: GpuSlice::from(&self.logits),
-                    seed,
-                    offset: 0,
-                    counter: None,
-                    range: self.noise_range,
-                }
+                Source::recompute_with(
+                    GpuSlice::from(&self.logits),
+                    NoisePosition::new(seed, 0).with_range(self.noise_range),
+                )
             } else {
                 Source::Saved(GpuSlice::from(&self.saved))
             }
@@ -326,63 +323,58 @@ impl Workload {
         match kernel {
             Kernel::Forward(mode) => kernels.record_forward(
                 encoder,
-                &ForwardCall {
+                &ForwardCall::new(
                     mode,
                     storage,
                     shape,
-                    logits: GpuSlice::from(&self.logits),
-                    out: GpuSlice::from(&self.out),
-                    tau,
-                    seed,
-                    offset: 0,
-                    strategy,
-                    counter: None,
-                    noise_range: self.noise_range,
-                },
+                    GpuSlice::from(&self.logits),
+                    GpuSlice::from(&self.out),
+                )
+                .with_tau(tau)
+                .with_noise(seed, 0)
+                .with_noise_range(self.noise_range)
+                .with_strategy(strategy),
             ),
             Kernel::Vjp { recompute } => kernels.record_vjp(
                 encoder,
-                &VjpCall {
-                    mode: Mode::Soft,
+                &VjpCall::new(
+                    Mode::Soft,
                     storage,
                     shape,
-                    source: source(recompute),
-                    tau,
-                    dy: GpuSlice::from(&self.grad),
-                    dl: GpuSlice::from(&self.out),
-                    dtau: TauGradient::None,
-                    strategy,
-                },
+                    source(recompute),
+                    GpuSlice::from(&self.grad),
+                    GpuSlice::from(&self.out),
+                )
+                .with_tau(tau)
+                .with_strategy(strategy),
             ),
             Kernel::TopK { k } => kernels.record_top_k(
                 encoder,
-                &TopKCall {
+                &TopKCall::new(
                     storage,
                     shape,
                     k,
-                    logits: GpuSlice::from(&self.logits),
-                    indices: GpuSlice::from(&self.top_indices),
-                    values: GpuSlice::from(&self.top_values),
-                    seed,
-                    offset: 0,
-                    counter: None,
-                    noise_range: self.noise_range,
-                    strategy,
-                },
+                    GpuSlice::from(&self.logits),
+                    GpuSlice::from(&self.top_indices),
+                    GpuSlice::from(&self.top_values),
+                )
+                .with_noise(seed, 0)
+                .with_noise_range(self.noise_range)
+                .with_strategy(strategy),
             ),
             Kernel::Jvp { recompute } => kernels.record_jvp(
                 encoder,
-                &JvpCall {
-                    mode: Mode::Soft,
+                &JvpCall::new(
+                    Mode::Soft,
                     storage,
                     shape,
-                    source: source(recompute),
-                    tau,
-                    dl: GpuSlice::from(&self.grad),
-                    dtau: TauTangent::Scalar(0.1),
-                    ydot: GpuSlice::from(&self.out),
-                    strategy,
-                },
+                    source(recompute),
+                    GpuSlice::from(&self.grad),
+                    GpuSlice::from(&self.out),
+                )
+                .with_tau(tau)
+                .with_dtau(TauTangent::Scalar(0.1))
+                .with_strategy(strategy),
             ),
         }
     }

@@ -124,12 +124,7 @@ fn a_buffer_read_and_written_by_one_call_is_refused() {
         "logits",
         "indices",
     );
-    let words = GumbelOfWordsCall {
-        range: gumbel_wgpu::NoiseRange::Standard,
-        words: at(0),
-        out: at(SECOND),
-        count: N,
-    };
+    let words = GumbelOfWordsCall::new(at(0), at(SECOND), N);
     expect_both_named(
         kernels.record_gumbel_of_words(&mut encoder, &words),
         "words",
@@ -211,19 +206,13 @@ fn arguments_may_share_a_buffer_where_wgpu_allows_it() {
 
     // Outputs that overlap are refused.
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let overlapping = TopKCall {
-        noise_range: gumbel_wgpu::NoiseRange::Standard,
-        values: GpuSlice::new(&top, 16),
-        ..top_k
-    };
+    let mut overlapping = top_k;
+    overlapping.values = GpuSlice::new(&top, 16);
     expect_invalid(
         kernels.record_top_k(&mut encoder, &overlapping),
         "the indices (bytes 0..24) and the values (bytes 16..40) overlap",
     );
-    let overlapping = VjpCall {
-        dtau: TauGradient::PerRow(GpuSlice::new(&outputs, 40)),
-        ..vjp
-    };
+    let overlapping = vjp.with_dtau(TauGradient::PerRow(GpuSlice::new(&outputs, 40)));
     expect_invalid(kernels.record_vjp(&mut encoder, &overlapping), "overlap");
 }
 

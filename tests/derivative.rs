@@ -111,14 +111,8 @@ fn recompute_equals_saved_forward_output() {
             } else {
                 HostTau::PerRow(&batch.taus)
             };
-            let args = SampleArgs {
-                shape: batch.shape,
-                tau,
-                seed: batch.seed,
-                offset: batch.offset,
-                noise_range: gumbel_wgpu::NoiseRange::Standard,
-                strategy: None,
-            };
+            let args =
+                SampleArgs::for_shape(batch.shape, tau, batch.seed).with_offset(batch.offset);
             inputs.saved = ctx().sample(&batch.logits, mode, &args).unwrap();
             for direction in [Direction::Vjp, Direction::Jvp] {
                 for strategy in common::strategies() {

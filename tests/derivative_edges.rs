@@ -32,45 +32,39 @@ fn derivatives(
     );
     let dtau = ctx.storage_buffer(u64::from(shape.rows) * 4).unwrap();
     let tangents = ctx.upload(&vec![0.5f32; shape.rows as usize]).unwrap();
-    let source = Source::Recompute {
-        range: gumbel_wgpu::NoiseRange::Standard,
-        logits: GpuSlice::from(&input),
-        seed: 11,
-        offset: 0,
-        counter: None,
-    };
+    let source = Source::recompute(GpuSlice::from(&input), 11, 0);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     let kernels = ctx.kernels();
     kernels
         .record_vjp(
             &mut encoder,
-            &VjpCall {
+            &VjpCall::new(
                 mode,
-                storage: StorageType::F32,
+                StorageType::F32,
                 shape,
                 source,
-                tau: Tau::PerRow(GpuSlice::from(&tau)),
-                dy: GpuSlice::from(&grad),
-                dl: GpuSlice::from(&dl),
-                dtau: TauGradient::PerRow(GpuSlice::from(&dtau)),
-                strategy: Some(strategy),
-            },
+                GpuSlice::from(&grad),
+                GpuSlice::from(&dl),
+            )
+            .with_tau(Tau::PerRow(GpuSlice::from(&tau)))
+            .with_dtau(TauGradient::PerRow(GpuSlice::from(&dtau)))
+            .with_strategy(strategy),
         )
         .unwrap();
     kernels
         .record_jvp(
             &mut encoder,
-            &JvpCall {
+            &JvpCall::new(
                 mode,
-                storage: StorageType::F32,
+                StorageType::F32,
                 shape,
                 source,
-                tau: Tau::PerRow(GpuSlice::from(&tau)),
-                dl: GpuSlice::from(&grad),
-                dtau: TauTangent::PerRow(GpuSlice::from(&tangents)),
-                ydot: GpuSlice::from(&ydot),
-                strategy: Some(strategy),
-            },
+                GpuSlice::from(&grad),
+                GpuSlice::from(&ydot),
+            )
+            .with_tau(Tau::PerRow(GpuSlice::from(&tau)))
+            .with_dtau(TauTangent::PerRow(GpuSlice::from(&tangents)))
+            .with_strategy(strategy),
         )
         .unwrap();
     ctx.queue.submit([encoder.finish()]);
@@ -128,10 +122,7 @@ fn rows_without_a_sample() {
         }
     }
     // The host-slice layer turns the first row without a sample into an error.
-    let args = SampleArgs {
-        tau: HostTau::PerRow(&[1.0; 7]),
-        ..SampleArgs::new(7, 5, 1.0, 11)
-    };
+    let args = SampleArgs::new(7, 5, 1.0, 11).with_tau(HostTau::PerRow(&[1.0; 7]));
     match ctx().vjp(HostSource::Recompute(&logits), &grad, Mode::Soft, &args) {
         Err(Error::NoSample { row: 0, reason }) => assert_eq!(reason, NoSample::AllMasked),
         other => panic!("expected NoSample for row 0, got {other:?}"),
@@ -170,13 +161,10 @@ fn bad_input_is_an_error_value() {
         ctx.jvp(recompute, &dy, HostTau::Scalar(f32::NAN), Mode::Soft, &args),
         "must be finite",
     );
-    let no_slices = SampleArgs {
-        strategy: Some(Strategy::SplitRow {
-            size: 64,
-            slices: 0,
-        }),
-        ..args
-    };
+    let no_slices = args.with_strategy(Strategy::SplitRow {
+        size: 64,
+        slices: 0,
+    });
     expect_invalid(ctx.vjp(recompute, &dy, Mode::Soft, &no_slices), "0 slices");
 
     // The encoder API checks every buffer.
@@ -195,17 +183,16 @@ fn bad_input_is_an_error_value() {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         ctx.kernels().record_vjp(
             &mut encoder,
-            &VjpCall {
-                mode: Mode::Soft,
-                storage: StorageType::F32,
+            &VjpCall::new(
+                Mode::Soft,
+                StorageType::F32,
                 shape,
                 source,
-                tau: Tau::Scalar(1.0),
-                dy: GpuSlice::from(dy),
-                dl: GpuSlice::from(dl),
-                dtau,
-                strategy: None,
-            },
+                GpuSlice::from(dy),
+                GpuSlice::from(dl),
+            )
+            .with_tau(Tau::Scalar(1.0))
+            .with_dtau(dtau),
         )
     };
     let saved = Source::Saved(GpuSlice::from(&good));
@@ -227,13 +214,7 @@ fn bad_input_is_an_error_value() {
         ),
         "saved sample buffer",
     );
-    let logits_short = Source::Recompute {
-        range: gumbel_wgpu::NoiseRange::Standard,
-        logits: GpuSlice::new(&good, 8),
-        seed: 0,
-        offset: 0,
-        counter: None,
-    };
+    let logits_short = Source::recompute(GpuSlice::new(&good, 8), 0, 0);
     expect_invalid(
         vjp(logits_short, &good, &out, TauGradient::None),
         "logits buffer",
@@ -260,17 +241,16 @@ fn bad_input_is_an_error_value() {
     expect_invalid(
         ctx.kernels().record_jvp(
             &mut encoder,
-            &JvpCall {
-                mode: Mode::Soft,
-                storage: StorageType::F32,
+            &JvpCall::new(
+                Mode::Soft,
+                StorageType::F32,
                 shape,
-                source: saved,
-                tau: Tau::Scalar(1.0),
-                dl: GpuSlice::from(&good),
-                dtau: TauTangent::PerRow(GpuSlice::new(&short, 32)),
-                ydot: GpuSlice::from(&out),
-                strategy: None,
-            },
+                saved,
+                GpuSlice::from(&good),
+                GpuSlice::from(&out),
+            )
+            .with_tau(Tau::Scalar(1.0))
+            .with_dtau(TauTangent::PerRow(GpuSlice::new(&short, 32))),
         ),
         "tau tangent buffer holds 40",
     );
@@ -451,26 +431,19 @@ fn split_calls_in_one_encoder_match_one_call() {
         ctx.kernels()
             .record_vjp(
                 encoder,
-                &VjpCall {
-                    mode: Mode::LogSoft,
-                    storage: StorageType::F32,
-                    shape: Shape {
+                &VjpCall::new(
+                    Mode::LogSoft,
+                    StorageType::F32,
+                    Shape {
                         rows: count,
                         ..shape
                     },
-                    source: Source::Recompute {
-                        range: gumbel_wgpu::NoiseRange::Standard,
-                        logits: at(&input, r0, cols),
-                        seed,
-                        offset: offset + u64::from(r0 * cols),
-                        counter: None,
-                    },
-                    tau: Tau::PerRow(at(&tau, r0, 1)),
-                    dy: at(&grad, r0, cols),
-                    dl: at(&out.0, r0, cols),
-                    dtau: TauGradient::PerRow(at(&out.1, r0, 1)),
-                    strategy: None,
-                },
+                    Source::recompute(at(&input, r0, cols), seed, offset + u64::from(r0 * cols)),
+                    at(&grad, r0, cols),
+                    at(&out.0, r0, cols),
+                )
+                .with_tau(Tau::PerRow(at(&tau, r0, 1)))
+                .with_dtau(TauGradient::PerRow(at(&out.1, r0, 1))),
             )
             .unwrap();
     };

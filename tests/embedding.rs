@@ -8,7 +8,7 @@ use common::calls::{CALLS, Calls, random};
 use common::ctx;
 use gumbel_wgpu::{
     Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, HostTokenNoise, Kernels, Mode,
-    RandomState, SampleArgs, Shape, Source, StorageType, Strategy, Tau, TauGradient, TokenArgs,
+    NoisePosition, RandomState, SampleArgs, Shape, Source, StorageType, Strategy, Tau, TokenArgs,
     TokenSettings, VjpCall,
 };
 
@@ -67,35 +67,31 @@ fn gpu_counter_draws_fresh_noise_each_submission() {
             Some(_) => (0, 0),
             None => (seed, offset),
         };
-        let forward = |out, counter| ForwardCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
-            mode: Mode::Soft,
-            storage: StorageType::F32,
-            shape,
-            logits: GpuSlice::from(&logits),
-            out,
-            tau: Tau::Scalar(0.8),
-            seed: at(&counter).0,
-            offset: at(&counter).1,
-            counter,
-            strategy: None,
+        let forward = |out, counter| {
+            ForwardCall::new(
+                Mode::Soft,
+                StorageType::F32,
+                shape,
+                GpuSlice::from(&logits),
+                out,
+            )
+            .with_tau(Tau::Scalar(0.8))
+            .with_noise(at(&counter).0, at(&counter).1)
+            .with_counter(counter)
         };
-        let vjp = |dl, counter| VjpCall {
-            mode: Mode::Soft,
-            storage: StorageType::F32,
-            shape,
-            source: Source::Recompute {
-                range: gumbel_wgpu::NoiseRange::Standard,
-                logits: GpuSlice::from(&logits),
-                seed: at(&counter).0,
-                offset: at(&counter).1,
-                counter,
-            },
-            tau: Tau::Scalar(0.8),
-            dy: GpuSlice::from(&dy),
-            dl,
-            dtau: TauGradient::None,
-            strategy: None,
+        let vjp = |dl, counter| {
+            VjpCall::new(
+                Mode::Soft,
+                StorageType::F32,
+                shape,
+                Source::recompute_with(
+                    GpuSlice::from(&logits),
+                    NoisePosition::new(at(&counter).0, at(&counter).1).with_counter(counter),
+                ),
+                GpuSlice::from(&dy),
+                dl,
+            )
+            .with_tau(Tau::Scalar(0.8))
         };
         let c = Some(GpuSlice::from(&counter));
         kernels
@@ -203,19 +199,14 @@ fn wgpu_errors_inside_a_call_are_values() {
     let result = ctx.submit_and_wait("forward", |encoder| {
         ctx.kernels().record_forward(
             encoder,
-            &ForwardCall {
-                noise_range: gumbel_wgpu::NoiseRange::Standard,
-                mode: Mode::Soft,
-                storage: StorageType::F32,
-                shape: Shape::new(2, 4),
-                logits: GpuSlice::from(&logits),
-                out: GpuSlice::from(&out),
-                tau: Tau::Scalar(1.0),
-                seed: 0,
-                offset: 0,
-                counter: None,
-                strategy: None,
-            },
+            &ForwardCall::new(
+                Mode::Soft,
+                StorageType::F32,
+                Shape::new(2, 4),
+                GpuSlice::from(&logits),
+                GpuSlice::from(&out),
+            )
+            .with_tau(Tau::Scalar(1.0)),
         )
     });
     assert!(matches!(result, Err(Error::Wgpu { .. })), "{result:?}");
@@ -253,10 +244,8 @@ fn a_device_with_default_limits_runs_the_default_choices() {
     let small = default_limits_context();
     assert_eq!(Strategy::widest_workgroup(&small.device.limits()), 256);
     // What a choice past those limits would meet: an error value, not a result.
-    let wide = SampleArgs {
-        strategy: Some(Strategy::RowPerWorkgroup { size: 1024 }),
-        ..SampleArgs::new(2, 5000, 0.7, 99)
-    };
+    let wide =
+        SampleArgs::new(2, 5000, 0.7, 99).with_strategy(Strategy::RowPerWorkgroup { size: 1024 });
     let refused = small.sample(&random(10_000, 1, -1.0, 1.0), Mode::Soft, &wide);
     assert!(
         matches!(refused, Err(Error::InvalidArgument(_))),
@@ -277,10 +266,8 @@ fn a_device_with_default_limits_runs_the_default_choices() {
             // The full device would choose a row per subgroup for some K, which the small one
             // cannot run: it is given the small device's choice.
             let run = |c: &GpuContext| {
-                let args = SampleArgs {
-                    strategy: strategy.or(Some(Strategy::choose(cols, small.kernels()))),
-                    ..SampleArgs::new(rows, cols, 0.7, 99)
-                };
+                let args = SampleArgs::new(rows, cols, 0.7, 99)
+                    .with_strategy(strategy.or(Some(Strategy::choose(cols, small.kernels()))));
                 let y = c.sample(&logits, Mode::Soft, &args).unwrap();
                 let g = c
                     .vjp(HostSource::Recompute(&logits), &dy, Mode::Soft, &args)
@@ -302,15 +289,13 @@ fn a_device_with_default_limits_runs_the_default_choices() {
                     .collect();
                 let index: Vec<u32> = (0..rows).rev().collect();
                 let bias = vec![0.5f32; cols as usize];
-                let token_args = TokenArgs {
-                    noise: HostTokenNoise::Indexed {
+                let token_args = TokenArgs::new(cols, &settings, &states)
+                    .with_noise(HostTokenNoise::Indexed {
                         states: &states,
                         index: &index,
-                    },
-                    bias: Some(&bias),
-                    logprobs: true,
-                    ..TokenArgs::new(cols, &settings, &states)
-                };
+                    })
+                    .with_bias(bias.as_slice())
+                    .with_logprobs(true);
                 let tokens = c.sample_tokens(&logits, &token_args).unwrap();
                 let logprobs: Vec<f32> = tokens.logprobs.iter().flatten().copied().collect();
                 [

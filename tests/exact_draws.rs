@@ -89,10 +89,8 @@ fn index_paths(ctx: &GpuContext, row: &[f32], seed: u64) -> Vec<(&'static str, V
 fn tokens(ctx: &GpuContext, row: &[f32], settings: TokenSettings, seed: u64) -> Vec<u32> {
     let cols = row.len() as u32;
     let settings = vec![settings; ROWS as usize];
-    let args = TokenArgs {
-        noise: HostTokenNoise::Call { seed, offset: 0 },
-        ..TokenArgs::new(cols, &settings, &[])
-    };
+    let args =
+        TokenArgs::new(cols, &settings, &[]).with_noise(HostTokenNoise::Call { seed, offset: 0 });
     ctx.sample_tokens(&tile(row), &args).unwrap().tokens
 }
 
@@ -158,11 +156,9 @@ fn token_draws_are_exact_at_large_scores() {
 /// One token and its two log-probabilities.
 fn one_token(row: &[f32], settings: TokenSettings, seed: u64) -> (u32, [f32; 2]) {
     let settings = [settings];
-    let args = TokenArgs {
-        noise: HostTokenNoise::Call { seed, offset: 0 },
-        logprobs: true,
-        ..TokenArgs::new(row.len() as u32, &settings, &[])
-    };
+    let args = TokenArgs::new(row.len() as u32, &settings, &[])
+        .with_noise(HostTokenNoise::Call { seed, offset: 0 })
+        .with_logprobs(true);
     let out = ctx().sample_tokens(row, &args).unwrap();
     (out.tokens[0], out.logprobs[0])
 }

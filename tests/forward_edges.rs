@@ -74,10 +74,7 @@ fn no_sample_rows<T: Element>() {
         }
     }
     // The host-slice layer turns the first row without a sample into an error.
-    let args = SampleArgs {
-        tau: HostTau::Scalar(1.0),
-        ..SampleArgs::new(7, k, 1.0, 11)
-    };
+    let args = SampleArgs::new(7, k, 1.0, 11).with_tau(HostTau::Scalar(1.0));
     match ctx().sample(&logits, Mode::Soft, &args) {
         Err(Error::NoSample { row: 0, reason }) => assert_eq!(reason, NoSample::AllMasked),
         other => panic!("expected NoSample for row 0, got {other:?}"),
@@ -133,36 +130,24 @@ fn bad_input_is_an_error_value() {
         expect_invalid(ctx.sample(&logits, Mode::Soft, &args(3, 4, tau)), "tau");
     }
     let bad_taus = [1.0, -2.0, 1.0];
-    let per_row = SampleArgs {
-        tau: HostTau::PerRow(&bad_taus),
-        ..args(3, 4, 1.0)
-    };
+    let per_row = args(3, 4, 1.0).with_tau(HostTau::PerRow(&bad_taus));
     expect_invalid(
         ctx.sample(&logits, Mode::Soft, &per_row),
         "the tau of row 1 is -2",
     );
     let short_taus = [1.0, 1.0];
-    let per_row = SampleArgs {
-        tau: HostTau::PerRow(&short_taus),
-        ..args(3, 4, 1.0)
-    };
+    let per_row = args(3, 4, 1.0).with_tau(HostTau::PerRow(&short_taus));
     expect_invalid(
         ctx.sample(&logits, Mode::Soft, &per_row),
         "2 per-row temperatures",
     );
-    let narrow = SampleArgs {
-        shape: Shape::new(3, 4).with_pitches(3, 4),
-        ..args(3, 4, 1.0)
-    };
+    let narrow = args(3, 4, 1.0).with_shape(Shape::new(3, 4).with_pitches(3, 4));
     expect_invalid(ctx.sample(&logits, Mode::Soft, &narrow), "pitch");
     expect_invalid(
         ctx.sample(&logits, Mode::Index, &args(3, 4, 1.0)),
         "sample_indices",
     );
-    let odd_group = SampleArgs {
-        strategy: Some(Strategy::RowPerWorkgroup { size: 48 }),
-        ..args(3, 4, 1.0)
-    };
+    let odd_group = args(3, 4, 1.0).with_strategy(Strategy::RowPerWorkgroup { size: 48 });
     expect_invalid(ctx.sample(&logits, Mode::Soft, &odd_group), "power of two");
 
     // The encoder API checks buffers: usage, size, alignment of the offset.
@@ -178,19 +163,8 @@ fn bad_input_is_an_error_value() {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         ctx.kernels().record_forward(
             &mut encoder,
-            &ForwardCall {
-                noise_range: gumbel_wgpu::NoiseRange::Standard,
-                mode: Mode::Soft,
-                storage: StorageType::F32,
-                shape,
-                logits,
-                out,
-                tau: Tau::Scalar(1.0),
-                seed: 0,
-                offset: 0,
-                strategy: None,
-                counter: None,
-            },
+            &ForwardCall::new(Mode::Soft, StorageType::F32, shape, logits, out)
+                .with_tau(Tau::Scalar(1.0)),
         )
     };
     let shape = Shape::new(3, 4);
@@ -252,22 +226,15 @@ fn split_calls_match<T: Element>(mode: Mode) {
         ctx.kernels()
             .record_forward(
                 encoder,
-                &ForwardCall {
-                    noise_range: gumbel_wgpu::NoiseRange::Standard,
+                &ForwardCall::new(
                     mode,
-                    storage: T::STORAGE,
-                    shape: Shape { rows: n, ..shape },
-                    logits: GpuSlice::new(
-                        &input,
-                        u64::from(r0 * shape.in_pitch) * T::STORAGE.size(),
-                    ),
-                    out: GpuSlice::new(out, u64::from(r0 * out_pitch) * out_size),
-                    tau: Tau::PerRow(GpuSlice::new(&tau_buf, u64::from(r0) * 4)),
-                    seed,
-                    offset: offset + u64::from(r0 * cols),
-                    strategy: None,
-                    counter: None,
-                },
+                    T::STORAGE,
+                    Shape { rows: n, ..shape },
+                    GpuSlice::new(&input, u64::from(r0 * shape.in_pitch) * T::STORAGE.size()),
+                    GpuSlice::new(out, u64::from(r0 * out_pitch) * out_size),
+                )
+                .with_tau(Tau::PerRow(GpuSlice::new(&tau_buf, u64::from(r0) * 4)))
+                .with_noise(seed, offset + u64::from(r0 * cols)),
             )
             .unwrap();
     };
@@ -312,19 +279,14 @@ fn a_batch_larger_than_one_binding_is_split_exactly() {
     let logits: Vec<f32> = (0..rows * cols)
         .map(|_| rng.uniform(-2.0, 2.0) as f32)
         .collect();
-    let args = SampleArgs {
-        offset: 12345,
-        ..SampleArgs::new(rows, cols, 1.0, 99)
-    };
+    let args = SampleArgs::new(rows, cols, 1.0, 99).with_offset(12345);
     let whole = ctx.sample_indices(&logits, &args).unwrap();
     // Four calls of 9,000 rows with advancing offsets.
     let mut parts = Vec::new();
     for part in 0..4u32 {
         let r0 = (part * 9000) as usize;
-        let args = SampleArgs {
-            offset: 12345 + (r0 as u64) * u64::from(cols),
-            ..SampleArgs::new(9000, cols, 1.0, 99)
-        };
+        let args =
+            SampleArgs::new(9000, cols, 1.0, 99).with_offset(12345 + (r0 as u64) * u64::from(cols));
         parts.extend(
             ctx.sample_indices(&logits[r0 * cols as usize..][..9000 * cols as usize], &args)
                 .unwrap(),

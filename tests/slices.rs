@@ -254,14 +254,7 @@ fn noise_and_conversion_calls_write_only_their_slices() {
             &format!("noise {output:?}"),
             &[out(101, 4)],
             |encoder, outs| {
-                let call = NoiseCall {
-                    seed: 5,
-                    offset: 3,
-                    count: 101,
-                    output,
-                    range,
-                    out: outs[0],
-                };
+                let call = NoiseCall::new(5, 3, 101, output, outs[0]).with_range(range);
                 ctx.kernels().record_noise(encoder, &call).unwrap();
             },
         );
@@ -274,12 +267,8 @@ fn noise_and_conversion_calls_write_only_their_slices() {
         )
         .unwrap();
     assert_writes_only_its_slices("gumbel of words", &[out(101, 4)], |encoder, outs| {
-        let call = GumbelOfWordsCall {
-            words: GpuSlice::from(&words),
-            out: outs[0],
-            count: 101,
-            range: NoiseRange::Wide,
-        };
+        let call = GumbelOfWordsCall::new(GpuSlice::from(&words), outs[0], 101)
+            .with_range(NoiseRange::Wide);
         ctx.kernels()
             .record_gumbel_of_words(encoder, &call)
             .unwrap();
@@ -290,26 +279,26 @@ fn noise_and_conversion_calls_write_only_their_slices() {
             &format!("encode {storage:?}"),
             &[out(101, 2)],
             |encoder, outs| {
-                let call = ConvertCall {
+                let call = ConvertCall::new(
                     storage,
-                    conversion: Conversion::Encode,
-                    input: GpuSlice::from(&values),
-                    out: outs[0],
-                    count: 101,
-                };
+                    Conversion::Encode,
+                    GpuSlice::from(&values),
+                    outs[0],
+                    101,
+                );
                 ctx.kernels().record_convert(encoder, &call).unwrap();
             },
         );
     }
     let halves = ctx.upload(&[0x3c00u16; 102]).unwrap();
     assert_writes_only_its_slices("decode f16", &[out(101, 4)], |encoder, outs| {
-        let call = ConvertCall {
-            storage: StorageType::F16,
-            conversion: Conversion::Decode,
-            input: GpuSlice::from(&halves),
-            out: outs[0],
-            count: 101,
-        };
+        let call = ConvertCall::new(
+            StorageType::F16,
+            Conversion::Decode,
+            GpuSlice::from(&halves),
+            outs[0],
+            101,
+        );
         ctx.kernels().record_convert(encoder, &call).unwrap();
     });
 }
@@ -321,14 +310,7 @@ fn the_noise_count_adds_at_its_slice() {
     let count = |offset: u64| {
         let b = ctx.upload(&[1000u32; 16]).unwrap();
         ctx.submit_and_wait("noise count", |encoder| {
-            let call = NoiseCountCall {
-                seed: 3,
-                offset: 0,
-                count: 64,
-                range: NoiseRange::Standard,
-                threshold: 1.0,
-                out: GpuSlice::new(&b, offset),
-            };
+            let call = NoiseCountCall::new(3, 0, 64, 1.0, GpuSlice::new(&b, offset));
             ctx.kernels().record_noise_count(encoder, &call)
         })
         .unwrap();

@@ -8,6 +8,7 @@ mod common;
 
 use common::calls::random;
 use common::{ctx, poison, storage_bits, strategies};
+use gumbel_wgpu::NoisePosition;
 use gumbel_wgpu::reference::{self, RowSample};
 use gumbel_wgpu::{
     Element, ForwardCall, GpuContext, JvpCall, Mode, Shape, Source, Strategy, Tau, TauGradient,
@@ -182,35 +183,18 @@ fn derivatives_match<T: Element>(strategy: Strategy, layout: &Layout, rows: u32)
                     poisoned::<f32>(ctx, rows as usize),
                 );
                 let ydot = poisoned::<T>(ctx, *len);
-                let source = Source::Recompute {
-                    logits: logits.into(),
-                    seed: SEED,
-                    offset: OFFSET,
-                    counter: None,
-                    range: Default::default(),
-                };
-                let vjp = VjpCall {
-                    mode,
-                    storage,
-                    shape: *shape,
-                    source,
-                    tau: Tau::Scalar(0.7),
-                    dy: grad.into(),
-                    dl: (&dl).into(),
-                    dtau: TauGradient::PerRow((&dtau).into()),
-                    strategy: Some(strategy),
-                };
-                let jvp = JvpCall {
-                    mode,
-                    storage,
-                    shape: *shape,
-                    source,
-                    tau: Tau::Scalar(0.7),
-                    dl: grad.into(),
-                    dtau: TauTangent::Scalar(0.25),
-                    ydot: (&ydot).into(),
-                    strategy: Some(strategy),
-                };
+                let source = Source::recompute_with(
+                    logits.into(),
+                    NoisePosition::new(SEED, OFFSET).with_range(Default::default()),
+                );
+                let vjp = VjpCall::new(mode, storage, *shape, source, grad.into(), (&dl).into())
+                    .with_tau(Tau::Scalar(0.7))
+                    .with_dtau(TauGradient::PerRow((&dtau).into()))
+                    .with_strategy(strategy);
+                let jvp = JvpCall::new(mode, storage, *shape, source, grad.into(), (&ydot).into())
+                    .with_tau(Tau::Scalar(0.7))
+                    .with_dtau(TauTangent::Scalar(0.25))
+                    .with_strategy(strategy);
                 ctx.submit_and_wait("derivatives", |e| {
                     ctx.kernels().record_vjp(e, &vjp)?;
                     ctx.kernels().record_jvp(e, &jvp)

@@ -215,14 +215,12 @@ fn batches_are_invariant_to_order_and_company() {
             .collect();
         let row_settings: Vec<TokenSettings> = order.iter().map(|&r| settings[r]).collect();
         let index: Vec<u32> = order.iter().map(|&r| r as u32).collect();
-        let args = TokenArgs {
-            noise: HostTokenNoise::Indexed {
+        let args = TokenArgs::new(cols, &row_settings, &states)
+            .with_noise(HostTokenNoise::Indexed {
                 states: &states,
                 index: &index,
-            },
-            logprobs: true,
-            ..TokenArgs::new(cols, &row_settings, &states)
-        };
+            })
+            .with_logprobs(true);
         let got = ctx().sample_tokens(&batch, &args).unwrap();
         order
             .iter()
@@ -264,13 +262,10 @@ fn call_noise_is_per_row_state_at_row_offsets() {
     let by_state = ctx()
         .sample_tokens(&batch, &TokenArgs::new(cols, &settings, &states))
         .unwrap();
-    let args = TokenArgs {
-        noise: HostTokenNoise::Call {
-            seed: 99,
-            offset: 1_000_003,
-        },
-        ..TokenArgs::new(cols, &settings, &states)
-    };
+    let args = TokenArgs::new(cols, &settings, &states).with_noise(HostTokenNoise::Call {
+        seed: 99,
+        offset: 1_000_003,
+    });
     assert_eq!(ctx().sample_tokens(&batch, &args).unwrap(), by_state);
 }
 
@@ -330,27 +325,18 @@ fn bad_arguments_are_refused_by_name() {
         "1 random states",
     );
     let bias = [0.0f32; 7];
-    let args = TokenArgs {
-        bias: Some(&bias),
-        ..TokenArgs::new(10, &two, &states)
-    };
+    let args = TokenArgs::new(10, &two, &states).with_bias(&bias[..]);
     expect_invalid(ctx().sample_tokens(&logits, &args), "7 bias values");
     let index = [0u32, 2];
-    let args = TokenArgs {
-        noise: HostTokenNoise::Indexed {
-            states: &states,
-            index: &index,
-        },
-        ..TokenArgs::new(10, &two, &states)
-    };
+    let args = TokenArgs::new(10, &two, &states).with_noise(HostTokenNoise::Indexed {
+        states: &states,
+        index: &index,
+    });
     expect_invalid(ctx().sample_tokens(&logits, &args), "state index[1] = 2");
-    let args = TokenArgs {
-        noise: HostTokenNoise::Indexed {
-            states: &states,
-            index: &index[..1],
-        },
-        ..TokenArgs::new(10, &two, &states)
-    };
+    let args = TokenArgs::new(10, &two, &states).with_noise(HostTokenNoise::Indexed {
+        states: &states,
+        index: &index[..1],
+    });
     expect_invalid(ctx().sample_tokens(&logits, &args), "1 state index entries");
 }
 
@@ -486,10 +472,7 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
         .collect();
     // The sampled log-probability tells a wrong kept set even where the token happens to be
     // right: its total weight differs.
-    let args = TokenArgs {
-        logprobs: true,
-        ..TokenArgs::new(cols, &settings, &states)
-    };
+    let args = TokenArgs::new(cols, &settings, &states).with_logprobs(true);
     let got = ctx().sample_tokens(&batch, &args).unwrap();
     for r in 0..rows {
         let row = &row_logits(r);

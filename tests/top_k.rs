@@ -74,21 +74,11 @@ fn top_one_is_the_index_sample() {
         let logits: Vec<f32> = (0..rows * cols)
             .map(|_| rng.uniform(-2.0, 2.0) as f32)
             .collect();
-        let args = SampleArgs {
-            offset: 12345,
-            ..SampleArgs::new(rows, cols, 1.0, 77)
-        };
+        let args = SampleArgs::new(rows, cols, 1.0, 77).with_offset(12345);
         let index = ctx.sample_indices(&logits, &args).unwrap();
         for strategy in STRATEGIES {
             let top = ctx
-                .top_k(
-                    &logits,
-                    1,
-                    &SampleArgs {
-                        strategy: Some(strategy),
-                        ..args
-                    },
-                )
+                .top_k(&logits, 1, &args.with_strategy(strategy))
                 .unwrap();
             assert_eq!(top.indices, index, "{strategy:?} K={cols}");
         }
@@ -137,31 +127,25 @@ fn bad_input_is_an_error_value() {
         "k = 257",
     );
     expect_invalid(ctx.top_k(&logits[..11], 2, &args), "11 logits given");
-    let split = SampleArgs {
-        strategy: Some(Strategy::SplitRow {
-            size: 64,
-            slices: 2,
-        }),
-        ..args
-    };
+    let split = args.with_strategy(Strategy::SplitRow {
+        size: 64,
+        slices: 2,
+    });
     expect_invalid(ctx.top_k(&logits, 2, &split), "top-k runs as");
     // Buffers too small for the outputs.
     let input = ctx.upload(&logits).unwrap();
     let small = ctx.storage_buffer(20).unwrap();
     let big = ctx.storage_buffer(24).unwrap();
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
-    let call = |indices, values| TopKCall {
-        noise_range: gumbel_wgpu::NoiseRange::Standard,
-        storage: gumbel_wgpu::StorageType::F32,
-        shape: Shape::new(3, 4),
-        k: 2,
-        logits: GpuSlice::from(&input),
-        indices,
-        values,
-        seed: 0,
-        offset: 0,
-        counter: None,
-        strategy: None,
+    let call = |indices, values| {
+        TopKCall::new(
+            gumbel_wgpu::StorageType::F32,
+            Shape::new(3, 4),
+            2,
+            GpuSlice::from(&input),
+            indices,
+            values,
+        )
     };
     expect_invalid(
         ctx.kernels().record_top_k(

@@ -239,10 +239,7 @@ fn every_noise_call_honours_the_range() {
             offset: u64::MAX - 100 + r,
         })
         .collect();
-    let args = TokenArgs {
-        noise_range: NoiseRange::Wide,
-        ..TokenArgs::new(cols, &settings, &states)
-    };
+    let args = TokenArgs::new(cols, &settings, &states).with_noise_range(NoiseRange::Wide);
     let tokens = ctx().sample_tokens(&logits, &args).unwrap();
     for r in 0..rows {
         let (i, token) = (r as usize, tokens.tokens[r as usize]);

@@ -157,19 +157,16 @@ fn a_counter_before_the_wrap() {
         ctx.kernels()
             .record_forward(
                 &mut encoder,
-                &ForwardCall {
-                    noise_range: gumbel_wgpu::NoiseRange::Standard,
-                    mode: Mode::Soft,
-                    storage: gumbel_wgpu::StorageType::F32,
-                    shape: Shape::new(ROWS, K),
-                    logits: GpuSlice::from(&input),
-                    out: GpuSlice::from(out),
-                    tau: Tau::Scalar(0.8),
-                    seed: 5,
-                    offset,
-                    counter,
-                    strategy: None,
-                },
+                &ForwardCall::new(
+                    Mode::Soft,
+                    gumbel_wgpu::StorageType::F32,
+                    Shape::new(ROWS, K),
+                    GpuSlice::from(&input),
+                    GpuSlice::from(out),
+                )
+                .with_tau(Tau::Scalar(0.8))
+                .with_noise(5, offset)
+                .with_counter(counter),
             )
             .unwrap();
     }

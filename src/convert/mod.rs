@@ -21,6 +21,7 @@ pub enum Conversion {
 
 /// `count` elements from `input` to `out`: f32 to `storage` or back, as `conversion` says.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ConvertCall<'a> {
     /// The other type of the conversion.
     pub storage: StorageType,
@@ -32,6 +33,25 @@ pub struct ConvertCall<'a> {
     pub out: GpuSlice<'a>,
     /// How many elements.
     pub count: u64,
+}
+
+impl<'a> ConvertCall<'a> {
+    /// `count` elements from `input` to `out`, converted as `conversion` says.
+    pub fn new(
+        storage: StorageType,
+        conversion: Conversion,
+        input: GpuSlice<'a>,
+        out: GpuSlice<'a>,
+        count: u64,
+    ) -> Self {
+        Self {
+            storage,
+            conversion,
+            input,
+            out,
+            count,
+        }
+    }
 }
 
 #[repr(C)]

@@ -213,13 +213,7 @@ impl GpuContext {
         let input_slice = GpuSlice::from(&input_buffer);
         let buffers = HostBuffers {
             source: if recompute {
-                Source::Recompute {
-                    logits: input_slice,
-                    seed: args.seed,
-                    offset: args.offset,
-                    counter: None,
-                    range: args.noise_range,
-                }
+                Source::recompute_with(input_slice, args.noise())
             } else {
                 Source::Saved(input_slice)
             },

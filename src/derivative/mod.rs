@@ -6,10 +6,12 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau};
+use crate::row::{
+    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau,
+};
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
-use crate::types::{Mode, NoiseRange, Shape, StorageType};
+use crate::types::{Mode, Shape, StorageType};
 
 /// Where a derivative kernel gets the sample y from. Read at `shape.in_pitch`.
 #[derive(Clone, Copy, Debug)]
@@ -18,20 +20,16 @@ pub enum Source<'a> {
     /// one-hot output of a hard call is not enough: save the output of a soft call with the same
     /// arguments), `log y` for [`Mode::LogSoft`].
     Saved(GpuSlice<'a>),
-    /// The logits, with the forward call's seed and offset: the sample is regenerated from the
-    /// same noise, so a training step need only keep the logits.
+    /// The logits, with the forward call's noise: the sample is regenerated from the same
+    /// noise, so a training step need only keep the logits. Made by [`Source::recompute`] or
+    /// [`Source::recompute_with`].
+    #[non_exhaustive]
     Recompute {
         /// The logits, read at `shape.in_pitch`.
         logits: GpuSlice<'a>,
-        /// The forward call's seed.
-        seed: u64,
-        /// The forward call's offset (flat noise index of row 0, column 0).
-        offset: u64,
-        /// The forward call's GPU noise counter, if it used one (see
-        /// [`crate::ForwardCall::counter`]); record the advance after the derivative.
-        counter: Option<GpuSlice<'a>>,
-        /// The forward call's noise range.
-        range: NoiseRange,
+        /// The forward call's noise; with a GPU counter, record its advance after the
+        /// derivative.
+        noise: NoisePosition<'a>,
     },
 }
 
@@ -39,13 +37,12 @@ impl<'a> Source<'a> {
     /// The logits with the forward call's seed and offset, no counter and the standard noise
     /// range.
     pub fn recompute(logits: GpuSlice<'a>, seed: u64, offset: u64) -> Self {
-        Source::Recompute {
-            logits,
-            seed,
-            offset,
-            counter: None,
-            range: NoiseRange::Standard,
-        }
+        Self::recompute_with(logits, NoisePosition::new(seed, offset))
+    }
+
+    /// The logits with the forward call's noise position.
+    pub fn recompute_with(logits: GpuSlice<'a>, noise: NoisePosition<'a>) -> Self {
+        Source::Recompute { logits, noise }
     }
 }
 
@@ -74,6 +71,7 @@ pub enum TauTangent<'a> {
 /// of the `mode` output. `dy` and `dl` hold `storage` elements at `shape.out_pitch`. Hard mode
 /// is the straight-through estimator: the soft sample's gradient.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct VjpCall<'a> {
     /// The output whose derivative this is (not index mode).
     pub mode: Mode,
@@ -98,6 +96,7 @@ pub struct VjpCall<'a> {
 /// A JVP: the tangent `ydot` of the `mode` output for tangents `dl` of the logits and `dtau` of
 /// the temperature. `dl` and `ydot` hold `storage` elements at `shape.out_pitch`.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct JvpCall<'a> {
     /// The output whose tangent this is (not index mode).
     pub mode: Mode,
@@ -326,29 +325,9 @@ impl Kernels {
             ));
         }
         let size = call.storage.size();
-        let (input, in_name, noise, range, passes) = match call.source {
-            Source::Saved(y) => {
-                let noise = Noise {
-                    seed: 0,
-                    offset: 0,
-                    counter: None,
-                };
-                (y, "saved sample", noise, NoiseRange::Standard, 2)
-            }
-            Source::Recompute {
-                logits,
-                seed,
-                offset,
-                counter,
-                range,
-            } => {
-                let noise = Noise {
-                    seed,
-                    offset,
-                    counter,
-                };
-                (logits, "logits", noise, range, 3)
-            }
+        let (input, in_name, noise, passes) = match call.source {
+            Source::Saved(y) => (y, "saved sample", NoisePosition::new(0, 0), 2),
+            Source::Recompute { logits, noise } => (logits, "logits", noise, 3),
         };
         let strategy = call
             .strategy
@@ -403,7 +382,7 @@ impl Kernels {
                 ("SOURCE", f64::from(source)),
                 ("DIRECTION", f64::from(direction)),
             ]);
-            self.noise_pipeline(shader, Some(call.storage), &constants, range)
+            self.noise_pipeline(shader, Some(call.storage), &constants, noise.range)
         };
         // The kernels in dispatch order; for the other strategies, one kernel.
         let mut steps = Vec::new();

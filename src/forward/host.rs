@@ -72,11 +72,8 @@ impl GpuContext {
                     logits: GpuSlice::from(&input),
                     out: GpuSlice::from(&out),
                     tau,
-                    seed: args.seed,
-                    offset: args.offset,
+                    noise: args.noise(),
                     strategy: args.strategy,
-                    counter: None,
-                    noise_range: args.noise_range,
                 },
             )
         })

@@ -5,15 +5,16 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
+    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
-use crate::types::{Mode, NoiseRange, Shape, StorageType};
+use crate::types::{Mode, Shape, StorageType};
 
 /// One forward call: `shape.rows` rows of logits in `logits`, the samples into `out`.
 /// `out` holds `storage` elements, except in index mode: one `u32` per row, at `out_pitch` 1.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct ForwardCall<'a> {
     /// What the call writes.
     pub mode: Mode,
@@ -27,16 +28,8 @@ pub struct ForwardCall<'a> {
     pub out: GpuSlice<'a>,
     /// The temperature.
     pub tau: Tau<'a>,
-    /// The noise stream's seed (docs/contract.md, section 2).
-    pub seed: u64,
-    /// Flat noise index of row 0, column 0 (docs/contract.md, section 2).
-    pub offset: u64,
-    /// A GPU-side noise counter ([`crate::Generator::counter_words`]): when given, the seed
-    /// and offset are read from it when the kernel runs (`offset` is added to its offset, and
-    /// `seed` is not used). See [`Kernels::record_advance`].
-    pub counter: Option<GpuSlice<'a>>,
-    /// One word of noise an element, or two (docs/contract.md, section 2).
-    pub noise_range: NoiseRange,
+    /// Where the noise comes from.
+    pub noise: NoisePosition<'a>,
     /// `None`: [`Strategy::choose`].
     pub strategy: Option<Strategy>,
 }
@@ -69,10 +62,7 @@ impl<'a> ForwardCall<'a> {
             logits,
             out,
             tau: Tau::Scalar(1.0),
-            seed: 0,
-            offset: 0,
-            counter: None,
-            noise_range: NoiseRange::Standard,
+            noise: NoisePosition::new(0, 0),
             strategy: None,
         }
     }
@@ -136,11 +126,7 @@ impl Kernels {
                 .strided(output.2),
             ],
             tau: call.tau,
-            noise: Noise {
-                seed: call.seed,
-                offset: call.offset,
-                counter: call.counter,
-            },
+            noise: call.noise,
             scratch: (slices > 0).then_some((kernel::BINDING_PARTIALS, 16 * u64::from(slices))),
         };
         let plan = self.check_rows(&rows)?;
@@ -148,7 +134,7 @@ impl Kernels {
         let mut constants = strategy.constants();
         constants.push(("MODE", call.mode.shader_value()));
         let pipeline =
-            |shader| self.noise_pipeline(shader, Some(call.storage), &constants, call.noise_range);
+            |shader| self.noise_pipeline(shader, Some(call.storage), &constants, call.noise.range);
         // The kernel that writes the output: for SplitRow, its second step.
         let writer = pipeline(match strategy {
             Strategy::RowPerThread => Shader::ForwardRowPerThread,

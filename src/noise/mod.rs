@@ -20,6 +20,7 @@ pub enum NoiseOutput {
 
 /// Elements `offset .. offset + count` of `seed`'s stream into `out` (4 bytes each).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct NoiseCall<'a> {
     /// The stream's seed.
     pub seed: u64,
@@ -36,10 +37,30 @@ pub struct NoiseCall<'a> {
     pub out: GpuSlice<'a>,
 }
 
+impl<'a> NoiseCall<'a> {
+    /// `count` elements of `seed`'s stream from `offset` into `out`, one word an element.
+    pub fn new(seed: u64, offset: u64, count: u64, output: NoiseOutput, out: GpuSlice<'a>) -> Self {
+        Self {
+            seed,
+            offset,
+            count,
+            output,
+            range: NoiseRange::Standard,
+            out,
+        }
+    }
+
+    /// One word of Gumbel noise an element, or two.
+    pub fn with_range(self, range: NoiseRange) -> Self {
+        Self { range, ..self }
+    }
+}
+
 /// The word-to-Gumbel map on words of the caller's: `out[i] = gumbel(words[i])` for `count`
 /// elements (4 bytes each), or with [`NoiseRange::Wide`] `gumbel(words[2i], words[2i + 1])`
 /// (low word first) from `2 * count` words.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct GumbelOfWordsCall<'a> {
     /// The 32-bit words.
     pub words: GpuSlice<'a>,
@@ -51,11 +72,29 @@ pub struct GumbelOfWordsCall<'a> {
     pub range: NoiseRange,
 }
 
+impl<'a> GumbelOfWordsCall<'a> {
+    /// `count` elements of Gumbel noise from `words` into `out`, one word an element.
+    pub fn new(words: GpuSlice<'a>, out: GpuSlice<'a>, count: u64) -> Self {
+        Self {
+            words,
+            out,
+            count,
+            range: NoiseRange::Standard,
+        }
+    }
+
+    /// One word an element, or two.
+    pub fn with_range(self, range: NoiseRange) -> Self {
+        Self { range, ..self }
+    }
+}
+
 /// Counts the elements `offset .. offset + count` of `seed`'s stream whose Gumbel noise in
 /// `range` exceeds `threshold`, and adds the count to the u32 at `out`, without storing the
 /// noise: tail checks over more draws than a buffer holds. `offset` and `count` are multiples
 /// of 4, and one call counts at most 2^32 - 4 elements (so that the count fits its u32).
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct NoiseCountCall<'a> {
     /// The stream's seed.
     pub seed: u64,
@@ -69,6 +108,26 @@ pub struct NoiseCountCall<'a> {
     pub threshold: f32,
     /// One u32, added to.
     pub out: GpuSlice<'a>,
+}
+
+impl<'a> NoiseCountCall<'a> {
+    /// Counts `count` elements of `seed`'s stream from `offset` with noise above `threshold`,
+    /// one word an element, into the u32 at `out`.
+    pub fn new(seed: u64, offset: u64, count: u64, threshold: f32, out: GpuSlice<'a>) -> Self {
+        Self {
+            seed,
+            offset,
+            count,
+            range: NoiseRange::Standard,
+            threshold,
+            out,
+        }
+    }
+
+    /// One word an element, or two.
+    pub fn with_range(self, range: NoiseRange) -> Self {
+        Self { range, ..self }
+    }
 }
 
 #[repr(C)]

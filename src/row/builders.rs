@@ -12,34 +12,32 @@ macro_rules! with_tau {
     };
 }
 
-/// `with_noise`, `with_counter` and `with_noise_range`, for the call structs with `seed`,
-/// `offset`, `counter` and `noise_range`.
+/// `with_noise`, `with_counter` and `with_noise_range`, for the call structs whose `noise` field
+/// is a [`NoisePosition`](crate::NoisePosition).
 macro_rules! with_noise {
     ($call:ident) => {
         impl<'a> $call<'a> {
             /// The noise stream's seed and the flat noise index of row 0, column 0.
             pub fn with_noise(self, seed: u64, offset: u64) -> Self {
-                Self {
+                let noise = $crate::NoisePosition {
                     seed,
                     offset,
-                    ..self
-                }
+                    ..self.noise
+                };
+                Self { noise, ..self }
             }
 
-            /// Seed and offset from a GPU-side counter (see [`crate::ForwardCall::counter`]).
-            pub fn with_counter(self, counter: $crate::GpuSlice<'a>) -> Self {
-                Self {
-                    counter: Some(counter),
-                    ..self
-                }
+            /// Seed and offset from a GPU-side counter (see [`crate::NoisePosition::counter`];
+            /// `None`: none).
+            pub fn with_counter(self, counter: impl Into<Option<$crate::GpuSlice<'a>>>) -> Self {
+                let noise = self.noise.with_counter(counter);
+                Self { noise, ..self }
             }
 
             /// One word of noise an element, or two (docs/contract.md, section 2).
             pub fn with_noise_range(self, noise_range: $crate::NoiseRange) -> Self {
-                Self {
-                    noise_range,
-                    ..self
-                }
+                let noise = self.noise.with_range(noise_range);
+                Self { noise, ..self }
             }
         }
     };
@@ -49,10 +47,10 @@ macro_rules! with_noise {
 macro_rules! with_strategy {
     ($call:ident) => {
         impl $call<'_> {
-            /// A strategy of the caller's instead of the default choice.
-            pub fn with_strategy(self, strategy: $crate::Strategy) -> Self {
+            /// A strategy of the caller's instead of the default choice (`None`: the default).
+            pub fn with_strategy(self, strategy: impl Into<Option<$crate::Strategy>>) -> Self {
                 Self {
-                    strategy: Some(strategy),
+                    strategy: strategy.into(),
                     ..self
                 }
             }

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::shaders::same_layout;
-use crate::types::check_tau;
+use crate::types::{NoiseRange, check_tau};
 
 /// The parameters every row kernel's block starts with, in the order sampler_row.wgsl's
 /// families declare them.
@@ -47,40 +47,82 @@ same_layout!(
     }
 );
 
-/// Where a call's noise comes from: a seed and the flat index of its row 0, column 0, or a
-/// GPU-side counter holding both (then `offset` is added to the counter's offset and `seed`
-/// is not used). docs/contract.md, section 2.
+/// Where a call's noise comes from (docs/contract.md, section 2): element `n = offset + r*K + k`
+/// of a call takes word `n` of `seed`'s Philox stream (words `2n` and `2n + 1` with
+/// [`NoiseRange::Wide`]); or a GPU-side counter holds the seed and offset when the kernel runs.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Noise<'a> {
+#[non_exhaustive]
+pub struct NoisePosition<'a> {
+    /// The stream's seed.
     pub seed: u64,
+    /// Flat noise index of row 0, column 0.
     pub offset: u64,
+    /// A GPU-side noise counter ([`crate::Generator::counter_words`]): when given, the seed
+    /// and offset are read from it when the kernel runs (`offset` is added to its offset, and
+    /// `seed` is not used). See [`Kernels::record_advance`].
     pub counter: Option<GpuSlice<'a>>,
+    /// One word of noise an element, or two.
+    pub range: NoiseRange,
 }
 
-/// The temperature of a call.
+impl<'a> NoisePosition<'a> {
+    /// Element `offset + r*K + k` of `seed`'s stream, one word an element, no counter.
+    pub fn new(seed: u64, offset: u64) -> Self {
+        Self {
+            seed,
+            offset,
+            counter: None,
+            range: NoiseRange::Standard,
+        }
+    }
+
+    /// The seed and offset read from a GPU-side counter when the kernel runs (`None`: none).
+    pub fn with_counter(self, counter: impl Into<Option<GpuSlice<'a>>>) -> Self {
+        Self {
+            counter: counter.into(),
+            ..self
+        }
+    }
+
+    /// One word of noise an element, or two.
+    pub fn with_range(self, range: NoiseRange) -> Self {
+        Self { range, ..self }
+    }
+}
+
+/// A temperature: one value for every row, or one per row held in `T`. The same shape serves
+/// each layer: [`Tau`] (per-row values in a GPU buffer), [`HostTau`](crate::HostTau) (a host
+/// slice), and the window of a buffer that one dispatch binds.
 #[derive(Clone, Copy, Debug)]
-pub enum Tau<'a> {
+pub enum Temperature<T> {
     /// One value for every row.
     Scalar(f32),
-    /// One f32 per row, in a buffer. A row whose value is not finite and positive gets no
-    /// sample in every mode (NaN outputs, index `u32::MAX`), as the GPU cannot return an error;
-    /// a scalar like that is refused when the call is recorded.
-    PerRow(GpuSlice<'a>),
+    /// One f32 per row. A row whose value is not finite and positive gets no sample in every
+    /// mode (NaN outputs, index `u32::MAX`), as the GPU cannot return an error; a scalar like
+    /// that is refused when the call is recorded.
+    PerRow(T),
 }
 
-/// The temperature as one dispatch sees it: a scalar, or a window of per-row values.
-pub(crate) struct TauPart<'a> {
-    window: Option<Window<'a>>,
-    pub base: u32,
-    pub per_row: u32,
-    pub scalar: f32,
-}
+/// The temperature of a call recorded into a command encoder: per-row values in a buffer.
+pub type Tau<'a> = Temperature<GpuSlice<'a>>;
+
+/// The temperature as one dispatch binds it: the window of its rows' values.
+pub(crate) type TauPart<'a> = Temperature<Window<'a>>;
 
 impl TauPart<'_> {
-    pub fn binding<'s>(&'s self, kernels: &'s Kernels) -> wgpu::BindingResource<'s> {
-        match &self.window {
-            Some(w) => w.binding(),
-            None => kernels.placeholder.as_entire_binding(),
+    /// What the dispatch binds at `BINDING_TAUS`: the window, or a placeholder for a scalar.
+    pub(crate) fn binding<'s>(&'s self, kernels: &'s Kernels) -> wgpu::BindingResource<'s> {
+        match self {
+            Temperature::PerRow(window) => window.binding(),
+            Temperature::Scalar(_) => kernels.placeholder.as_entire_binding(),
+        }
+    }
+
+    /// The header's view: (index of the first row in the window, per-row flag, scalar).
+    pub(crate) fn header_fields(&self) -> (u32, u32, f32) {
+        match self {
+            Temperature::Scalar(scalar) => (0, 0, *scalar),
+            Temperature::PerRow(window) => (window.base, 1, 0.0),
         }
     }
 }
@@ -105,21 +147,8 @@ impl Kernels {
     /// The temperature of rows `row0 .. row0 + rows` as one dispatch binds it.
     pub(super) fn tau_part<'a>(&self, tau: Tau<'a>, row0: u64, rows: u64) -> Result<TauPart<'a>> {
         Ok(match tau {
-            Tau::Scalar(scalar) => TauPart {
-                window: None,
-                base: 0,
-                per_row: 0,
-                scalar,
-            },
-            Tau::PerRow(slice) => {
-                let window = self.window(slice, row0, rows, 4)?;
-                TauPart {
-                    base: window.base,
-                    window: Some(window),
-                    per_row: 1,
-                    scalar: 0.0,
-                }
-            }
+            Tau::Scalar(scalar) => Temperature::Scalar(scalar),
+            Tau::PerRow(slice) => Temperature::PerRow(self.window(slice, row0, rows, 4)?),
         })
     }
 

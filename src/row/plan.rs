@@ -4,7 +4,7 @@
 //! dispatch's share (`RowPart`: header, windows, bindings) back to the family.
 
 use super::binding;
-use super::header::{Noise, RowHeader, Tau, TauPart, counter_use};
+use super::header::{NoisePosition, RowHeader, Tau, TauPart, counter_use};
 use super::strategy::Strategy;
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
@@ -106,7 +106,7 @@ pub(crate) struct RowCall<'a> {
     pub passes: u64,
     pub args: Vec<RowArg<'a>>,
     pub tau: Tau<'a>,
-    pub noise: Noise<'a>,
+    pub noise: NoisePosition<'a>,
     pub scratch: Option<(u32, u64)>,
 }
 
@@ -318,6 +318,7 @@ impl Kernels {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let tau = self.tau_part(call.tau, row0, rows)?;
+            let (tau_base, tau_per_row, tau_scalar) = tau.header_fields();
             let scratch = match call.scratch {
                 Some((binding, bytes)) => Some((binding, self.scratch(rows * bytes)?)),
                 None => None,
@@ -333,9 +334,9 @@ impl Kernels {
                 out_pitch: call.args[1].pitch,
                 in_base: input.base,
                 out_base: output.base,
-                tau_base: tau.base,
-                tau_per_row: tau.per_row,
-                tau: tau.scalar,
+                tau_base,
+                tau_per_row,
+                tau: tau_scalar,
                 counter_used: u32::from(noise.counter.is_some()),
                 in_stride: call.args[0].stride,
                 out_stride: call.args[1].stride,

@@ -31,6 +31,7 @@ pub enum HostTokenNoise<'a> {
 
 /// The arguments of a host-slice token-sampler call besides the logits.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct TokenArgs<'a> {
     /// K, the logits per row (rows = `settings.len()`, dense).
     pub cols: u32,
@@ -60,6 +61,40 @@ impl<'a> TokenArgs<'a> {
             logprobs: false,
             noise_range: NoiseRange::Standard,
             strategy: None,
+        }
+    }
+
+    /// Where the rows take their noise.
+    pub fn with_noise(self, noise: HostTokenNoise<'a>) -> Self {
+        Self { noise, ..self }
+    }
+
+    /// A bias added to the logits: K values for every row, or `rows * K` (`None`: none).
+    pub fn with_bias(self, bias: impl Into<Option<&'a [f32]>>) -> Self {
+        Self {
+            bias: bias.into(),
+            ..self
+        }
+    }
+
+    /// Whether to return log-probabilities.
+    pub fn with_logprobs(self, logprobs: bool) -> Self {
+        Self { logprobs, ..self }
+    }
+
+    /// One word of noise an element, or two.
+    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
+        Self {
+            noise_range,
+            ..self
+        }
+    }
+
+    /// A strategy of the caller's instead of the default choice (`None`: that choice).
+    pub fn with_strategy(self, strategy: impl Into<Option<Strategy>>) -> Self {
+        Self {
+            strategy: strategy.into(),
+            ..self
         }
     }
 }

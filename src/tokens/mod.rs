@@ -22,7 +22,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau};
+use crate::row::{NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy};
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, sample_tokens as kernel};
 use crate::types::{NoiseRange, Shape, StorageType};
@@ -76,6 +76,7 @@ pub struct TokenBias<'a> {
 /// banned, with settings that [`TokenSettings::check`] refuses, or whose state index is out of
 /// range gets token `u32::MAX` and NaN log-probabilities.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct SampleTokensCall<'a> {
     /// Storage of the logits.
     pub storage: StorageType,
@@ -148,15 +149,9 @@ impl<'a> SampleTokensCall<'a> {
             ..self
         }
     }
-
-    /// With a strategy of the caller's.
-    pub fn with_strategy(self, strategy: Strategy) -> Self {
-        Self {
-            strategy: Some(strategy),
-            ..self
-        }
-    }
 }
+
+with_strategy!(SampleTokensCall);
 
 /// The narrowest workgroup the sampler takes: one invocation per kept entry of the lists.
 const NARROWEST: u32 = 64;
@@ -373,11 +368,7 @@ impl Kernels {
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
-            noise: Noise {
-                seed,
-                offset,
-                counter: None,
-            },
+            noise: NoisePosition::new(seed, offset).with_range(call.noise_range),
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;

@@ -10,6 +10,7 @@ use crate::types::split64;
 /// One row's sampling settings, as the kernel reads them (five 32-bit words a row).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[non_exhaustive]
 pub struct TokenSettings {
     /// The temperature: finite and at least 0; below [`TokenSettings::GREEDY_BELOW`] the row
     /// is greedy.

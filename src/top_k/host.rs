@@ -44,10 +44,7 @@ impl GpuContext {
                     logits: GpuSlice::from(&input),
                     indices: GpuSlice::from(&indices),
                     values: GpuSlice::from(&values),
-                    seed: args.seed,
-                    offset: args.offset,
-                    counter: None,
-                    noise_range: args.noise_range,
+                    noise: args.noise(),
                     strategy: args.strategy,
                 },
             )

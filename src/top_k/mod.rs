@@ -6,13 +6,15 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{Noise, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy};
+use crate::row::{
+    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy,
+};
 use crate::shaders::same_layout;
 use crate::shaders::{
     Shader, key_list, row_bindings as binding, top_k_common as kernel,
     top_k_row_per_workgroup as select,
 };
-use crate::types::{NoiseRange, Shape, StorageType};
+use crate::types::{Shape, StorageType};
 
 /// The largest k a call takes (one workgroup sorts the winners).
 pub const MAX_K: u32 = select::K_MAX;
@@ -44,6 +46,7 @@ const UNROLLED: u32 = 4;
 /// `l + g`, exact however large the logits are. The values written are `((l - L) + g) + L` in
 /// f32.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct TopKCall<'a> {
     /// Storage of the logits.
     pub storage: StorageType,
@@ -57,14 +60,8 @@ pub struct TopKCall<'a> {
     pub indices: GpuSlice<'a>,
     /// `rows * k` f32, written: the perturbed logits `l + g`.
     pub values: GpuSlice<'a>,
-    /// The noise stream's seed.
-    pub seed: u64,
-    /// Flat noise index of row 0, column 0 (as for the forward call).
-    pub offset: u64,
-    /// A GPU-side noise counter, as in [`crate::ForwardCall::counter`].
-    pub counter: Option<GpuSlice<'a>>,
-    /// One word of noise an element, or two (docs/contract.md, section 2).
-    pub noise_range: NoiseRange,
+    /// Where the noise comes from.
+    pub noise: NoisePosition<'a>,
     /// `RowPerThread` (k up to [`MAX_K_PER_THREAD`]: a sorted list per invocation) or
     /// `RowPerWorkgroup { size }` with `size` a power of two up to 1024: for k up to
     /// [`MAX_K_PER_THREAD`] one pass that merges the invocations' lists (any such size; a
@@ -91,10 +88,7 @@ impl<'a> TopKCall<'a> {
             logits,
             indices,
             values,
-            seed: 0,
-            offset: 0,
-            counter: None,
-            noise_range: NoiseRange::Standard,
+            noise: NoisePosition::new(0, 0),
             strategy: None,
         }
     }
@@ -272,11 +266,7 @@ impl Kernels {
             ],
             // Top-k takes no temperature.
             tau: Tau::Scalar(1.0),
-            noise: Noise {
-                seed: call.seed,
-                offset: call.offset,
-                counter: call.counter,
-            },
+            noise: call.noise,
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
@@ -285,7 +275,7 @@ impl Kernels {
             constants.push(("BLOCKS_PER_ITERATION", f64::from(unroll)));
         }
         let pipeline =
-            self.noise_pipeline(shader, Some(call.storage), &constants, call.noise_range)?;
+            self.noise_pipeline(shader, Some(call.storage), &constants, call.noise.range)?;
         self.each_part(&rows, &plan, |part| {
             let params = TopKParams {
                 header: part.header,

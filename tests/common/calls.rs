@@ -47,18 +47,16 @@ impl Calls {
     /// seeds and offsets, a VJP and a JVP that read the first call's output, and noise.
     pub fn record(&self, kernels: &Kernels, encoder: &mut wgpu::CommandEncoder, i: usize) {
         let out = |k: usize| GpuSlice::from(&self.outputs[k].0);
-        let forward = |mode, shape: (u32, u32), logits, out, tau, seed, offset| ForwardCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
-            mode,
-            storage: StorageType::F32,
-            shape: Shape::new(shape.0, shape.1),
-            logits,
-            out,
-            tau,
-            seed,
-            offset,
-            counter: None,
-            strategy: None,
+        let forward = |mode, shape: (u32, u32), logits, out, tau, seed, offset| {
+            ForwardCall::new(
+                mode,
+                StorageType::F32,
+                Shape::new(shape.0, shape.1),
+                logits,
+                out,
+            )
+            .with_tau(tau)
+            .with_noise(seed, offset)
         };
         let a = Shape::new(A.0, A.1);
         match i {
@@ -100,48 +98,33 @@ impl Calls {
             ),
             3 => kernels.record_vjp(
                 encoder,
-                &VjpCall {
-                    mode: Mode::Hard,
-                    storage: StorageType::F32,
-                    shape: a,
-                    source: Source::Recompute {
-                        range: gumbel_wgpu::NoiseRange::Standard,
-                        logits: GpuSlice::from(&self.logits_a),
-                        seed: 1,
-                        offset: 0,
-                        counter: None,
-                    },
-                    tau: Tau::Scalar(0.5),
-                    dy: GpuSlice::from(&self.dy),
-                    dl: out(3),
-                    dtau: TauGradient::Sum(out(4)),
-                    strategy: None,
-                },
+                &VjpCall::new(
+                    Mode::Hard,
+                    StorageType::F32,
+                    a,
+                    Source::recompute(GpuSlice::from(&self.logits_a), 1, 0),
+                    GpuSlice::from(&self.dy),
+                    out(3),
+                )
+                .with_tau(Tau::Scalar(0.5))
+                .with_dtau(TauGradient::Sum(out(4))),
             ),
             4 => kernels.record_jvp(
                 encoder,
-                &JvpCall {
-                    mode: Mode::Soft,
-                    storage: StorageType::F32,
-                    shape: a,
-                    source: Source::Saved(out(0)),
-                    tau: Tau::Scalar(0.5),
-                    dl: GpuSlice::from(&self.dy),
-                    dtau: TauTangent::Scalar(0.25),
-                    ydot: out(5),
-                    strategy: None,
-                },
+                &JvpCall::new(
+                    Mode::Soft,
+                    StorageType::F32,
+                    a,
+                    Source::Saved(out(0)),
+                    GpuSlice::from(&self.dy),
+                    out(5),
+                )
+                .with_tau(Tau::Scalar(0.5))
+                .with_dtau(TauTangent::Scalar(0.25)),
             ),
             _ => kernels.record_noise(
                 encoder,
-                &NoiseCall {
-                    range: gumbel_wgpu::NoiseRange::Standard,
-                    seed: 9,
-                    offset: 5,
-                    count: 1000,
-                    output: NoiseOutput::Gumbel,
-                    out: out(6),
-                },
+                &NoiseCall::new(9, 5, 1000, NoiseOutput::Gumbel, out(6)),
             ),
         }
         .unwrap();

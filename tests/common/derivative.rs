@@ -141,13 +141,9 @@ pub async fn run_gpu<T: Element>(
     let dtau_len = if per_row { shape.rows as usize } else { 1 };
     let dtau = ctx.upload(&vec![f32::NAN; dtau_len]).unwrap();
     let source = match source {
-        SourceKind::Recompute => Source::Recompute {
-            range: gumbel_wgpu::NoiseRange::Standard,
-            logits: GpuSlice::from(&input),
-            seed: batch.seed,
-            offset: batch.offset,
-            counter: None,
-        },
+        SourceKind::Recompute => {
+            Source::recompute(GpuSlice::from(&input), batch.seed, batch.offset)
+        }
         SourceKind::Saved => Source::Saved(GpuSlice::from(&input)),
     };
     let tau = if per_row {
@@ -160,39 +156,39 @@ pub async fn run_gpu<T: Element>(
     match direction {
         Direction::Vjp => kernels.record_vjp(
             &mut encoder,
-            &VjpCall {
+            &VjpCall::new(
                 mode,
-                storage: T::STORAGE,
+                T::STORAGE,
                 shape,
                 source,
-                tau,
-                dy: GpuSlice::from(&grad),
-                dl: GpuSlice::from(&out),
-                dtau: if per_row {
-                    TauGradient::PerRow(GpuSlice::from(&dtau))
-                } else {
-                    TauGradient::Sum(GpuSlice::from(&dtau))
-                },
-                strategy: Some(strategy),
-            },
+                GpuSlice::from(&grad),
+                GpuSlice::from(&out),
+            )
+            .with_tau(tau)
+            .with_dtau(if per_row {
+                TauGradient::PerRow(GpuSlice::from(&dtau))
+            } else {
+                TauGradient::Sum(GpuSlice::from(&dtau))
+            })
+            .with_strategy(strategy),
         )?,
         Direction::Jvp => kernels.record_jvp(
             &mut encoder,
-            &JvpCall {
+            &JvpCall::new(
                 mode,
-                storage: T::STORAGE,
+                T::STORAGE,
                 shape,
                 source,
-                tau,
-                dl: GpuSlice::from(&grad),
-                dtau: if per_row {
-                    TauTangent::PerRow(GpuSlice::from(&tangent))
-                } else {
-                    TauTangent::Scalar(inputs.tau_tangent[0])
-                },
-                ydot: GpuSlice::from(&out),
-                strategy: Some(strategy),
-            },
+                GpuSlice::from(&grad),
+                GpuSlice::from(&out),
+            )
+            .with_tau(tau)
+            .with_dtau(if per_row {
+                TauTangent::PerRow(GpuSlice::from(&tangent))
+            } else {
+                TauTangent::Scalar(inputs.tau_tangent[0])
+            })
+            .with_strategy(strategy),
         )?,
     }
     ctx.queue.submit([encoder.finish()]);

@@ -27,23 +27,20 @@ pub async fn run_gpu<T: Element>(
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     ctx.kernels().record_forward(
         &mut encoder,
-        &ForwardCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
+        &ForwardCall::new(
             mode,
-            storage: T::STORAGE,
+            T::STORAGE,
             shape,
-            logits: GpuSlice::from(&logits),
-            out: GpuSlice::from(&out),
-            tau: if batch.taus.len() == 1 {
-                Tau::Scalar(batch.taus[0])
-            } else {
-                Tau::PerRow(GpuSlice::from(&taus))
-            },
-            seed: batch.seed,
-            offset: batch.offset,
-            strategy: Some(strategy),
-            counter: None,
-        },
+            GpuSlice::from(&logits),
+            GpuSlice::from(&out),
+        )
+        .with_tau(if batch.taus.len() == 1 {
+            Tau::Scalar(batch.taus[0])
+        } else {
+            Tau::PerRow(GpuSlice::from(&taus))
+        })
+        .with_noise(batch.seed, batch.offset)
+        .with_strategy(strategy),
     )?;
     ctx.queue.submit([encoder.finish()]);
     Ok(match mode {

@@ -125,12 +125,10 @@ impl<T: Element> TokenCase<T> {
 
     /// The call's arguments: log-probabilities on, the strategy given.
     pub fn args(&self, strategy: Option<Strategy>) -> TokenArgs<'_> {
-        TokenArgs {
-            bias: (self.bias != Bias::None).then_some(self.bias_values.as_slice()),
-            logprobs: true,
-            strategy,
-            ..TokenArgs::new(self.cols, &self.settings, &self.states)
-        }
+        TokenArgs::new(self.cols, &self.settings, &self.states)
+            .with_bias((self.bias != Bias::None).then_some(self.bias_values.as_slice()))
+            .with_logprobs(true)
+            .with_strategy(strategy)
     }
 }
 /// Holds each row of `got` to the reference; returns how many rows were too near a threshold

@@ -28,19 +28,16 @@ pub async fn run_gpu<T: Element>(
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     ctx.kernels().record_top_k(
         &mut encoder,
-        &TopKCall {
-            noise_range: gumbel_wgpu::NoiseRange::Standard,
-            storage: T::STORAGE,
+        &TopKCall::new(
+            T::STORAGE,
             shape,
             k,
-            logits: GpuSlice::from(&uploaded),
-            indices: GpuSlice::from(&indices),
-            values: GpuSlice::from(&values),
-            seed,
-            offset,
-            counter: None,
-            strategy: Some(strategy),
-        },
+            GpuSlice::from(&uploaded),
+            GpuSlice::from(&indices),
+            GpuSlice::from(&values),
+        )
+        .with_noise(seed, offset)
+        .with_strategy(strategy),
     )?;
     ctx.queue.submit([encoder.finish()]);
     Ok((
