@@ -97,19 +97,19 @@ plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lis
 plant "top-k, merged lists: the smaller head wins" best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
 tokens=sample_tokens.wgsl
 plant "token sampler, lists: top-p keeps one entry too many" $tokens "if ge64(before, wanted) && t > 0u {" "if ge64(before, wanted) && t > 1u {" tokens matches_reference_f32 || status=1
-plant "token sampler: min-p ignored in the last pass" $tokens "&& within(key, e.col, cut_p) && w >= s.min_p;" "&& within(key, e.col, cut_p);" tokens matches_reference_f32 || status=1
-plant "token sampler, radix select: bins scanned from the wrong end" $tokens "bin = select(255u - i, i, by_column);" "bin = select(i, 255u - i, by_column);" tokens matches_reference_f32 || status=1
+plant "token sampler: min-p ignored in the last pass" token_weights.wgsl "within(key, col, cut_k) && passes_min_p(w, s) && within(key, col, cut_p)" "within(key, col, cut_k) && within(key, col, cut_p)" tokens matches_reference_f32 || status=1
+plant "token sampler, radix select: bins scanned from the wrong end" token_select.wgsl "bin = select(255u - i, i, by_column);" "bin = select(i, 255u - i, by_column);" tokens matches_reference_f32 || status=1
 plant "token sampler: top-p's target is the whole weight" $tokens "wanted = scaled(total, s.p);" "wanted = total;" tokens matches_reference_f32 || status=1
-plant "token sampler: fixed-point carry dropped" $tokens "            atomicAdd(&hist_hi[bin], 1u);" "" tokens matches_reference_f32 || status=1
-plant "token sampler: equal keys at a cut all kept" $tokens "if ge64(times(c, q), bin_total(bin)) {" "if true {" tokens matches_reference_bf16 || status=1
-plant "token sampler: the state index ignored" $tokens "s = state_index[params.index_base + row];" "s = row;" tokens batches_are_invariant || status=1
-plant "token sampler: soft cap without its scale" $tokens "return cap * sign(y) * ((1.0 - e) / (1.0 + e));" "return sign(y) * ((1.0 - e) / (1.0 + e));" tokens matches_reference_f32 || status=1
-plant "token sampler: per-row bias read from row 0" $tokens "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
+plant "token sampler: fixed-point carry dropped" token_select.wgsl "            atomicAdd(&hist_hi[bin], 1u);" "" tokens matches_reference_f32 || status=1
+plant "token sampler: equal keys at a cut all kept" token_select.wgsl "if ge64(times(c, q), bin_total(bin)) {" "if true {" tokens matches_reference_bf16 || status=1
+plant "token sampler: the state index ignored" token_settings.wgsl "s = state_index[params.index_base + row];" "s = row;" tokens batches_are_invariant || status=1
+plant "token sampler: soft cap without its scale" token_settings.wgsl "return cap * sign(y) * ((1.0 - e) / (1.0 + e));" "return sign(y) * ((1.0 - e) / (1.0 + e));" tokens matches_reference_f32 || status=1
+plant "token sampler: per-row bias read from row 0" token_settings.wgsl "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
 plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw.x) - ln_accurate(raw.y)" "(x - raw.x)" tokens matches_reference_f32 || status=1
 plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
-plant "token sampler: a bad top_k taken as no top-k" $tokens "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
+plant "token sampler: a bad top_k taken as no top-k" token_settings.wgsl "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "            atomicStore(&missed, 1u);" "" tokens min_p_in_the_first_pass || status=1
-plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if list.turned_away {" "} else if false {" tokens lists_that_run_out || status=1
+plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if (*list).turned_away {" "} else if false {" tokens lists_that_run_out || status=1
 plant "token sampler, top-p from the lists: the row's total weight halved" $tokens "total = add64(total, fixed(w));" "total = add64(total, fixed(w * 0.5));" tokens matches_reference_f32 || status=1
 plant "wide noise: the high word of a draw is the low one again" gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1
 plant "wide noise: the low word's half ulp dropped from the complement" gumbel.wgsl "(f32(~lo) + 0.5)" "(f32(~lo) + 0.0)" wide_noise wide_map_at_extreme || status=1
@@ -123,11 +123,11 @@ plant "top-k: ranked by l + g, not against the row's largest logit" top_k_common
 plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1
 plant "top-k, radix select: a row without a valid logit padded with -inf" top_k_row_per_workgroup.wgsl "atomicLoad(&invalid) != 0u || sel.w == 0u" "atomicLoad(&invalid) != 0u" exact_draws top_k_of_a_masked_row || status=1
 plant "keys: -0.0 below +0.0" keys.wgsl "if b == 0x80000000u {" "if false {" exact_draws minus_zero || status=1
-plant "token sampler, one pass: candidates compared by the rounded l / tau + g" $tokens "return (l - la) / tau > ga - g;" "return l / tau + g > la / tau + ga;" exact_draws token_draws || status=1
-plant "token sampler, lists and last pass: the draw at the scale of l / tau" $tokens "return key_of((l - m) / s.tau + g);" "return key_of(l / s.tau + g);" exact_draws token_draws || status=1
-plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" $tokens "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
+plant "token sampler, one pass: candidates compared by the rounded l / tau + g" token_first_pass.wgsl "return (l - la) / tau > ga - g;" "return l / tau + g > la / tau + ga;" exact_draws token_draws || status=1
+plant "token sampler, lists and last pass: the draw at the scale of l / tau" token_weights.wgsl "return key_of((l - m) / s.tau + g);" "return key_of(l / s.tau + g);" exact_draws token_draws || status=1
+plant "token sampler: soft cap by (1 - e) / (1 + e) near zero" token_settings.wgsl "if abs(y) < 0.5 {" "if false {" exact_draws a_soft_cap || status=1
 plant "token sampler, one pass: the sampled log-probability at the scale of l / tau" $tokens "(e.l - scaled.x) / s.tau - ln_accurate(scaled.y)" "e.l / s.tau - (scaled.x / s.tau + ln_accurate(scaled.y))" exact_draws log_probabilities_keep || status=1
-plant "token sampler: sums of weights rescaled without the temperature" $tokens "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1
+plant "token sampler: sums of weights rescaled without the temperature" token_first_pass.wgsl "exp((acc.x - v) / tau) + 1.0" "exp(acc.x - v) + 1.0" exact_draws log_probabilities_keep || status=1
 if [ "${PLANTS_IN_BROWSER:-1}" = 1 ]; then
     browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
     browser_plant "top-k rounds bounded by the private copy of k (not provably uniform)" top_k_merge_lists.wgsl "for (var t = 0u; t < k; t++) {" "for (var t = 0u; t < params.k; t++) {" every_variant_builds || status=1

@@ -24,7 +24,7 @@ use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy};
 use crate::shaders::same_layout;
-use crate::shaders::{Shader, sample_tokens as kernel};
+use crate::shaders::{Shader, sample_tokens as kernel, token_select, token_settings};
 use crate::types::{NoiseRange, Shape, StorageType};
 
 pub(crate) mod settings;
@@ -174,7 +174,7 @@ fn iterations(cols: u32, size: u32) -> u64 {
 
 /// Workgroup memory of the sampler at `size`: two trees, three bin arrays, the lists' winners.
 fn workgroup_memory(size: u32) -> u32 {
-    16 * size + 3 * 4 * kernel::BINS + 8 * kernel::KEPT_MAX + 64
+    16 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64
 }
 
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
@@ -282,7 +282,7 @@ impl Kernels {
                 self.loop_budget.unwrap_or(u64::MAX)
             )));
         }
-        let words = kernel::SETTINGS_WORDS;
+        let words = token_settings::SETTINGS_WORDS;
         let mut args = vec![
             RowArg::input("logits", call.logits, shape, call.storage.size()),
             RowArg::write("tokens", call.tokens, kernel::BINDING_TOKENS, (1, 1), 4),
@@ -295,9 +295,9 @@ impl Kernels {
             ),
         ];
         let (source, states_count) = match call.noise {
-            TokenNoise::Call { .. } => (kernel::SOURCE_CALL, 0),
+            TokenNoise::Call { .. } => (token_settings::SOURCE_CALL, 0),
             TokenNoise::PerRow { states } => {
-                let all = (kernel::STATE_WORDS * shape.rows, 0);
+                let all = (token_settings::STATE_WORDS * shape.rows, 0);
                 args.push(RowArg::read(
                     "states",
                     states,
@@ -305,14 +305,14 @@ impl Kernels {
                     all,
                     4,
                 ));
-                (kernel::SOURCE_ROW, shape.rows)
+                (token_settings::SOURCE_ROW, shape.rows)
             }
             TokenNoise::Indexed {
                 states,
                 count,
                 index,
             } => {
-                let words = u64::from(kernel::STATE_WORDS) * u64::from(count);
+                let words = u64::from(token_settings::STATE_WORDS) * u64::from(count);
                 if words * 4 > self.max_binding() {
                     return Err(Error::OverLimits(format!(
                         "TokenNoise::Indexed: count = {count} states take {} bytes; one storage binding on this device holds {}",
@@ -335,7 +335,7 @@ impl Kernels {
                     (1, 1),
                     4,
                 ));
-                (kernel::SOURCE_INDEX, count)
+                (token_settings::SOURCE_INDEX, count)
             }
         };
         if let Some(bias) = call.bias {
@@ -430,12 +430,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn settings_match_the_kernel_layout() {
-        assert_eq!(
-            size_of::<TokenSettings>(),
-            4 * kernel::SETTINGS_WORDS as usize
-        );
-        assert_eq!(size_of::<RandomState>(), 4 * kernel::STATE_WORDS as usize);
+    fn random_state_words_are_low_word_first() {
+        // The layouts' sizes and offsets are checked at build time (same_layout!); the kernel
+        // reads each u64 as (low word, high word).
         let state = RandomState {
             seed: 0x1234_5678_9abc_def0,
             offset: 7 << 32 | 9,

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
-use crate::shaders::sample_tokens as kernel;
+use crate::shaders::{same_layout, token_settings as kernel};
 use crate::types::split64;
 
 /// One row's sampling settings, as the kernel reads them (five 32-bit words a row).
@@ -25,6 +25,16 @@ pub struct TokenSettings {
     /// Soft-cap the logits to (-soft_cap, soft_cap), a finite value of at least 0; 0: no cap.
     pub soft_cap: f32,
 }
+same_layout!(
+    TokenSettings = TokenSettings {
+        temperature,
+        top_k,
+        top_p,
+        min_p,
+        soft_cap
+    }
+);
+const _: () = assert!(kernel::SETTINGS_WORDS * 4 == crate::shaders::layouts::TokenSettings.size);
 
 impl TokenSettings {
     /// `top_k` for no top-k filter.
@@ -123,6 +133,8 @@ pub struct RandomState {
     /// The flat noise index of column 0.
     pub offset: u64,
 }
+same_layout!(RandomState = RandomState { seed, offset });
+const _: () = assert!(kernel::STATE_WORDS * 4 == crate::shaders::layouts::RandomState.size);
 
 impl RandomState {
     /// The state as the kernel reads it: seed low, high, offset low, high.

@@ -1,0 +1,182 @@
+// The token sampler's view of a row: its settings as the host wrote them and as the kernel
+// judges them (Settings), its noise position, and its elements: the logit x as given, and l
+// after the soft cap and the bias.
+
+// TokenSettings and RandomState in Rust, as the host writes them. The settings' f32 fields are
+// held as their bits: the kernel judges them by their bits. Both are bound as words (a caller's
+// array may start at any multiple of 4 bytes), which token_settings() and random_state() read.
+struct TokenSettings {
+    temperature: u32,
+    top_k: u32,
+    top_p: u32,
+    min_p: u32,
+    soft_cap: u32,
+}
+
+struct RandomState {
+    seed: vec2<u32>,
+    offset: vec2<u32>,
+}
+
+const SETTINGS_WORDS: u32 = 5u;   // words of a TokenSettings
+const STATE_WORDS: u32 = 4u;      // words of a RandomState
+const NO_TOP_K: u32 = 0xffffffffu;
+const GREEDY_BELOW: f32 = 1e-5;
+// Where a row's noise position comes from: the call's seed and offset (row r at offset + rK),
+// the state of its own row, or the state its index entry names.
+const SOURCE_CALL: u32 = 0u;
+const SOURCE_ROW: u32 = 1u;
+const SOURCE_INDEX: u32 = 2u;
+struct Settings {
+    tau: f32,
+    k: u32,        // K when top-k is off
+    p: f32,
+    min_p: f32,
+    cap: f32,      // 0: no soft cap
+    greedy: bool,
+    valid: bool,
+}
+
+// Row `row`'s TokenSettings: the one place that knows how they lie in the words bound.
+fn token_settings(row: u32) -> TokenSettings {
+    let at = params.settings_base + row * SETTINGS_WORDS;
+    return TokenSettings(settings[at], settings[at + 1u], settings[at + 2u], settings[at + 3u],
+                         settings[at + 4u]);
+}
+
+// The RandomState at index `i` of `states`.
+fn random_state(i: u32) -> RandomState {
+    let at = params.states_base + i * STATE_WORDS;
+    return RandomState(vec2<u32>(states[at], states[at + 1u]), vec2<u32>(states[at + 2u], states[at + 3u]));
+}
+
+// A row's settings, judged by their bits (WGSL may assume no infinities or NaNs).
+fn settings_of(row: u32) -> Settings {
+    let t = token_settings(row);
+    let tau_bits = t.temperature;
+    let k = t.top_k;
+    let p_bits = t.top_p;
+    let min_p_bits = t.min_p & select(0xffffffffu, 0u, t.min_p == 0x80000000u);
+    let cap_bits = t.soft_cap & select(0xffffffffu, 0u, t.soft_cap == 0x80000000u);
+    var s: Settings;
+    s.tau = bitcast<f32>(tau_bits);
+    s.k = select(k, params.header.cols, k == NO_TOP_K);
+    s.p = bitcast<f32>(p_bits);
+    s.min_p = bitcast<f32>(min_p_bits);
+    s.cap = bitcast<f32>(cap_bits);
+    let zero_tau = (tau_bits & 0x7fffffffu) == 0u;
+    let tau_ok = zero_tau || tau_bits < 0x7f800000u;
+    s.greedy = zero_tau || (tau_ok && s.tau < GREEDY_BELOW);
+    let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);
+    let p_ok = p_bits > 0u && p_bits <= 0x3f800000u;
+    s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u;
+    return s;
+}
+
+// The row's layout and noise position (sampler_row's Row); `bad` when its state index is out
+// of range.
+fn token_row(row: u32) -> Row {
+    var r: Row;
+    r.seed = params.header.seed;
+    var first = add64_u32(params.header.offset, row * params.header.cols);
+    r.bad = false;
+    if params.state_source != SOURCE_CALL {
+        var s = params.row0 + row;
+        if params.state_source == SOURCE_INDEX {
+            s = state_index[params.index_base + row];
+        }
+        if s < params.states_count {
+            let state = random_state(s);
+            r.seed = state.seed;
+            first = state.offset;
+        } else {
+            r.bad = true;
+        }
+    }
+    r.block0 = shr64_2(first);
+    r.lead = first.x & 3u;
+    r.blocks = (r.lead + params.header.cols + 3u) / 4u;
+    r.in_at = params.header.in_base + row * params.header.in_pitch;
+    r.out_at = params.header.out_base + row;
+    r.tau = 1.0;
+    return r;
+}
+
+// One element: its column, its logit x, and l (kind: sampler_row's LANE_*, of l).
+struct Elem {
+    kind: u32,
+    col: u32,
+    x: f32,
+    l: f32,
+    raw: bool,   // x is finite: it counts in the raw log-sum-exp
+}
+
+// cap * tanh(x / cap). Where |y| = |x / cap| < 1/2, x times tanh(y) / y as a series in y^2
+// (to y^14; the next term is below 1e-8 of it): (1 - e) / (1 + e) would cancel there, and a
+// cap far above the logits gives back x itself. Elsewhere tanh from e = exp(-2|y|), so that
+// large |y| saturates.
+fn soft_capped(x: f32, cap: f32) -> f32 {
+    let y = x / cap;
+    if abs(y) < 0.5 {
+        let y2 = y * y;
+        var p = -929569.0 / 638512875.0;
+        p = p * y2 + 21844.0 / 6081075.0;
+        p = p * y2 - 1382.0 / 155925.0;
+        p = p * y2 + 62.0 / 2835.0;
+        p = p * y2 - 17.0 / 315.0;
+        p = p * y2 + 2.0 / 15.0;
+        p = p * y2 - 1.0 / 3.0;
+        return x + x * (p * y2);
+    }
+    let e = exp(-2.0 * abs(y));
+    return cap * sign(y) * ((1.0 - e) / (1.0 + e));
+}
+
+// The element at position t of the row's blocks (t = 4j + lane), whose logit is x.
+fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
+    var e: Elem;
+    e.col = t - r.lead;
+    e.x = x;
+    e.raw = false;
+    if t < r.lead || e.col >= params.header.cols {
+        e.kind = LANE_OUTSIDE;
+        return e;
+    }
+    let bits = bitcast<u32>(x);
+    if (bits & 0x7f800000u) == 0x7f800000u {
+        e.kind = select(LANE_INVALID, LANE_MASKED, bits == NEG_INF_BITS);
+        return e;
+    }
+    e.raw = true;
+    var l = x;
+    if s.cap > 0.0 {
+        l = soft_capped(x, s.cap);
+    }
+    if params.has_bias != 0u {
+        let b = bias[params.bias_base + row * params.bias_pitch + e.col];
+        if bitcast<u32>(b) == NEG_INF_BITS {
+            e.kind = LANE_MASKED;
+            return e;
+        }
+        l = l + b;
+    }
+    e.l = l;
+    e.kind = select(LANE_VALUE, LANE_INVALID, (bitcast<u32>(l) & 0x7f800000u) == 0x7f800000u);
+    return e;
+}
+
+// The logits of block j of the row (lanes outside it are read but not used).
+fn block_x(r: Row, j: u32) -> vec4<f32> {
+    return input4(r.in_at + 4u * j - r.lead);
+}
+
+fn elem_of_column(r: Row, s: Settings, row: u32, col: u32) -> Elem {
+    return elem_at(r, s, row, col + r.lead, input4(r.in_at + col).x);
+}
+
+// The noise of column `col`.
+fn gumbel_of_column(r: Row, col: u32) -> f32 {
+    let t = col + r.lead;
+    return gumbel_block(r.seed, add64_u32(r.block0, t >> 2u))[t & 3u];
+}
+
