@@ -63,7 +63,7 @@ impl Generator {
 
     /// The four u32 words of a GPU-side counter at this state (seed low, high, offset low,
     /// high), for a buffer that calls read their noise position from
-    /// ([`crate::ForwardCall::counter`]).
+    /// ([`crate::NoisePosition::counter`]).
     pub fn counter_words(&self) -> [u32; 4] {
         let (s, o) = (split64(self.seed), split64(self.offset));
         [s[0], s[1], o[0], o[1]]
