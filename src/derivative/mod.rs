@@ -7,7 +7,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy, with_tau,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy, with_tau,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, derivative_common as kernel, row_bindings as binding, sum_rows};
@@ -358,7 +358,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            passes,
+            cost: RowCost::of_passes(strategy, shape.cols, passes, self),
             args,
             tau: call.tau,
             noise,

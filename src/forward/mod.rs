@@ -5,7 +5,8 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::Result;
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy, with_tau,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_noise, with_strategy,
+    with_tau,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, forward_common as kernel, row_bindings as binding};
@@ -113,7 +114,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            passes: 2,
+            cost: RowCost::of_passes(strategy, shape.cols, 2, self),
             args: vec![
                 RowArg::input("logits", call.logits, shape, size),
                 RowArg::write(

@@ -18,5 +18,5 @@ use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
 pub(crate) use builders::{with_noise, with_strategy, with_tau};
 pub(crate) use header::RowHeader;
 pub use header::{NoisePosition, Tau, Temperature};
-pub(crate) use plan::{RowArg, RowCall};
+pub(crate) use plan::{RowArg, RowCall, RowCost};
 pub use strategy::Strategy;

@@ -96,14 +96,50 @@ impl<'a> RowArg<'a> {
     }
 }
 
-/// What a kernel family hands the row layer: the shape, the strategy, how often its kernels
-/// walk a row, its buffers (the first the input at `BINDING_INPUT`, the second the output whose
+/// What one invocation of a family's kernels costs under a strategy, at most: the loop
+/// iterations it runs over a row (held to a driver's loop budget) and the workgroup memory it
+/// declares. Each family works it out from its own loops; the row layer holds it to the device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowCost {
+    pub iterations: u64,
+    pub workgroup_bytes: u32,
+}
+
+impl RowCost {
+    /// The forward and derivative kernels, which walk a row `passes` times (the workgroup
+    /// memory of the derivatives', the larger).
+    pub fn of_passes(strategy: Strategy, cols: u32, passes: u64, kernels: &Kernels) -> Self {
+        RowCost {
+            iterations: strategy
+                .as_run(kernels.smallest_subgroup)
+                .loop_iterations(cols, passes),
+            workgroup_bytes: strategy.workgroup_memory(),
+        }
+    }
+
+    /// Whether kernels of this cost run on a device with `limits` and `loop_budget`: their
+    /// workgroup memory within its limit, their loops within the budget.
+    pub fn fits(self, limits: &wgpu::Limits, loop_budget: Option<u64>) -> bool {
+        self.workgroup_bytes <= limits.max_compute_workgroup_storage_size
+            && loop_budget.is_none_or(|budget| self.iterations <= budget)
+    }
+}
+
+impl Kernels {
+    /// Whether kernels of `cost` run on this device (the families' default choices ask).
+    pub(crate) fn affords(&self, cost: RowCost) -> bool {
+        cost.fits(&self.limits, self.loop_budget)
+    }
+}
+
+/// What a kernel family hands the row layer: the shape, the strategy, what its kernels cost, its
+/// buffers (the first the input at `BINDING_INPUT`, the second the output whose
 /// base and pitch the header carries), the temperature, the noise, and scratch memory per row
 /// that its dispatches share (bytes, at a binding of the family's).
 pub(crate) struct RowCall<'a> {
     pub shape: Shape,
     pub strategy: Strategy,
-    pub passes: u64,
+    pub cost: RowCost,
     pub args: Vec<RowArg<'a>>,
     pub tau: Tau<'a>,
     pub noise: NoisePosition<'a>,
@@ -148,15 +184,14 @@ impl RowPart<'_> {
 }
 
 impl Kernels {
-    /// Checks `strategy` for a row kernel that walks each row `passes` times against the
-    /// device, and works out how many rows one dispatch may take: within the
+    /// Checks `strategy` for row kernels of `cost` against the device, and works out how many rows one dispatch may take: within the
     /// workgroup count and so that each of `buffers` (elements per row, pitch, stride, element
     /// size) fits one storage binding, with room for the alignment of its start.
     fn plan_rows(
         &self,
         shape: Shape,
         strategy: Strategy,
-        passes: u64,
+        cost: RowCost,
         buffers: &[(&str, u32, u32, u32, u64)],
     ) -> Result<RowPlan> {
         if let Strategy::RowPerSubgroup { lanes } = strategy {
@@ -181,7 +216,7 @@ impl Kernels {
                 self.limits.max_compute_invocations_per_workgroup.min(1024)
             )));
         }
-        let memory = strategy.workgroup_memory();
+        let memory = cost.workgroup_bytes;
         if memory > self.limits.max_compute_workgroup_storage_size {
             return Err(invalid(format!(
                 "{strategy:?} needs {memory} bytes of workgroup memory; this device allows {}",
@@ -236,14 +271,12 @@ impl Kernels {
                 rows_per_dispatch = rows_per_dispatch.min(groups * group);
             }
         }
-        let iterations = strategy
-            .as_run(self.smallest_subgroup)
-            .loop_iterations(shape.cols, passes);
+        let iterations = cost.iterations;
         if let Some(budget) = self.loop_budget
             && iterations > budget
         {
             return Err(Error::OverLimits(format!(
-                "{strategy:?} runs {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
+                "{strategy:?} runs up to {iterations} loop iterations per invocation for K = {}, over this driver's budget of {budget}; choose a wider strategy",
                 shape.cols
             )));
         }
@@ -262,8 +295,8 @@ impl Kernels {
             buffer("input", shape.in_pitch),
             buffer("output", shape.out_pitch),
         ];
-        self.plan_rows(shape, strategy, super::strategy::MOST_PASSES, &buffers)
-            .map(|_| ())
+        let cost = RowCost::of_passes(strategy, shape.cols, super::strategy::MOST_PASSES, self);
+        self.plan_rows(shape, strategy, cost, &buffers).map(|_| ())
     }
 
     /// Checks everything a row call takes before anything is recorded: the strategy against
@@ -281,7 +314,7 @@ impl Kernels {
             let words = (bytes / 4) as u32;
             buffers.push(("intermediate results", words, words, 1, 4));
         }
-        let plan = self.plan_rows(shape, call.strategy, call.passes, &buffers)?;
+        let plan = self.plan_rows(shape, call.strategy, call.cost, &buffers)?;
         let rows = u64::from(shape.rows);
         for arg in &call.args {
             self.check_slice(arg.name, arg.slice, arg.span(rows), arg.size)?;

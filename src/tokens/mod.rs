@@ -22,7 +22,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
-use crate::row::{NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_strategy};
+use crate::row::{
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy,
+};
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, sample_tokens as kernel, token_select, token_settings};
 use crate::types::{NoiseRange, Shape, StorageType};
@@ -156,12 +158,13 @@ with_strategy!(SampleTokensCall);
 /// The narrowest workgroup the sampler takes: one invocation per kept entry of the lists.
 const NARROWEST: u32 = 64;
 
-/// Loop iterations of one invocation over a row of `cols` in a workgroup of `size`, at worst:
-/// the first pass with every element shifting a list of `LIST_MAX`, top-p's pass over the row
-/// and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over their
-/// winners, then (where a list ran out) two radix selects of eight passes with invocation 0's
-/// scans of 256 bins, and the last pass.
-fn iterations(cols: u32, size: u32) -> u64 {
+/// What one invocation of the sampler costs over a row of `cols` in a workgroup of `size`, at
+/// worst. Its loop iterations: the first pass with every element shifting a list of `LIST_MAX`,
+/// top-p's pass over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation
+/// 0's walks over their winners, then (where a list ran out) two radix selects of eight passes
+/// with invocation 0's scans of 256 bins, and the last pass. Its workgroup memory: two trees,
+/// three bin arrays, the lists' winners.
+fn cost(cols: u32, size: u32) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
     let kept = u64::from(kernel::KEPT_MAX);
@@ -169,12 +172,10 @@ fn iterations(cols: u32, size: u32) -> u64 {
     let weight_pass = 5 * per_pass + list;
     let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
-    first + weight_pass + rounds + selects + 9 * per_pass
-}
-
-/// Workgroup memory of the sampler at `size`: two trees, three bin arrays, the lists' winners.
-fn workgroup_memory(size: u32) -> u32 {
-    16 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64
+    RowCost {
+        iterations: first + weight_pass + rounds + selects + 9 * per_pass,
+        workgroup_bytes: 16 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64,
+    }
 }
 
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
@@ -190,9 +191,8 @@ pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
 fn choose_size(cols: u32, is_cpu: bool, limits: &wgpu::Limits, budget: Option<u64>) -> u32 {
     let narrowest = if is_cpu { NARROWEST } else { 256 };
     let fits = |size: u32| {
-        workgroup_memory(size) <= limits.max_compute_workgroup_storage_size
-            && size <= limits.max_compute_invocations_per_workgroup
-            && budget.is_none_or(|budget| iterations(cols, size) <= budget)
+        size <= limits.max_compute_invocations_per_workgroup
+            && cost(cols, size).fits(limits, budget)
     };
     (narrowest.ilog2()..=10)
         .map(|bits| 1 << bits)
@@ -267,21 +267,6 @@ impl Kernels {
                 )));
             }
         };
-        let memory = workgroup_memory(size);
-        if memory > self.limits.max_compute_workgroup_storage_size {
-            return Err(invalid(format!(
-                "{strategy:?} needs {memory} bytes of workgroup memory for the token sampler; this device allows {}",
-                self.limits.max_compute_workgroup_storage_size
-            )));
-        }
-        let worst = iterations(shape.cols, size);
-        if !self.within_loop_budget(worst) {
-            return Err(crate::Error::OverLimits(format!(
-                "the token sampler over K = {} in workgroups of {size} runs up to {worst} loop iterations per invocation, over this driver's budget of {}",
-                shape.cols,
-                self.loop_budget.unwrap_or(u64::MAX)
-            )));
-        }
         let words = token_settings::SETTINGS_WORDS;
         let mut args = vec![
             RowArg::input("logits", call.logits, shape, call.storage.size()),
@@ -364,7 +349,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            passes: 1,
+            cost: cost(shape.cols, size),
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
@@ -458,15 +443,12 @@ mod tests {
         assert_eq!(choose_size(32_000, true, &cpu, Some(60_000)), 64);
         for cols in [1, 7, 32_000, 151_936, 262_144, 800_000] {
             let size = choose_size(cols, true, &cpu, Some(60_000));
-            assert!(
-                iterations(cols, size) <= 60_000,
-                "K = {cols} at {size}: {}",
-                iterations(cols, size)
-            );
-            assert!(workgroup_memory(size) <= 32_768);
+            let c = cost(cols, size);
+            assert!(c.iterations <= 60_000, "K = {cols} at {size}: {c:?}");
+            assert!(c.workgroup_bytes <= 32_768);
         }
-        assert!(iterations(1 << 21, 1024) > 60_000);
-        assert!(workgroup_memory(256) <= default.max_compute_workgroup_storage_size);
+        assert!(cost(1 << 21, 1024).iterations > 60_000);
+        assert!(cost(1, 256).workgroup_bytes <= default.max_compute_workgroup_storage_size);
     }
 
     #[test]

@@ -4,10 +4,10 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::error::{Error, Result, invalid};
+use crate::error::{Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowHeader, Strategy, Tau, with_noise, with_strategy,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_noise, with_strategy,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{
@@ -113,7 +113,9 @@ pub fn choose_top_k(cols: u32, k: u32, kernels: &Kernels) -> Strategy {
     };
     (narrowest.ilog2()..=widest.ilog2())
         .map(|bits| 1 << bits)
-        .find(|&size| workgroup_kernel(cols, k, size, kernels).is_some())
+        .find(|&size| {
+            workgroup_kernel(cols, k, size, kernels).is_some_and(|w| kernels.affords(w.cost))
+        })
         .map_or(
             Strategy::RowPerWorkgroup {
                 size: NARROWEST_SELECT,
@@ -122,48 +124,71 @@ pub fn choose_top_k(cols: u32, k: u32, kernels: &Kernels) -> Strategy {
         )
 }
 
-/// A workgroup-per-row top-k kernel and what it runs.
-struct WorkgroupKernel {
+/// A top-k kernel, what it runs and what it costs.
+struct TopKKernel {
     shader: Shader,
     /// Blocks per loop iteration of the radix select.
     unroll: u32,
+    cost: RowCost,
+}
+
+/// The kernel of a thread per row (k up to [`MAX_K_PER_THREAD`]): the pass for the row's largest
+/// logit, and every element may shift the whole list.
+fn thread_kernel(cols: u32, k: u32) -> TopKKernel {
+    let blocks = u64::from(cols).div_ceil(4) + 1;
+    let iterations = 2 * blocks + u64::from(cols) * u64::from(k) + u64::from(k);
+    TopKKernel {
+        shader: Shader::TopKRowPerThread,
+        unroll: 1,
+        cost: RowCost {
+            iterations,
+            workgroup_bytes: Strategy::RowPerThread.workgroup_memory(),
+        },
+    }
 }
 
 /// The kernel that a workgroup of `size` runs for top-k over rows of `cols`: the one-pass
-/// merge of lists for k up to [`MAX_K_PER_THREAD`], the radix select otherwise (and where the
-/// lists' worst case would pass a driver's loop budget); `None` where neither fits it.
-fn workgroup_kernel(cols: u32, k: u32, size: u32, kernels: &Kernels) -> Option<WorkgroupKernel> {
+/// merge of lists for k up to [`MAX_K_PER_THREAD`] where the device affords it, the radix
+/// select otherwise, four blocks a loop iteration where one would pass a driver's loop budget;
+/// `None` for a workgroup neither kernel takes.
+fn workgroup_kernel(cols: u32, k: u32, size: u32, kernels: &Kernels) -> Option<TopKKernel> {
     if !size.is_power_of_two() || size > 1024 {
         return None;
     }
+    let workgroup_bytes = Strategy::RowPerWorkgroup { size }.workgroup_memory();
     let blocks = u64::from(cols).div_ceil(4) + 1;
     if k <= MAX_K_PER_THREAD {
         // The pass for the row's largest logit; every element may shift the whole list; then
         // k rounds of the merge tree.
         let iterations = blocks.div_ceil(u64::from(size)) * (2 + 4 * u64::from(k))
             + u64::from(k) * (u64::from(size.ilog2()) + 2);
-        if kernels.within_loop_budget(iterations) {
-            return Some(WorkgroupKernel {
-                shader: Shader::TopKMergeLists,
-                unroll: 1,
-            });
+        let lists = TopKKernel {
+            shader: Shader::TopKMergeLists,
+            unroll: 1,
+            cost: RowCost {
+                iterations,
+                workgroup_bytes,
+            },
+        };
+        if size < NARROWEST_SELECT || kernels.affords(lists.cost) {
+            return Some(lists);
         }
-    }
-    if size < NARROWEST_SELECT {
+    } else if size < NARROWEST_SELECT {
         return None;
     }
-    // Four blocks a loop iteration only where one would pass the loop budget.
     let unroll = if kernels.within_loop_budget(select_iterations(cols, size, 1)) {
         1
     } else {
         UNROLLED
     };
-    kernels
-        .within_loop_budget(select_iterations(cols, size, unroll))
-        .then_some(WorkgroupKernel {
-            shader: Shader::TopKRowPerWorkgroup,
-            unroll,
-        })
+    Some(TopKKernel {
+        shader: Shader::TopKRowPerWorkgroup,
+        unroll,
+        cost: RowCost {
+            iterations: select_iterations(cols, size, unroll),
+            workgroup_bytes,
+        },
+    })
 }
 
 /// Loop iterations of one invocation of the radix select over a row of `cols`, visiting
@@ -217,40 +242,19 @@ impl Kernels {
         let strategy = call
             .strategy
             .unwrap_or_else(|| choose_top_k(shape.cols, k, self));
-        let blocks = u64::from(shape.cols).div_ceil(4) + 1;
         let refuse = || {
             invalid(format!(
                 "top-k runs as RowPerThread (k up to {MAX_K_PER_THREAD}) or RowPerWorkgroup {{ size: a power of two up to 1024, and 256 or more for k over {MAX_K_PER_THREAD} }}, not {strategy:?} with k = {k}"
             ))
         };
-        let over_budget = |iterations: u64| {
-            Error::OverLimits(format!(
-                "top-k over K = {} runs {iterations} loop iterations per invocation, over this driver's budget of {}",
-                shape.cols,
-                self.loop_budget.unwrap_or(u64::MAX)
-            ))
-        };
-        let (shader, unroll) = match strategy {
-            Strategy::RowPerThread if k <= MAX_K_PER_THREAD => {
-                // The pass for the row's largest logit; every element may shift the whole list.
-                let iterations = 2 * blocks + u64::from(shape.cols) * u64::from(k) + u64::from(k);
-                if !self.within_loop_budget(iterations) {
-                    return Err(over_budget(iterations));
-                }
-                (Shader::TopKRowPerThread, 1)
-            }
-            Strategy::RowPerWorkgroup { size }
-                if size.is_power_of_two()
-                    && size <= 1024
-                    && (k <= MAX_K_PER_THREAD || size >= NARROWEST_SELECT) =>
-            {
-                match workgroup_kernel(shape.cols, k, size, self) {
-                    Some(kernel) => (kernel.shader, kernel.unroll),
-                    None => {
-                        let radix = select_iterations(shape.cols, size, UNROLLED);
-                        return Err(over_budget(radix));
-                    }
-                }
+        let TopKKernel {
+            shader,
+            unroll,
+            cost,
+        } = match strategy {
+            Strategy::RowPerThread if k <= MAX_K_PER_THREAD => thread_kernel(shape.cols, k),
+            Strategy::RowPerWorkgroup { size } => {
+                workgroup_kernel(shape.cols, k, size, self).ok_or_else(refuse)?
             }
             _ => return Err(refuse()),
         };
@@ -258,7 +262,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            passes: 1,
+            cost,
             args: vec![
                 RowArg::input("logits", call.logits, shape, size),
                 RowArg::write("indices", call.indices, kernel::BINDING_INDICES, out, 4),
