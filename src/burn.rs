@@ -32,25 +32,18 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use ::burn::backend::autodiff::NodeId;
-use ::burn::backend::autodiff::checkpoint::base::Checkpointer;
 use ::burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use ::burn::backend::autodiff::grads::Gradients;
-use ::burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use ::burn::backend::fusion::custom::TensorSpec;
 use ::burn::backend::tensor::{FloatTensor, IntTensor};
 use ::burn::backend::wgpu::{WgpuDevice, WgpuSetup};
-use ::burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, backend_extension};
+use ::burn::backend::{Autodiff, AutodiffBackend, Backend, backend_extension};
 use ::burn::cubecl::wgpu::{AutoCompiler, WgpuServer};
-use ::burn::tensor::{DType, Device, Int, Shape as TensorShape, Tensor};
+use ::burn::tensor::{DType, Device, Shape as TensorShape, Tensor};
 use ::burn_cubecl::tensor::CubeTensor;
-use ::burn_cubecl::{CubeBackend, CubeDevice, kernel::into_contiguous, ops::numeric};
+use ::burn_cubecl::{CubeBackend, CubeDevice, ops::numeric};
 
 use crate::error::{Error, Result, invalid};
-use crate::{
-    ForwardCall, Generator, GpuContext, GpuSlice, Mode, NoiseCall, NoiseOutput, NoisePosition,
-    NoiseRange, Shape, Source, StorageType, Tau, TauGradient, TopKCall, VjpCall,
-};
+use crate::{Generator, GpuContext, GpuSlice, Mode, NoiseRange, Shape, StorageType};
 
 /// Starts burn's wgpu runtime on its default adapter and gives this crate the same device
 /// and queue. Returns burn's device (call `.autodiff()` on it for gradients). burn starts a
@@ -233,7 +226,7 @@ fn top_k_spec(logits: &TensorSpec, k: &usize, spec: &SampleSpec) -> (TensorSpec,
 }
 
 /// Top-k's outputs: `k` per row, in row order.
-fn top_k_shape(logits: &TensorShape, k: usize, spec: &SampleSpec) -> TensorShape {
+pub(crate) fn top_k_shape(logits: &TensorShape, k: usize, spec: &SampleSpec) -> TensorShape {
     TensorShape::from([Rows::of(logits, spec.dim).rows, k])
 }
 
@@ -254,14 +247,14 @@ fn vjp_spec(
 /// A tensor's rows along axis `dim`: `outer` groups of `inner` rows of `cols` categories,
 /// categories `inner` elements apart.
 #[derive(Clone, Copy, Debug)]
-struct Rows {
-    rows: usize,
-    cols: usize,
-    inner: usize,
+pub(crate) struct Rows {
+    pub rows: usize,
+    pub cols: usize,
+    pub inner: usize,
 }
 
 impl Rows {
-    fn of(shape: &TensorShape, dim: usize) -> Self {
+    pub fn of(shape: &TensorShape, dim: usize) -> Self {
         let dims: Vec<usize> = shape.iter().copied().collect();
         let inner: usize = dims[dim + 1..].iter().product();
         let outer: usize = dims[..dim].iter().product();
@@ -305,13 +298,13 @@ fn storage_of(dtype: DType) -> Result<StorageType> {
 
 /// A tensor's buffer and byte offset, with burn's hold on its memory (so that burn neither
 /// frees nor moves it) until the work that uses it is submitted.
-struct Bound<Held> {
+pub(crate) struct Bound<Held> {
     _held: Held,
     buffer: wgpu::Buffer,
     offset: u64,
 }
 
-fn bind(tensor: &CubeTensor) -> Bound<impl Sized + use<>> {
+pub(crate) fn bind(tensor: &CubeTensor) -> Bound<impl Sized + use<>> {
     let held = tensor
         .client
         .get_resource::<WgpuServer<AutoCompiler>>(tensor.handle.clone())
@@ -325,14 +318,14 @@ fn bind(tensor: &CubeTensor) -> Bound<impl Sized + use<>> {
 }
 
 impl<Held> Bound<Held> {
-    fn slice(&self) -> GpuSlice<'_> {
+    pub fn slice(&self) -> GpuSlice<'_> {
         GpuSlice::new(&self.buffer, self.offset)
     }
 }
 
 /// The context of a tensor's device, registered by [`init`]: the functions of this module
 /// check that before they reach the backend.
-fn context_for(tensor: &CubeTensor) -> Arc<GpuContext> {
+pub(crate) fn context_for(tensor: &CubeTensor) -> Arc<GpuContext> {
     let found = match &tensor.device {
         CubeDevice::Wgpu(device) => context_of(device),
         _ => None,
@@ -346,7 +339,7 @@ fn context_for(tensor: &CubeTensor) -> Arc<GpuContext> {
 }
 
 /// Records with `record` and submits, on burn's queue.
-fn submit(
+pub(crate) fn submit(
     context: &GpuContext,
     what: &str,
     record: impl FnOnce(&mut wgpu::CommandEncoder) -> Result<()>,
@@ -358,7 +351,7 @@ fn submit(
     context.queue.submit([encoder.finish()]);
 }
 
-fn empty_like(tensor: &CubeTensor, shape: TensorShape, dtype: DType) -> CubeTensor {
+pub(crate) fn empty_like(tensor: &CubeTensor, shape: TensorShape, dtype: DType) -> CubeTensor {
     numeric::empty_device_contiguous_dtype(
         tensor.client.clone(),
         tensor.device.clone(),
@@ -367,46 +360,14 @@ fn empty_like(tensor: &CubeTensor, shape: TensorShape, dtype: DType) -> CubeTens
     )
 }
 
-fn kernel_shape(tensor: &CubeTensor, dim: usize) -> Shape {
+pub(crate) fn kernel_shape(tensor: &CubeTensor, dim: usize) -> Shape {
     Rows::of(tensor.meta.shape(), dim)
         .shape()
         .unwrap_or_else(|e| panic!("gumbel-wgpu: {e}"))
 }
 
-fn kernel_storage(tensor: &CubeTensor) -> StorageType {
+pub(crate) fn kernel_storage(tensor: &CubeTensor) -> StorageType {
     storage_of(tensor.dtype).unwrap_or_else(|e| panic!("gumbel-wgpu: {e}"))
-}
-
-/// The forward kernel of `spec.mode` from `logits` into a new tensor of `shape` and `dtype`,
-/// at per-row temperatures `tau` (index mode takes none).
-fn forward(
-    logits: CubeTensor,
-    tau: Option<CubeTensor>,
-    spec: SampleSpec,
-    shape: TensorShape,
-    dtype: DType,
-) -> CubeTensor {
-    let logits = into_contiguous(logits);
-    let tau = tau.map(into_contiguous);
-    let context = context_for(&logits);
-    let out = empty_like(&logits, shape, dtype);
-    let (l, o, t) = (bind(&logits), bind(&out), tau.as_ref().map(bind));
-    let mut call = ForwardCall::new(
-        spec.mode,
-        kernel_storage(&logits),
-        kernel_shape(&logits, spec.dim),
-        l.slice(),
-        o.slice(),
-    )
-    .with_noise(spec.seed, spec.offset)
-    .with_noise_range(spec.range);
-    if let Some(t) = &t {
-        call = call.with_tau(Tau::PerRow(t.slice()));
-    }
-    submit(&context, "the sample", |e| {
-        context.kernels().record_forward(e, &call)
-    });
-    out
 }
 
 impl GumbelOps for CubeBackend {
@@ -416,17 +377,11 @@ impl GumbelOps for CubeBackend {
         spec: SampleSpec,
     ) -> FloatTensor<Self> {
         let (shape, dtype) = (logits.meta.shape().clone(), logits.dtype);
-        forward(logits, Some(tau), spec, shape, dtype)
+        crate::forward::burn::record(logits, Some(tau), spec, shape, dtype)
     }
 
     fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self> {
-        let mut shape = logits.meta.shape().clone();
-        shape[spec.dim] = 1;
-        let spec = SampleSpec {
-            mode: Mode::Index,
-            ..spec
-        };
-        forward(logits, None, spec, shape, DType::I32)
+        crate::forward::burn::record_index(logits, spec)
     }
 
     fn gumbel_top_k(
@@ -434,45 +389,11 @@ impl GumbelOps for CubeBackend {
         k: usize,
         spec: SampleSpec,
     ) -> (IntTensor<Self>, FloatTensor<Self>) {
-        let logits = into_contiguous(logits);
-        let context = context_for(&logits);
-        let shape = top_k_shape(logits.meta.shape(), k, &spec);
-        let indices = empty_like(&logits, shape.clone(), DType::I32);
-        let values = empty_like(&logits, shape, DType::F32);
-        let (l, i, v) = (bind(&logits), bind(&indices), bind(&values));
-        let call = TopKCall::new(
-            kernel_storage(&logits),
-            kernel_shape(&logits, spec.dim),
-            k as u32,
-            l.slice(),
-            i.slice(),
-            v.slice(),
-        )
-        .with_noise(spec.seed, spec.offset)
-        .with_noise_range(spec.range);
-        submit(&context, "top-k", |e| {
-            context.kernels().record_top_k(e, &call)
-        });
-        (indices, values)
+        crate::top_k::burn::record(logits, k, spec)
     }
 
     fn gumbel_noise(like: FloatTensor<Self>, spec: SampleSpec) -> FloatTensor<Self> {
-        let context = context_for(&like);
-        let rows = Rows::of(like.meta.shape(), spec.dim);
-        let out = empty_like(&like, TensorShape::from([rows.rows, rows.cols]), DType::F32);
-        let o = bind(&out);
-        let call = NoiseCall::new(
-            spec.seed,
-            spec.offset,
-            (rows.rows * rows.cols) as u64,
-            NoiseOutput::Gumbel,
-            o.slice(),
-        )
-        .with_range(spec.range);
-        submit(&context, "the noise", |e| {
-            context.kernels().record_noise(e, &call)
-        });
-        out
+        crate::noise::burn::record(like, spec)
     }
 }
 
@@ -483,32 +404,7 @@ impl GumbelGradOps for CubeBackend {
         dy: FloatTensor<Self>,
         spec: SampleSpec,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (logits, tau) = (into_contiguous(logits), into_contiguous(tau));
-        let mut dy = into_contiguous(dy);
-        if dy.dtype != logits.dtype {
-            dy = burn_cubecl::kernel::cast(dy, logits.dtype);
-        }
-        let context = context_for(&logits);
-        let dl = empty_like(&logits, logits.meta.shape().clone(), logits.dtype);
-        let dtau = empty_like(&tau, tau.meta.shape().clone(), DType::F32);
-        let bound = [&logits, &tau, &dy, &dl, &dtau].map(bind);
-        let call = VjpCall::new(
-            spec.mode,
-            kernel_storage(&logits),
-            kernel_shape(&logits, spec.dim),
-            Source::recompute_with(
-                bound[0].slice(),
-                NoisePosition::new(spec.seed, spec.offset).with_range(spec.range),
-            ),
-            bound[2].slice(),
-            bound[3].slice(),
-        )
-        .with_tau(Tau::PerRow(bound[1].slice()))
-        .with_dtau(TauGradient::PerRow(bound[4].slice()));
-        submit(&context, "the VJP", |e| {
-            context.kernels().record_vjp(e, &call)
-        });
-        (dl, dtau)
+        crate::derivative::burn::vjp(logits, tau, dy, spec)
     }
 }
 
@@ -520,50 +416,7 @@ impl<B: GumbelOps + GumbelGradOps, C: CheckpointStrategy> GumbelOps for Autodiff
         tau: FloatTensor<Self>,
         spec: SampleSpec,
     ) -> FloatTensor<Self> {
-        /// The backward step: the VJP, from the logits and temperatures kept as they were.
-        #[derive(Debug)]
-        struct SampleBackward;
-
-        impl<B: GumbelGradOps> Backward<B, 2> for SampleBackward {
-            type State = (NodeId, NodeId, SampleSpec);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                checkpointer: &mut Checkpointer,
-            ) {
-                let [logits_node, tau_node] = ops.parents;
-                let dy = grads.consume::<B>(&ops.node);
-                let (logits, tau, spec) = ops.state;
-                let logits: FloatTensor<B> = checkpointer.retrieve_node_output(logits);
-                let tau: FloatTensor<B> = checkpointer.retrieve_node_output(tau);
-                let (dl, dtau) = B::gumbel_sample_vjp(logits, tau, dy, spec);
-                if let Some(node) = logits_node {
-                    grads.register::<B>(node.id, dl);
-                }
-                if let Some(node) = tau_node {
-                    grads.register::<B>(node.id, dtau);
-                }
-            }
-        }
-
-        match SampleBackward
-            .prepare::<C>([logits.node(), tau.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&logits), prep.checkpoint(&tau), spec);
-                let out = B::gumbel_sample(logits.into_primitive(), tau.into_primitive(), spec);
-                prep.finish(state, out)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::gumbel_sample(
-                logits.into_primitive(),
-                tau.into_primitive(),
-                spec,
-            )),
-        }
+        crate::derivative::burn::tracked_sample::<B, C>(logits, tau, spec)
     }
 
     fn gumbel_index(logits: FloatTensor<Self>, spec: SampleSpec) -> IntTensor<Self> {
@@ -584,7 +437,11 @@ impl<B: GumbelOps + GumbelGradOps, C: CheckpointStrategy> GumbelOps for Autodiff
     }
 }
 
-// The functions on tensors.
+// What the functions on tensors share; each family's are in its folder (`<family>/burn.rs`).
+
+pub use crate::forward::burn::{gumbel_log_softmax, gumbel_max, gumbel_softmax};
+pub use crate::noise::burn::gumbel_noise_like;
+pub use crate::top_k::burn::gumbel_top_k;
 
 /// The category axis `dim` of a rank-`rank` tensor (negative: from the end), or an error
 /// naming it.
@@ -604,7 +461,7 @@ fn axis(dim: isize, rank: usize) -> Result<usize> {
 
 /// Checks the logits (device, dtype, shape) and, with `check`, the rest of the arguments, then
 /// takes the noise of their rows: a refused call takes none. Returns what `check` made.
-fn prepare<const D: usize, T>(
+pub(crate) fn prepare<const D: usize, T>(
     logits: &Tensor<D>,
     dim: isize,
     mode: Mode,
@@ -630,7 +487,7 @@ fn prepare<const D: usize, T>(
 }
 
 /// The per-row f32 temperatures of `rows` rows, on `device`.
-fn temperatures(tau: Temperature, rows: usize, device: &Device) -> Result<Tensor<1>> {
+pub(crate) fn temperatures(tau: Temperature, rows: usize, device: &Device) -> Result<Tensor<1>> {
     match tau {
         Temperature::Value(tau) => {
             crate::types::check_tau(tau)?;
@@ -646,117 +503,4 @@ fn temperatures(tau: Temperature, rows: usize, device: &Device) -> Result<Tensor
             Ok((*tau).cast(DType::F32).expand([rows]))
         }
     }
-}
-
-fn sample<const D: usize>(
-    logits: Tensor<D>,
-    tau: Temperature,
-    mode: Mode,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<Tensor<D>> {
-    let device = logits.device();
-    let (spec, tau) = prepare(&logits, dim, mode, noise, |rows| {
-        temperatures(tau, rows.rows, &device)
-    })?;
-    Ok(Tensor::from_dispatch(Dispatch::gumbel_sample(
-        logits.into_dispatch(),
-        tau.into_dispatch(),
-        spec,
-    )))
-}
-
-/// The Gumbel-Softmax sample `softmax((logits + g) / tau)` over axis `dim` (negative: from the
-/// end), or with `hard` its one-hot argmax, whose gradient is the soft sample's (the
-/// straight-through estimator). f32, f16 or bf16 logits, on a device from [`init`]; the noise
-/// is `noise`'s next `logits.shape().num_elements()` words.
-pub fn gumbel_softmax<const D: usize>(
-    logits: Tensor<D>,
-    tau: impl Into<Temperature>,
-    hard: bool,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<Tensor<D>> {
-    let mode = if hard { Mode::Hard } else { Mode::Soft };
-    sample(logits, tau.into(), mode, dim, noise)
-}
-
-/// The sample in log space, `log_softmax((logits + g) / tau)`, accurate where the soft sample
-/// underflows.
-pub fn gumbel_log_softmax<const D: usize>(
-    logits: Tensor<D>,
-    tau: impl Into<Temperature>,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<Tensor<D>> {
-    sample(logits, tau.into(), Mode::LogSoft, dim, noise)
-}
-
-/// The Gumbel-max sample: the index of the largest `logits + g` along `dim`, which keeps
-/// size 1 (as burn's `argmax`). i32; -1 for a row without a sample (a NaN or +inf logit, or
-/// every logit -inf). The same index as the hard sample's one-hot at the same noise.
-pub fn gumbel_max<const D: usize>(
-    logits: Tensor<D>,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<Tensor<D, Int>> {
-    let (spec, _) = prepare(&logits, dim, Mode::Index, noise, |_| Ok(()))?;
-    Ok(Tensor::from_dispatch(Dispatch::gumbel_index(
-        logits.into_dispatch(),
-        spec,
-    )))
-}
-
-/// Gumbel-top-k: the perturbed values `logits + g` (in the logits' dtype) and the indices
-/// (i32) of the `k` largest perturbed logits along `dim`, which becomes size `k`, largest
-/// first: `k` draws without replacement. The order of burn's `topk_with_indices`: (values,
-/// indices). A row with fewer than `k` valid logits pads with index -1 and value -inf; a row
-/// without a sample (a NaN or +inf logit, or every logit -inf) has indices -1 and values NaN.
-pub fn gumbel_top_k<const D: usize>(
-    logits: Tensor<D>,
-    k: usize,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<(Tensor<D>, Tensor<D, Int>)> {
-    let (spec, _) = prepare(&logits, dim, Mode::Index, noise, |rows| {
-        if k == 0 || k > rows.cols || k > crate::MAX_K as usize {
-            return Err(invalid(format!(
-                "k = {k}: 1 to min(K = {}, {}) are possible",
-                rows.cols,
-                crate::MAX_K
-            )));
-        }
-        Ok(())
-    })?;
-    let dtype = logits.dtype();
-    // The kernel reads the rows in place and writes k per row in row order: the other axes in
-    // order, then k, which moves back to `dim` (a copy of the outputs only).
-    let mut dims = logits.dims();
-    dims[spec.dim..].rotate_left(1);
-    dims[D - 1] = k;
-    let (indices, values) = Dispatch::gumbel_top_k(logits.into_dispatch(), k, spec);
-    let indices = Tensor::<2, Int>::from_dispatch(indices).reshape(dims);
-    let values = Tensor::<2>::from_dispatch(values).reshape(dims).cast(dtype);
-    Ok((
-        values.movedim(D - 1, spec.dim),
-        indices.movedim(D - 1, spec.dim),
-    ))
-}
-
-/// The Gumbel noise that a sample of `logits` along `dim` with `noise` would add (f32, shaped
-/// as the logits), taken from `noise` the same way: for composing a sampler from burn's own
-/// ops, and for tests.
-pub fn gumbel_noise_like<const D: usize>(
-    logits: &Tensor<D>,
-    dim: isize,
-    noise: &mut Generator,
-) -> Result<Tensor<D>> {
-    let (spec, rows) = prepare(logits, dim, Mode::Soft, noise, |rows| Ok(*rows))?;
-    let dims = logits.dims();
-    let outer = rows.rows / rows.inner;
-    let flat =
-        Tensor::<2>::from_dispatch(Dispatch::gumbel_noise(logits.clone().into_dispatch(), spec));
-    // Row r = (o, i) holds the noise of the categories of (o, ., i).
-    let grouped = flat.reshape([outer, rows.inner, rows.cols]).swap_dims(1, 2);
-    Ok(grouped.reshape(dims))
 }

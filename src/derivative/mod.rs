@@ -482,5 +482,7 @@ impl Kernels {
     }
 }
 
+#[cfg(feature = "burn")]
+pub(crate) mod burn;
 mod host;
 pub use host::{Gradient, HostSource};

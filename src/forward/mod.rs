@@ -169,4 +169,6 @@ impl Kernels {
     }
 }
 
+#[cfg(feature = "burn")]
+pub(crate) mod burn;
 mod host;

@@ -342,4 +342,6 @@ impl Kernels {
     }
 }
 
+#[cfg(feature = "burn")]
+pub(crate) mod burn;
 mod host;

@@ -304,5 +304,7 @@ impl Kernels {
     }
 }
 
+#[cfg(feature = "burn")]
+pub(crate) mod burn;
 mod host;
 pub use host::TopK;
