@@ -8,8 +8,8 @@ use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::shaders::same_layout;
 use crate::types::{NoiseRange, check_tau};
 
-/// The parameters every row kernel's block starts with, in the order sampler_row.wgsl's
-/// families declare them.
+/// The parameters every row kernel reads: the WGSL struct `RowHeader` of
+/// shaders/shared/sampler_row.wgsl, the member `header` of each row family's parameters.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 pub(crate) struct RowHeader {
