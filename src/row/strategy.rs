@@ -233,11 +233,12 @@ impl Strategy {
         }
     }
 
-    /// Noise blocks one workgroup walks (the whole row but for SplitRow).
+    /// Noise blocks one workgroup walks (the whole row but for SplitRow). Defined for every
+    /// strategy, even one the row layer is about to refuse (0 slices).
     pub(crate) fn blocks_per_group(self, cols: u32) -> u64 {
         let blocks = u64::from(cols).div_ceil(4) + 1;
         match self {
-            Strategy::SplitRow { slices, .. } => blocks.div_ceil(u64::from(slices)),
+            Strategy::SplitRow { slices, .. } => blocks.div_ceil(u64::from(slices.max(1))),
             _ => blocks,
         }
     }
@@ -245,7 +246,7 @@ impl Strategy {
     /// Loop iterations one invocation runs for a row of `cols` elements walked `passes` times.
     pub(crate) fn loop_iterations(self, cols: u32, passes: u64) -> u64 {
         let blocks = self.blocks_per_group(cols);
-        let size = u64::from(self.workgroup_size());
+        let size = u64::from(self.workgroup_size().max(1));
         match self {
             Strategy::RowPerThread | Strategy::RowPerThreadCached => passes * blocks,
             // The shuffles take log2(lanes) <= 7 iterations a pass.
