@@ -4,7 +4,7 @@
 use crate::context::GpuContext;
 use crate::error::{Error, NoSample, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels, buffer_with};
-use crate::row::{NoisePosition, Strategy, Tau, Temperature};
+use crate::row::{NoisePosition, Strategy, Tau, Temperature, with_noise_range, with_strategy};
 use crate::types::{Element, NoiseRange, Shape, check_tau};
 
 /// The temperature of a host-slice call: per-row values in a host slice.
@@ -58,14 +58,6 @@ impl<'a> SampleArgs<'a> {
         }
     }
 
-    /// One word of noise an element, or two.
-    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
-        Self {
-            noise_range,
-            ..self
-        }
-    }
-
     /// The flat noise index of row 0, column 0.
     pub fn with_offset(self, offset: u64) -> Self {
         Self { offset, ..self }
@@ -84,14 +76,6 @@ impl<'a> SampleArgs<'a> {
     pub fn with_pitches(self, in_pitch: u32, out_pitch: u32) -> Self {
         Self {
             shape: self.shape.with_pitches(in_pitch, out_pitch),
-            ..self
-        }
-    }
-
-    /// A strategy of the caller's instead of [`Strategy::choose`] (`None`: that choice).
-    pub fn with_strategy(self, strategy: impl Into<Option<Strategy>>) -> Self {
-        Self {
-            strategy: strategy.into(),
             ..self
         }
     }
@@ -116,6 +100,9 @@ impl<'a> SampleArgs<'a> {
         Self { tau, ..self }
     }
 }
+
+with_noise_range!(SampleArgs);
+with_strategy!(SampleArgs);
 
 /// `count` elements of `size` bytes, or an error naming `what` when that passes 2^64 bytes or
 /// the device's largest buffer.

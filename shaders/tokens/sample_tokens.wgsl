@@ -194,7 +194,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     // Each path returns whether it drew the token; one that could not hands the row on.
-    if path == PATH_ONE_PASS && sample_in_one_pass(r, s, row, lid, m, raw, &first, &candidates) {
+    if path == PATH_ONE_PASS
+        && sample_in_one_pass(r, s, row, lid, m, raw, first.scaled, &candidates) {
         return;
     }
     if path == PATH_LISTS && sample_from_lists(r, s, row, lid, m, raw, &list) {
@@ -246,9 +247,10 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
 }
 
 // A row sampled in its first pass: each invocation's draw, scored against the row's largest l
-// like every other. False where an invocation lost its draw to min-p's rising threshold.
+// like every other (`own_scaled`: the invocation's log-sum-exp of l / tau from its first pass).
+// False where an invocation lost its draw to min-p's rising threshold.
 fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
-                      first: ptr<function, First>, candidates: ptr<function, Candidates>) -> bool {
+                      own_scaled: vec2<f32>, candidates: ptr<function, Candidates>) -> bool {
     var key = 0u;
     var column = NONE;
     for (var i = 0u; i < (*candidates).n; i++) {
@@ -261,7 +263,7 @@ fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2
     if column == NONE && (*candidates).turned_away {
         atomicStore(&missed, 1u);
     }
-    let scaled = sum_exp(lid, (*first).scaled.x, (*first).scaled.y, s.tau);
+    let scaled = sum_exp(lid, own_scaled.x, own_scaled.y, s.tau);
     let won = best_entry(lid, key, column);
     if lid == 0u {
         decided.x = atomicLoad(&missed);

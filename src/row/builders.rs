@@ -58,4 +58,20 @@ macro_rules! with_strategy {
     };
 }
 
-pub(crate) use {with_noise, with_strategy, with_tau};
+/// `with_noise_range`, for the structs with a `noise_range: NoiseRange` of their own (the
+/// token sampler's call and the host-slice arguments).
+macro_rules! with_noise_range {
+    ($call:ident) => {
+        impl $call<'_> {
+            /// One word of noise an element, or two (docs/contract.md, section 2).
+            pub fn with_noise_range(self, noise_range: $crate::NoiseRange) -> Self {
+                Self {
+                    noise_range,
+                    ..self
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use {with_noise, with_noise_range, with_strategy, with_tau};

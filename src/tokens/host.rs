@@ -5,7 +5,7 @@ use crate::context::GpuContext;
 use crate::error::{Result, invalid};
 use crate::host::byte_size;
 use crate::kernels::GpuSlice;
-use crate::row::Strategy;
+use crate::row::{Strategy, with_noise_range, with_strategy};
 use crate::types::{Element, NoiseRange, Shape};
 
 /// Where the rows of a host-slice token-sampler call take their noise ([`TokenNoise`]).
@@ -81,23 +81,10 @@ impl<'a> TokenArgs<'a> {
     pub fn with_logprobs(self, logprobs: bool) -> Self {
         Self { logprobs, ..self }
     }
-
-    /// One word of noise an element, or two.
-    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
-        Self {
-            noise_range,
-            ..self
-        }
-    }
-
-    /// A strategy of the caller's instead of the default choice (`None`: that choice).
-    pub fn with_strategy(self, strategy: impl Into<Option<Strategy>>) -> Self {
-        Self {
-            strategy: strategy.into(),
-            ..self
-        }
-    }
 }
+
+with_noise_range!(TokenArgs);
+with_strategy!(TokenArgs);
 
 /// The result of a host-slice token-sampler call.
 #[derive(Clone, Debug, PartialEq)]

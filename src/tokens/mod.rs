@@ -23,7 +23,8 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_noise_range,
+    with_strategy,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, sample_tokens as kernel, token_select, token_settings};
@@ -143,16 +144,9 @@ impl<'a> SampleTokensCall<'a> {
             ..self
         }
     }
-
-    /// With one word of noise an element, or two.
-    pub fn with_noise_range(self, noise_range: NoiseRange) -> Self {
-        Self {
-            noise_range,
-            ..self
-        }
-    }
 }
 
+with_noise_range!(SampleTokensCall);
 with_strategy!(SampleTokensCall);
 
 /// The narrowest workgroup the sampler takes: one invocation per kept entry of the lists.
