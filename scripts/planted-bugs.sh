@@ -118,6 +118,12 @@ plant "strided rows: the groups laid out as if categories were adjacent" $row "r
 plant "strided rows: input read one element off" $row "v[q] = decode1(logits[elem_word(i)], i);" "v[q] = decode1(logits[elem_word(i + 1u)], i + 1u);" strided strided_forward || status=1
 plant "strided rows: the derivative's gradient read at the input's stride" $deriv "t - r.lead, params.header.out_stride);" "t - r.lead, 1u);" strided strided_derivatives || status=1
 plant "noise count: added at the binding's first word, not the slice's" noise_count.wgsl "atomicAdd(&total[params.out_base], n);" "atomicAdd(&total[0], n);" slices the_noise_count_adds_at_its_slice || status=1
+plant "noise count: the lead inside the first block ignored" noise_count.wgsl "let lead = start.offset.x & 3u;" "let lead = 0u;" noise noise_counts_match_the_cpu || status=1
+plant "noise: the GPU counter not read" noise.wgsl "noise_start(params.seed, params.offset, params.counter_used)" "noise_start(params.seed, params.offset, 0u)" embedding every_noise_call_reads || status=1
+plant "noise count: the GPU counter not read" noise_count.wgsl "noise_start(params.seed, params.offset, params.counter_used)" "noise_start(params.seed, params.offset, 0u)" embedding every_noise_call_reads || status=1
+plant "token sampler: the call stream's counter not read" token_settings.wgsl "if params.state_source == SOURCE_COUNTER {" "if false {" embedding every_noise_call_reads || status=1
+plant "token sampler: settings read from the binding's start" token_settings.wgsl "settings[params.settings_base + row]" "settings[row]" tokens settings_and_states_are_read || status=1
+plant "token sampler: states read from the binding's start" token_settings.wgsl "states[params.states_base + s]" "states[s]" tokens settings_and_states_are_read || status=1
 plant "index and hard: candidates compared by the rounded l + g" $row "return dl > dg || (dl == dg && b.arg < a.arg);" "return b.m + b.s > a.m + a.s || (b.m + b.s == a.m + a.s && b.arg < a.arg);" exact_draws index_hard_and_top_1 || status=1
 plant "top-k: ranked by l + g, not against the row's largest logit" top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
 plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1

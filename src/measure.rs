@@ -705,9 +705,7 @@ impl TokenWorkload {
             self.shape,
             GpuSlice::from(logits),
             GpuSlice::from(settings),
-            TokenNoise::PerRow {
-                states: GpuSlice::from(&self.states),
-            },
+            TokenNoise::per_row(GpuSlice::from(&self.states)),
             GpuSlice::from(&self.tokens),
         )
         .with_logprobs(GpuSlice::from(&self.logprobs));

@@ -291,17 +291,20 @@ fn top_k_refuses_an_output_pitch_it_would_ignore() {
 }
 
 /// A noise count is checked whole before any part of it runs, and its error names the
-/// caller's arguments: a count of 2^28 + 2 would otherwise count 2^28 draws first.
+/// caller's arguments: a count of 2^40 with a NaN threshold would otherwise run 4,096 parts of
+/// 2^28 draws first; one call to the kernel counts at most 2^32 - 4 (its count is a u32).
 #[test]
 fn a_noise_count_is_checked_before_it_runs() {
     let ctx = ctx();
     let std = gumbel_wgpu::NoiseRange::Standard;
+    expect_invalid(ctx.count_noise_above(std, 1, 0, 1 << 40, f32::NAN), "NaN");
+    let out = ctx.upload(&[0u32]).unwrap();
+    let call = gumbel_wgpu::NoiseCountCall::new(1, 0, 1 << 32, 5.0, GpuSlice::from(&out));
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
     expect_invalid(
-        ctx.count_noise_above(std, 1, 0, (1 << 28) + 2, 5.0),
-        "count 268435458",
+        ctx.kernels().record_noise_count(&mut encoder, &call),
+        "4294967296 elements",
     );
-    expect_invalid(ctx.count_noise_above(std, 1, 2, 1 << 29, 5.0), "offset 2");
-    expect_invalid(ctx.count_noise_above(std, 1, 0, 64, f32::NAN), "NaN");
 }
 
 /// Top-k's strategies as `TopKCall::strategy` documents them: any power-of-two workgroup up

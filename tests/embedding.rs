@@ -126,6 +126,80 @@ fn gpu_counter_draws_fresh_noise_each_submission() {
     assert_eq!(state, host, "the GPU counter and the host generator agree");
 }
 
+/// The noise calls and the token sampler's call stream read a GPU counter too: one recorded
+/// with a counter draws what it draws with the counter's seed and offset written in. The
+/// counter's offset starts inside a noise block and the calls' own offsets (added to it) carry
+/// it past 2^32.
+#[test]
+fn every_noise_call_reads_the_gpu_counter() {
+    use common::tokens::settings_mix;
+    use gumbel_wgpu::{NoiseCall, NoiseCountCall, NoiseOutput, SampleTokensCall, TokenNoise};
+    let ctx = ctx();
+    let (seed, offset) = (0x00de_cade, (1u64 << 32) - 302);
+    let counter = ctx
+        .upload(&Generator::at(seed, offset).counter_words())
+        .unwrap();
+    let shape = Shape::new(20, 37);
+    let n = shape.noise_elements();
+    let logits = ctx.upload(&random(n as usize, 7, -3.0, 3.0)).unwrap();
+    let settings = ctx.upload(&settings_mix(shape.cols, 20)).unwrap();
+    // (words, gumbel, count, tokens) for one way of giving the position.
+    let run = |position: NoisePosition| {
+        let words = ctx.storage_buffer(4 * 101).unwrap();
+        let gumbel = ctx.storage_buffer(4 * 101).unwrap();
+        let count = ctx.upload(&[0u32]).unwrap();
+        let tokens = ctx.storage_buffer(4 * 20).unwrap();
+        let at = |extra: u64| {
+            let mut moved = position;
+            moved.offset += extra;
+            moved
+        };
+        let noise = |output, out| {
+            let mut call = NoiseCall::new(0, 0, 101, output, out);
+            call.noise = at(3);
+            call
+        };
+        let mut count_call = NoiseCountCall::new(0, 0, 741, 0.5, GpuSlice::from(&count));
+        count_call.noise = at(1);
+        let token_call = SampleTokensCall::new(
+            StorageType::F32,
+            shape,
+            GpuSlice::from(&logits),
+            GpuSlice::from(&settings),
+            TokenNoise::Call(position),
+            GpuSlice::from(&tokens),
+        );
+        let kernels = ctx.kernels();
+        ctx.submit_and_wait("noise", |encoder| {
+            kernels.record_noise(encoder, &noise(NoiseOutput::Words, GpuSlice::from(&words)))?;
+            kernels.record_noise(
+                encoder,
+                &noise(NoiseOutput::Gumbel, GpuSlice::from(&gumbel)),
+            )?;
+            kernels.record_noise_count(encoder, &count_call)?;
+            kernels.record_sample_tokens(encoder, &token_call)
+        })
+        .unwrap();
+        (
+            ctx.read_back::<u32>(&words, 101).unwrap(),
+            ctx.read_back::<u32>(&gumbel, 101).unwrap(),
+            ctx.read_back::<u32>(&count, 1).unwrap(),
+            ctx.read_back::<u32>(&tokens, 20).unwrap(),
+        )
+    };
+    let by_counter = run(NoisePosition::new(0, 0).with_counter(GpuSlice::from(&counter)));
+    let explicit = run(NoisePosition::new(seed, offset));
+    assert_eq!(by_counter.0, explicit.0, "noise words");
+    assert_eq!(by_counter.1, explicit.1, "Gumbel noise");
+    assert_eq!(by_counter.2, explicit.2, "noise count");
+    assert_eq!(by_counter.3, explicit.3, "tokens");
+    let expected: Vec<u32> = (0..101)
+        .map(|i| gumbel_wgpu::philox::noise_word(seed, offset + 3 + i))
+        .collect();
+    assert_eq!(explicit.0, expected, "the words themselves");
+    assert!(explicit.3.iter().all(|&t| t < shape.cols));
+}
+
 #[test]
 fn sampler_types_are_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}

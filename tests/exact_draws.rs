@@ -280,11 +280,7 @@ fn an_index_state_count_past_one_binding_names_count() {
         Shape::new(3, 6),
         GpuSlice::from(&logits),
         GpuSlice::from(&settings),
-        TokenNoise::Indexed {
-            states: GpuSlice::from(&states),
-            count: 1 << 24,
-            index: GpuSlice::from(&index),
-        },
+        TokenNoise::indexed(GpuSlice::from(&states), 1 << 24, GpuSlice::from(&index)),
         GpuSlice::from(&tokens),
     );
     let mut encoder = ctx.device.create_command_encoder(&Default::default());

@@ -146,6 +146,27 @@ fn chunked_dispatches_give_the_bits_of_one() {
     }
 }
 
+/// The noise count counts exactly the elements it is given, wherever they start and end inside
+/// noise blocks, against a count on the CPU of the same words' noise.
+#[test]
+fn noise_counts_match_the_cpu_at_any_offset() {
+    let std = gumbel_wgpu::NoiseRange::Standard;
+    for (offset, count) in [
+        (0, 64),
+        (1, 1001),
+        (4002, 3),
+        (BLOCK_BOUNDARY - 2, 10),
+        (7, 0),
+    ] {
+        let gpu = ctx().count_noise_above(std, 9, offset, count, 0.5).unwrap();
+        let cpu = reference::gumbel_noise(9, offset, count as usize)
+            .iter()
+            .filter(|&&g| g > 0.5)
+            .count() as u64;
+        assert_eq!(gpu, cpu, "{count} elements from {offset}");
+    }
+}
+
 #[test]
 fn gumbel_moments_match_over_ten_million_draws() {
     let n = 10_000_000;

@@ -235,7 +235,7 @@ fn top_k_and_token_calls_write_only_their_slices() {
             Shape::new(5, 300),
             GpuSlice::from(&input),
             GpuSlice::from(&settings),
-            TokenNoise::Call { seed: 4, offset: 0 },
+            TokenNoise::call(4, 0),
             outs[0],
         )
         .with_logprobs(outs[1]);
@@ -254,7 +254,7 @@ fn noise_and_conversion_calls_write_only_their_slices() {
             &format!("noise {output:?}"),
             &[out(101, 4)],
             |encoder, outs| {
-                let call = NoiseCall::new(5, 3, 101, output, outs[0]).with_range(range);
+                let call = NoiseCall::new(5, 3, 101, output, outs[0]).with_noise_range(range);
                 ctx.kernels().record_noise(encoder, &call).unwrap();
             },
         );

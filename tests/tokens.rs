@@ -371,7 +371,7 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
         Shape::new(rows, cols),
         GpuSlice::from(&input),
         GpuSlice::from(&settings_buffer),
-        TokenNoise::Call { seed: 3, offset: 0 },
+        TokenNoise::call(3, 0),
         GpuSlice::from(&tokens),
     );
     ctx.submit_and_wait("tokens", |encoder| {
@@ -381,6 +381,66 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
     let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
     assert!(got[0] < cols);
     assert_eq!(&got[1..], &vec![NONE; bad.len()][..]);
+}
+
+/// Settings and states are arrays of their structs, read from the caller's offset: a multiple
+/// of their size (64 and 16 bytes) that the device's storage alignment need not divide. An
+/// offset that is not such a multiple is refused by name. The entries before the offsets would
+/// give every row no token (NaN temperature) and other noise (another seed).
+#[test]
+fn settings_and_states_are_read_at_their_offsets() {
+    let _turn = one_at_a_time();
+    use gumbel_wgpu::{GpuSlice, SampleTokensCall, Shape, TokenNoise};
+    let ctx = ctx();
+    let (rows, cols) = (6usize, 300u32);
+    let mut rng = Rng::new(11);
+    let logits: Vec<f32> = (0..rows).flat_map(|_| lm_logits(&mut rng, cols)).collect();
+    let settings = settings_mix(cols, rows);
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 40 + r,
+            offset: 1000 * r,
+        })
+        .collect();
+    let expected = ctx
+        .sample_tokens(&logits, &TokenArgs::new(cols, &settings, &states))
+        .unwrap()
+        .tokens;
+    let mut padded_settings = vec![TokenSettings::new(f32::NAN); 5];
+    padded_settings.extend(&settings);
+    let mut padded_states = vec![RandomState { seed: 1, offset: 0 }; 3];
+    padded_states.extend(&states);
+    let input = ctx.upload(&logits).unwrap();
+    let settings_buffer = ctx.upload(&padded_settings).unwrap();
+    let states_buffer = ctx.upload(&padded_states).unwrap();
+    let tokens = ctx.storage_buffer(4 * rows as u64).unwrap();
+    let call = |settings_at: u64, states_at: u64| {
+        SampleTokensCall::new(
+            StorageType::F32,
+            Shape::new(rows as u32, cols),
+            GpuSlice::from(&input),
+            GpuSlice::new(&settings_buffer, settings_at),
+            TokenNoise::per_row(GpuSlice::new(&states_buffer, states_at)),
+            GpuSlice::from(&tokens),
+        )
+    };
+    ctx.submit_and_wait("tokens", |encoder| {
+        ctx.kernels()
+            .record_sample_tokens(encoder, &call(5 * 64, 3 * 16))
+    })
+    .unwrap();
+    assert_eq!(ctx.read_back::<u32>(&tokens, rows).unwrap(), expected);
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    expect_invalid(
+        ctx.kernels()
+            .record_sample_tokens(&mut encoder, &call(5 * 64 + 20, 3 * 16)),
+        "settings offset 340",
+    );
+    expect_invalid(
+        ctx.kernels()
+            .record_sample_tokens(&mut encoder, &call(5 * 64, 3 * 16 + 4)),
+        "states offset 52",
+    );
 }
 
 /// Rows without top-k or top-p are sampled in their first pass, min-p against each invocation's

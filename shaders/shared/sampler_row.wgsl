@@ -10,11 +10,10 @@
 // below, and `fn needs_sum() -> bool`: whether the row's sum of exponentials is wanted. The
 // bindings every row kernel has are in row_bindings.
 //
-// The noise position: header.seed and header.offset, or with counter_used the seed and offset
-// held in `counter` (seed lo, hi, offset lo, hi) when the kernel runs, plus header.offset. A
-// command sequence recorded with the same arguments then draws fresh noise each time the
-// counter advances on the GPU.
+// The noise position: header.seed and header.offset, or with counter_used those of `counter`
+// (noise_start).
 #import philox
+#import noise_start
 #import gumbel
 #import storage
 #import row_bindings
@@ -33,7 +32,7 @@ struct RowHeader {
     tau_base: u32,       // index of row 0 in `taus` (top-k and tokens: unused)
     tau_per_row: u32,
     tau: f32,
-    counter_used: u32,   // seed and offset from `counter`; tokens: 0 for per-row states
+    counter_used: u32,   // seed and offset from `counter` (tokens: unused)
     in_stride: u32,      // elements between a row's categories (see Row)
     out_stride: u32,
 }
@@ -76,13 +75,9 @@ struct Row {
 
 fn row_view(row: u32) -> Row {
     var r: Row;
-    var offset = params.header.offset;
-    r.seed = params.header.seed;
-    if params.header.counter_used != 0u {
-        r.seed = vec2<u32>(counter[0], counter[1]);
-        offset = add64(vec2<u32>(counter[2], counter[3]), offset);
-    }
-    let first = add64_u32(offset, row * params.header.cols);
+    let start = noise_start(params.header.seed, params.header.offset, params.header.counter_used);
+    r.seed = start.seed;
+    let first = add64_u32(start.offset, row * params.header.cols);
     r.block0 = shr64_2(first);
     r.lead = first.x & 3u;
     r.blocks = (r.lead + params.header.cols + 3u) / 4u;

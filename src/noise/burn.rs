@@ -22,7 +22,7 @@ pub(crate) fn record(like: CubeTensor, spec: SampleSpec) -> CubeTensor {
         NoiseOutput::Gumbel,
         o.slice(),
     )
-    .with_range(spec.range);
+    .with_noise_range(spec.range);
     submit(&context, "the noise", |e| {
         context.kernels().record_noise(e, &call)
     });

@@ -60,14 +60,8 @@ impl GpuContext {
         self.submit("noise", |encoder| {
             self.kernels().record_noise(
                 encoder,
-                &NoiseCall {
-                    seed,
-                    offset,
-                    count: count as u64,
-                    output,
-                    range,
-                    out: GpuSlice::from(&out),
-                },
+                &NoiseCall::new(seed, offset, count as u64, output, GpuSlice::from(&out))
+                    .with_noise_range(range),
             )
         })
         .await?;
@@ -75,8 +69,8 @@ impl GpuContext {
     }
 
     /// How many of elements `offset .. offset + count` of `seed`'s stream have Gumbel noise in
-    /// `range` above `threshold`, made and counted on the device ([`NoiseCountCall`]): `offset`
-    /// and `count` multiples of 4. Submitted in parts of 2^28 elements.
+    /// `range` above `threshold`, made and counted on the device ([`NoiseCountCall`]).
+    /// Submitted in parts of 2^28 elements.
     pub async fn count_noise_above_async(
         &self,
         range: NoiseRange,
@@ -88,7 +82,7 @@ impl GpuContext {
         const PART: u64 = 1 << 28;
         // The whole call is checked before any part runs, so that an error names the caller's
         // arguments and comes at once.
-        check_count_args(offset, count, threshold)?;
+        check_count_args(threshold)?;
         let mut total = 0;
         let mut done = 0;
         while done < count {
@@ -97,14 +91,14 @@ impl GpuContext {
             self.submit("noise count", |encoder| {
                 self.kernels().record_noise_count(
                     encoder,
-                    &NoiseCountCall {
+                    &NoiseCountCall::new(
                         seed,
-                        offset: offset.wrapping_add(done),
-                        count: n,
-                        range,
+                        offset.wrapping_add(done),
+                        n,
                         threshold,
-                        out: GpuSlice::from(&out),
-                    },
+                        GpuSlice::from(&out),
+                    )
+                    .with_noise_range(range),
                 )
             })
             .await?;

@@ -5,9 +5,10 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels};
+use crate::row::{NoisePosition, counter_use, with_noise};
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, gumbel_of_words as map, noise as kernel, noise_count as counter};
-use crate::types::{NoiseRange, split64};
+use crate::types::NoiseRange;
 
 /// What the noise kernel writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,21 +19,18 @@ pub enum NoiseOutput {
     Gumbel,
 }
 
-/// Elements `offset .. offset + count` of `seed`'s stream into `out` (4 bytes each).
+/// Elements `offset .. offset + count` of the stream at `noise` into `out` (4 bytes each).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct NoiseCall<'a> {
-    /// The stream's seed.
-    pub seed: u64,
-    /// The flat index of the first element.
-    pub offset: u64,
+    /// The stream and the flat index of the first element (`noise.offset`), or a GPU-side
+    /// counter holding them. For Gumbel noise, `noise.range` is one word an element or two
+    /// (words `2n` and `2n + 1` for element `n`); words are the stream's words either way.
+    pub noise: NoisePosition<'a>,
     /// How many elements.
     pub count: u64,
     /// Words or Gumbel noise.
     pub output: NoiseOutput,
-    /// For Gumbel noise: one word an element, or two (words `2n` and `2n + 1` for element
-    /// `n`). Words are the stream's words either way.
-    pub range: NoiseRange,
     /// Where they go, 4 bytes each.
     pub out: GpuSlice<'a>,
 }
@@ -41,20 +39,15 @@ impl<'a> NoiseCall<'a> {
     /// `count` elements of `seed`'s stream from `offset` into `out`, one word an element.
     pub fn new(seed: u64, offset: u64, count: u64, output: NoiseOutput, out: GpuSlice<'a>) -> Self {
         Self {
-            seed,
-            offset,
+            noise: NoisePosition::new(seed, offset),
             count,
             output,
-            range: NoiseRange::Standard,
             out,
         }
     }
-
-    /// One word of Gumbel noise an element, or two.
-    pub fn with_range(self, range: NoiseRange) -> Self {
-        Self { range, ..self }
-    }
 }
+
+with_noise!(NoiseCall);
 
 /// The word-to-Gumbel map on words of the caller's: `out[i] = gumbel(words[i])` for `count`
 /// elements (4 bytes each), or with [`NoiseRange::Wide`] `gumbel(words[2i], words[2i + 1])`
@@ -89,21 +82,18 @@ impl<'a> GumbelOfWordsCall<'a> {
     }
 }
 
-/// Counts the elements `offset .. offset + count` of `seed`'s stream whose Gumbel noise in
-/// `range` exceeds `threshold`, and adds the count to the u32 at `out`, without storing the
-/// noise: tail checks over more draws than a buffer holds. `offset` and `count` are multiples
-/// of 4, and one call counts at most 2^32 - 4 elements (so that the count fits its u32).
+/// Counts the elements `offset .. offset + count` of the stream at `noise` whose Gumbel noise
+/// exceeds `threshold`, and adds the count to the u32 at `out`, without storing the noise: tail
+/// checks over more draws than a buffer holds. One call counts at most 2^32 - 4 elements (so
+/// that the count fits its u32).
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct NoiseCountCall<'a> {
-    /// The stream's seed.
-    pub seed: u64,
-    /// The flat index of the first element.
-    pub offset: u64,
+    /// The stream and the flat index of the first element, or a GPU-side counter holding them;
+    /// one word an element, or two.
+    pub noise: NoisePosition<'a>,
     /// How many elements.
     pub count: u64,
-    /// One word an element, or two.
-    pub range: NoiseRange,
     /// Elements whose noise is above this count.
     pub threshold: f32,
     /// One u32, added to.
@@ -115,39 +105,34 @@ impl<'a> NoiseCountCall<'a> {
     /// one word an element, into the u32 at `out`.
     pub fn new(seed: u64, offset: u64, count: u64, threshold: f32, out: GpuSlice<'a>) -> Self {
         Self {
-            seed,
-            offset,
+            noise: NoisePosition::new(seed, offset),
             count,
-            range: NoiseRange::Standard,
             threshold,
             out,
         }
     }
-
-    /// One word an element, or two.
-    pub fn with_range(self, range: NoiseRange) -> Self {
-        Self { range, ..self }
-    }
 }
+
+with_noise!(NoiseCountCall);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct CountParams {
     seed: [u32; 2],
     offset: [u32; 2],
-    blocks: u32,
+    count: u32,
     threshold: f32,
     out_base: u32,
-    _pad: u32,
+    counter_used: u32,
 }
 same_layout!(
     CountParams = CountParams {
         seed,
         offset,
-        blocks,
+        count,
         threshold,
         out_base,
-        _pad,
+        counter_used,
     }
 );
 
@@ -158,7 +143,8 @@ struct NoiseParams {
     offset: [u32; 2],
     count: u32,
     out_base: u32,
-    _pad: [u32; 2],
+    counter_used: u32,
+    _pad: u32,
 }
 same_layout!(
     NoiseParams = NoiseParams {
@@ -166,6 +152,7 @@ same_layout!(
         offset,
         count,
         out_base,
+        counter_used,
         _pad
     }
 );
@@ -187,14 +174,8 @@ same_layout!(
     }
 );
 
-/// What every noise count takes, whatever its length: offset and count in whole blocks of
-/// four, and a threshold that is a number.
-pub(crate) fn check_count_args(offset: u64, count: u64, threshold: f32) -> Result<()> {
-    if !offset.is_multiple_of(4) || !count.is_multiple_of(4) {
-        return Err(invalid(format!(
-            "noise count: offset {offset} and count {count} must be multiples of 4"
-        )));
-    }
+/// What every noise count takes, whatever its length: a threshold that is a number.
+pub(crate) fn check_count_args(threshold: f32) -> Result<()> {
     if threshold.is_nan() {
         return Err(invalid("noise count: the threshold is NaN"));
     }
@@ -209,6 +190,16 @@ impl Kernels {
             return Ok(());
         }
         self.check_slice("noise output", call.out, call.count, 4)?;
+        self.check_aliasing(
+            &[
+                Some(BufferUse::write("noise output", call.out, call.count, 4)),
+                counter_use(call.noise.counter),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+        )?;
+        let counter = self.counter_binding(call.noise.counter)?;
         let output = match call.output {
             NoiseOutput::Words => kernel::OUTPUT_WORDS,
             NoiseOutput::Gumbel => kernel::OUTPUT_GUMBEL,
@@ -217,7 +208,7 @@ impl Kernels {
             Shader::Noise,
             None,
             &[("OUTPUT", f64::from(output))],
-            call.range,
+            call.noise.range,
         )?;
         // Leave room for the lead of a chunk that starts inside a noise block.
         let per_dispatch = (self.max_groups() * u64::from(kernel::WORKGROUP_SIZE) * 4 - 4)
@@ -226,20 +217,22 @@ impl Kernels {
         while done < call.count {
             let count = per_dispatch.min(call.count - done);
             let out = self.window(call.out, done, count, 4)?;
-            let offset = call.offset.wrapping_add(done);
+            let (seed, offset) = call.noise.words_at(done);
             let params = NoiseParams {
-                seed: split64(call.seed),
-                offset: split64(offset),
+                seed,
+                offset,
                 count: count as u32,
                 out_base: out.base,
-                _pad: [0; 2],
+                counter_used: call.noise.counter_used(),
+                _pad: 0,
             };
-            let blocks = (offset % 4 + count).div_ceil(4);
+            // The lead (up to three elements) is known only when a counter is read.
+            let blocks = (count + 3).div_ceil(4);
             self.dispatch(
                 encoder,
                 &pipeline,
                 bytemuck::bytes_of(&params),
-                &[out.binding()],
+                &[out.binding(), counter.clone()],
                 blocks.div_ceil(kernel::WORKGROUP_SIZE.into()) as u32,
             )?;
             done += count;
@@ -253,7 +246,7 @@ impl Kernels {
         encoder: &mut wgpu::CommandEncoder,
         call: &NoiseCountCall,
     ) -> Result<()> {
-        check_count_args(call.offset, call.count, call.threshold)?;
+        check_count_args(call.threshold)?;
         if call.count > u64::from(u32::MAX - 3) {
             return Err(invalid(format!(
                 "noise count: {} elements, at most 2^32 - 4 a call (the count is a u32)",
@@ -261,28 +254,39 @@ impl Kernels {
             )));
         }
         self.check_slice("noise count output", call.out, 1, 4)?;
-        let pipeline = self.noise_pipeline(Shader::NoiseCount, None, &[], call.range)?;
+        self.check_aliasing(
+            &[
+                Some(BufferUse::write("noise count output", call.out, 1, 4)),
+                counter_use(call.noise.counter),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>(),
+        )?;
+        let counter = self.counter_binding(call.noise.counter)?;
+        let pipeline = self.noise_pipeline(Shader::NoiseCount, None, &[], call.noise.range)?;
         let per_invocation = u64::from(counter::WORKGROUP_SIZE * counter::BLOCKS_PER_INVOCATION);
-        let per_dispatch = self.max_groups() * per_invocation;
+        // Elements a dispatch counts, with room for a lead of up to three.
+        let per_dispatch = (self.max_groups() * per_invocation * 4 - 4).min(1 << 31);
         let out = self.window(call.out, 0, 1, 4)?;
         let mut done = 0;
-        let blocks = call.count / 4;
-        while done < blocks {
-            let n = per_dispatch.min(blocks - done);
+        while done < call.count {
+            let n = per_dispatch.min(call.count - done);
+            let (seed, offset) = call.noise.words_at(done);
             let params = CountParams {
-                seed: split64(call.seed),
-                offset: split64(call.offset.wrapping_add(4 * done)),
-                blocks: n as u32,
+                seed,
+                offset,
+                count: n as u32,
                 threshold: call.threshold,
                 out_base: out.base,
-                _pad: 0,
+                counter_used: call.noise.counter_used(),
             };
             self.dispatch(
                 encoder,
                 &pipeline,
                 bytemuck::bytes_of(&params),
-                &[out.binding()],
-                n.div_ceil(per_invocation) as u32,
+                &[out.binding(), counter.clone()],
+                (n + 3).div_ceil(4).div_ceil(per_invocation) as u32,
             )?;
             done += n;
         }

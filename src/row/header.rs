@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
 use crate::shaders::same_layout;
-use crate::types::{NoiseRange, check_tau};
+use crate::types::{NoiseRange, check_tau, split64};
 
 /// The parameters every row kernel reads: the WGSL struct `RowHeader` of
 /// shaders/shared/sampler_row.wgsl, the member `header` of each row family's parameters.
@@ -87,6 +87,20 @@ impl<'a> NoisePosition<'a> {
     /// One word of noise an element, or two.
     pub fn with_range(self, range: NoiseRange) -> Self {
         Self { range, ..self }
+    }
+
+    /// The parameter words of the seed and of the offset `elements` past this one, as a
+    /// dispatch that starts there reads them (a counter's offset is added when it runs).
+    pub(crate) fn words_at(&self, elements: u64) -> ([u32; 2], [u32; 2]) {
+        (
+            split64(self.seed),
+            split64(self.offset.wrapping_add(elements)),
+        )
+    }
+
+    /// The header's `counter_used`.
+    pub(crate) fn counter_used(&self) -> u32 {
+        u32::from(self.counter.is_some())
     }
 }
 
@@ -178,6 +192,6 @@ impl Kernels {
 }
 
 /// A GPU noise counter as the aliasing check sees it: the row kernels read its four words.
-pub(super) fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
+pub(crate) fn counter_use(counter: Option<GpuSlice>) -> Option<BufferUse> {
     counter.map(|slice| BufferUse::read("noise counter", slice, 4, 4))
 }

@@ -16,7 +16,7 @@ mod strategy;
 use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
 
 pub(crate) use builders::{with_noise, with_noise_range, with_strategy, with_tau};
-pub(crate) use header::RowHeader;
 pub use header::{NoisePosition, Tau, Temperature};
+pub(crate) use header::{RowHeader, counter_use};
 pub(crate) use plan::{RowArg, RowCall, RowCost};
 pub use strategy::Strategy;

@@ -8,7 +8,7 @@ use super::header::{NoisePosition, RowHeader, Tau, TauPart, counter_use};
 use super::strategy::Strategy;
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{BufferUse, GpuSlice, Kernels, Window};
-use crate::types::{Shape, split64, strided_span};
+use crate::types::{Shape, strided_span};
 
 /// A caller's buffer that a row call binds, window by window, at `binding`: `cols` elements of
 /// `size` bytes per row, rows `pitch` elements apart (0: one row shared by every row), or with
@@ -358,9 +358,10 @@ impl Kernels {
             };
             let (input, output) = (&windows[0].1, &windows[1].1);
             let noise = call.noise;
+            let (seed, offset) = noise.words_at(row0 * u64::from(shape.cols));
             let header = RowHeader {
-                seed: split64(noise.seed),
-                offset: split64(noise.offset.wrapping_add(row0 * u64::from(shape.cols))),
+                seed,
+                offset,
                 rows: rows as u32,
                 cols: shape.cols,
                 in_pitch: shape.in_pitch,
@@ -370,7 +371,7 @@ impl Kernels {
                 tau_base,
                 tau_per_row,
                 tau: tau_scalar,
-                counter_used: u32::from(noise.counter.is_some()),
+                counter_used: noise.counter_used(),
                 in_stride: call.args[0].stride,
                 out_stride: call.args[1].stride,
             };

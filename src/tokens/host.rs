@@ -166,16 +166,16 @@ impl GpuContext {
             }
         };
         let noise = match (args.noise, &states, &index) {
-            (HostTokenNoise::Call { seed, offset }, _, _) => TokenNoise::Call { seed, offset },
-            (HostTokenNoise::PerRow(_), Some(states), _) => TokenNoise::PerRow {
-                states: GpuSlice::from(states),
-            },
+            (HostTokenNoise::Call { seed, offset }, _, _) => TokenNoise::call(seed, offset),
+            (HostTokenNoise::PerRow(_), Some(states), _) => {
+                TokenNoise::per_row(GpuSlice::from(states))
+            }
             (HostTokenNoise::Indexed { states: host, .. }, Some(states), Some(index)) => {
-                TokenNoise::Indexed {
-                    states: GpuSlice::from(states),
-                    count: host.len() as u32,
-                    index: GpuSlice::from(index),
-                }
+                TokenNoise::indexed(
+                    GpuSlice::from(states),
+                    host.len() as u32,
+                    GpuSlice::from(index),
+                )
             }
             _ => unreachable!("the states are uploaded for every kind of noise that has them"),
         };

@@ -23,8 +23,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_noise_range,
-    with_strategy,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{Shader, sample_tokens as kernel, token_select, token_settings};
@@ -33,33 +32,85 @@ use crate::types::{NoiseRange, Shape, StorageType};
 pub(crate) mod settings;
 pub use settings::{RandomState, TokenSettings};
 
-/// Where each row's noise comes from.
+/// Where each row's noise comes from, and how many words of it an element takes (one or two:
+/// docs/contract.md, section 2).
 #[derive(Clone, Copy, Debug)]
 pub enum TokenNoise<'a> {
-    /// One stream for the call: row `r`, column `k` takes flat index `offset + r*K + k`, as in
-    /// the other families.
-    Call {
-        /// The seed.
-        seed: u64,
-        /// Flat noise index of row 0, column 0.
-        offset: u64,
-    },
-    /// Row `r` takes state `r` of `states` (`rows` states, four words each: see
-    /// [`RandomState::words`]).
+    /// One stream for the call, or a GPU-side counter holding it: row `r`, column `k` takes
+    /// flat index `offset + r*K + k`, as in the other families.
+    Call(NoisePosition<'a>),
+    /// Row `r` takes state `r` of `states` (`rows` [`RandomState`]s, 16 bytes each, from an
+    /// offset that is a multiple of 16).
     PerRow {
         /// The states.
         states: GpuSlice<'a>,
+        /// One word of noise an element, or two.
+        range: NoiseRange,
     },
     /// Row `r` takes state `index[r]` of `count` states, so that a request keeps its stream
     /// wherever it sits in the batch. A row whose index is `count` or more gets no token.
     Indexed {
-        /// The states.
+        /// The states, as for `PerRow`.
         states: GpuSlice<'a>,
         /// How many states the buffer holds.
         count: u32,
         /// One u32 per row.
         index: GpuSlice<'a>,
+        /// One word of noise an element, or two.
+        range: NoiseRange,
     },
+}
+
+impl<'a> TokenNoise<'a> {
+    /// One stream for the call: `seed`'s, row 0 column 0 at flat index `offset`.
+    pub fn call(seed: u64, offset: u64) -> Self {
+        Self::Call(NoisePosition::new(seed, offset))
+    }
+
+    /// Row `r` takes state `r` of `states`.
+    pub fn per_row(states: GpuSlice<'a>) -> Self {
+        Self::PerRow {
+            states,
+            range: NoiseRange::Standard,
+        }
+    }
+
+    /// Row `r` takes state `index[r]` of the `count` in `states`.
+    pub fn indexed(states: GpuSlice<'a>, count: u32, index: GpuSlice<'a>) -> Self {
+        Self::Indexed {
+            states,
+            count,
+            index,
+            range: NoiseRange::Standard,
+        }
+    }
+
+    /// One word of noise an element, or two.
+    pub fn with_range(self, range: NoiseRange) -> Self {
+        match self {
+            Self::Call(position) => Self::Call(position.with_range(range)),
+            Self::PerRow { states, .. } => Self::PerRow { states, range },
+            Self::Indexed {
+                states,
+                count,
+                index,
+                ..
+            } => Self::Indexed {
+                states,
+                count,
+                index,
+                range,
+            },
+        }
+    }
+
+    /// One word of noise an element, or two.
+    pub fn range(&self) -> NoiseRange {
+        match *self {
+            Self::Call(position) => position.range,
+            Self::PerRow { range, .. } | Self::Indexed { range, .. } => range,
+        }
+    }
 }
 
 /// A bias added to the (capped) logits: `-inf` bans a token.
@@ -93,8 +144,6 @@ pub struct SampleTokensCall<'a> {
     pub bias: Option<TokenBias<'a>>,
     /// Where the noise comes from.
     pub noise: TokenNoise<'a>,
-    /// One word of noise an element, or two (docs/contract.md, section 2).
-    pub noise_range: NoiseRange,
     /// One u32 per row, written: the token.
     pub tokens: GpuSlice<'a>,
     /// Two f32 per row, written if given: the token's log-probability under `softmax(x)`, and
@@ -122,7 +171,6 @@ impl<'a> SampleTokensCall<'a> {
             settings,
             bias: None,
             noise,
-            noise_range: NoiseRange::Standard,
             tokens,
             logprobs: None,
             strategy: None,
@@ -144,9 +192,16 @@ impl<'a> SampleTokensCall<'a> {
             ..self
         }
     }
+
+    /// One word of noise an element, or two (docs/contract.md, section 2).
+    pub fn with_noise_range(self, range: NoiseRange) -> Self {
+        Self {
+            noise: self.noise.with_range(range),
+            ..self
+        }
+    }
 }
 
-with_noise_range!(SampleTokensCall);
 with_strategy!(SampleTokensCall);
 
 /// The narrowest workgroup the sampler takes: one invocation per kept entry of the lists.
@@ -261,7 +316,8 @@ impl Kernels {
                 )));
             }
         };
-        let words = token_settings::SETTINGS_WORDS;
+        let settings_size = size_of::<TokenSettings>() as u64;
+        let state_size = size_of::<RandomState>() as u64;
         let mut args = vec![
             RowArg::input("logits", call.logits, shape, call.storage.size()),
             RowArg::write("tokens", call.tokens, kernel::BINDING_TOKENS, (1, 1), 4),
@@ -269,20 +325,32 @@ impl Kernels {
                 "settings",
                 call.settings,
                 kernel::BINDING_SETTINGS,
-                (words, words),
-                4,
+                (1, 1),
+                settings_size,
             ),
         ];
         let (source, states_count) = match call.noise {
-            TokenNoise::Call { .. } => (token_settings::SOURCE_CALL, 0),
-            TokenNoise::PerRow { states } => {
-                let all = (token_settings::STATE_WORDS * shape.rows, 0);
+            TokenNoise::Call(NoisePosition {
+                counter: Some(counter),
+                ..
+            }) => {
+                args.push(RowArg::read(
+                    "noise counter",
+                    counter,
+                    kernel::BINDING_STATES,
+                    (1, 0),
+                    state_size,
+                ));
+                (token_settings::SOURCE_COUNTER, 1)
+            }
+            TokenNoise::Call(_) => (token_settings::SOURCE_CALL, 0),
+            TokenNoise::PerRow { states, .. } => {
                 args.push(RowArg::read(
                     "states",
                     states,
                     kernel::BINDING_STATES,
-                    all,
-                    4,
+                    (shape.rows, 0),
+                    state_size,
                 ));
                 (token_settings::SOURCE_ROW, shape.rows)
             }
@@ -290,22 +358,21 @@ impl Kernels {
                 states,
                 count,
                 index,
+                ..
             } => {
-                let words = u64::from(token_settings::STATE_WORDS) * u64::from(count);
-                if words * 4 > self.max_binding() {
+                let bytes = state_size * u64::from(count);
+                if bytes > self.max_binding() {
                     return Err(Error::OverLimits(format!(
-                        "TokenNoise::Indexed: count = {count} states take {} bytes; one storage binding on this device holds {}",
-                        words * 4,
+                        "TokenNoise::Indexed: count = {count} states take {bytes} bytes; one storage binding on this device holds {}",
                         self.max_binding()
                     )));
                 }
-                let all = ((words as u32).max(1), 0);
                 args.push(RowArg::read(
                     "states",
                     states,
                     kernel::BINDING_STATES,
-                    all,
-                    4,
+                    (count.max(1), 0),
+                    state_size,
                 ));
                 args.push(RowArg::read(
                     "state index",
@@ -336,9 +403,10 @@ impl Kernels {
                 4,
             ));
         }
-        let (seed, offset) = match call.noise {
-            TokenNoise::Call { seed, offset } => (seed, offset),
-            _ => (0, 0),
+        // A counter is bound as the states (above), not where the row layer binds one.
+        let noise = match call.noise {
+            TokenNoise::Call(position) => position.with_counter(None),
+            _ => NoisePosition::new(0, 0).with_range(call.noise.range()),
         };
         let rows = RowCall {
             shape,
@@ -347,7 +415,7 @@ impl Kernels {
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
-            noise: NoisePosition::new(seed, offset).with_range(call.noise_range),
+            noise,
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
@@ -355,7 +423,7 @@ impl Kernels {
             Shader::SampleTokens,
             Some(call.storage),
             &[("WORKGROUP_SIZE", f64::from(size))],
-            call.noise_range,
+            call.noise.range(),
         )?;
         self.each_part(&rows, &plan, |part| {
             let params = TokenParams {

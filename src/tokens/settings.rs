@@ -7,7 +7,9 @@ use crate::error::{Result, invalid};
 use crate::shaders::{same_layout, token_settings as kernel};
 use crate::types::split64;
 
-/// One row's sampling settings, as the kernel reads them (five 32-bit words a row).
+/// One row's sampling settings, as the kernel reads them: 64 bytes a row, of which the five
+/// fields take the first 20 (the rest is kept 0 for settings to come). An array of them in a
+/// buffer starts at a multiple of 64 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
 #[non_exhaustive]
@@ -24,6 +26,7 @@ pub struct TokenSettings {
     pub min_p: f32,
     /// Soft-cap the logits to (-soft_cap, soft_cap), a finite value of at least 0; 0: no cap.
     pub soft_cap: f32,
+    reserved: [u32; 11],
 }
 same_layout!(
     TokenSettings = TokenSettings {
@@ -31,10 +34,10 @@ same_layout!(
         top_k,
         top_p,
         min_p,
-        soft_cap
+        soft_cap,
+        reserved
     }
 );
-const _: () = assert!(kernel::SETTINGS_WORDS * 4 == crate::shaders::layouts::TokenSettings.size);
 
 impl TokenSettings {
     /// `top_k` for no top-k filter.
@@ -51,6 +54,7 @@ impl TokenSettings {
             top_p: 1.0,
             min_p: 0.0,
             soft_cap: 0.0,
+            reserved: [0; 11],
         }
     }
 
@@ -134,7 +138,6 @@ pub struct RandomState {
     pub offset: u64,
 }
 same_layout!(RandomState = RandomState { seed, offset });
-const _: () = assert!(kernel::STATE_WORDS * 4 == crate::shaders::layouts::RandomState.size);
 
 impl RandomState {
     /// The state as the kernel reads it: seed low, high, offset low, high.

@@ -180,9 +180,7 @@ impl Inner {
                 shape,
                 GpuSlice::from(&self.logits),
                 GpuSlice::from(&settings),
-                TokenNoise::PerRow {
-                    states: GpuSlice::from(&states),
-                },
+                TokenNoise::per_row(GpuSlice::from(&states)),
                 GpuSlice::from(&self.tokens),
             );
             let kernels = self.ctx.kernels();

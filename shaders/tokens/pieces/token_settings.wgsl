@@ -2,15 +2,17 @@
 // judges them (Settings), its noise position, and its elements: the logit x as given, and l
 // after the soft cap and the bias.
 
-// TokenSettings and RandomState in Rust, as the host writes them. The settings' f32 fields are
-// held as their bits: the kernel judges them by their bits. Both are bound as words (a caller's
-// array may start at any multiple of 4 bytes), which token_settings() and random_state() read.
+// TokenSettings and RandomState in Rust, as the host writes them, bound as arrays of them. The
+// settings' f32 fields are held as their bits: the kernel judges them by their bits. The
+// settings are 64 bytes, a power of two, so that an array of them may start at any multiple of
+// its size and still be bound from the aligned offset below it; `reserved` is room for more.
 struct TokenSettings {
     temperature: u32,
     top_k: u32,
     top_p: u32,
     min_p: u32,
     soft_cap: u32,
+    reserved: array<u32, 11>,
 }
 
 struct RandomState {
@@ -18,15 +20,17 @@ struct RandomState {
     offset: vec2<u32>,
 }
 
-const SETTINGS_WORDS: u32 = 5u;   // words of a TokenSettings
-const STATE_WORDS: u32 = 4u;      // words of a RandomState
 const NO_TOP_K: u32 = 0xffffffffu;
 const GREEDY_BELOW: f32 = 1e-5;
 // Where a row's noise position comes from: the call's seed and offset (row r at offset + rK),
-// the state of its own row, or the state its index entry names.
+// the state of its own row, the state its index entry names, or the call's stream held in a
+// GPU-side noise counter. The counter is bound as the one entry of `states` (its words are a
+// RandomState's), not at sampler_row's binding: the sampler binds as many storage buffers as
+// WebGPU's default limits allow.
 const SOURCE_CALL: u32 = 0u;
 const SOURCE_ROW: u32 = 1u;
 const SOURCE_INDEX: u32 = 2u;
+const SOURCE_COUNTER: u32 = 3u;
 struct Settings {
     tau: f32,
     k: u32,        // K when top-k is off
@@ -37,22 +41,9 @@ struct Settings {
     valid: bool,
 }
 
-// Row `row`'s TokenSettings: the one place that knows how they lie in the words bound.
-fn token_settings(row: u32) -> TokenSettings {
-    let at = params.settings_base + row * SETTINGS_WORDS;
-    return TokenSettings(settings[at], settings[at + 1u], settings[at + 2u], settings[at + 3u],
-                         settings[at + 4u]);
-}
-
-// The RandomState at index `i` of `states`.
-fn random_state(i: u32) -> RandomState {
-    let at = params.states_base + i * STATE_WORDS;
-    return RandomState(vec2<u32>(states[at], states[at + 1u]), vec2<u32>(states[at + 2u], states[at + 3u]));
-}
-
 // A row's settings, judged by their bits (WGSL may assume no infinities or NaNs).
 fn settings_of(row: u32) -> Settings {
-    let t = token_settings(row);
+    let t = settings[params.settings_base + row];
     let tau_bits = t.temperature;
     let k = t.top_k;
     let p_bits = t.top_p;
@@ -77,16 +68,21 @@ fn settings_of(row: u32) -> Settings {
 // of range.
 fn token_row(row: u32) -> Row {
     var r: Row;
-    r.seed = params.header.seed;
-    var first = add64_u32(params.header.offset, row * params.header.cols);
+    var start = NoiseStart(params.header.seed, params.header.offset);
+    if params.state_source == SOURCE_COUNTER {
+        let held = states[params.states_base];
+        start = NoiseStart(held.seed, add64(held.offset, params.header.offset));
+    }
+    r.seed = start.seed;
+    var first = add64_u32(start.offset, row * params.header.cols);
     r.bad = false;
-    if params.state_source != SOURCE_CALL {
+    if params.state_source == SOURCE_ROW || params.state_source == SOURCE_INDEX {
         var s = params.row0 + row;
         if params.state_source == SOURCE_INDEX {
             s = state_index[params.index_base + row];
         }
         if s < params.states_count {
-            let state = random_state(s);
+            let state = states[params.states_base + s];
             r.seed = state.seed;
             first = state.offset;
         } else {
