@@ -39,7 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let above = g > vec4<f32>(params.threshold);
         // Position t = 4j + lane is element t - lead of the count.
         let t = vec4<u32>(4u * j) + vec4<u32>(0u, 1u, 2u, 3u);
-        let inside = t >= vec4<u32>(lead) & t < vec4<u32>(lead + params.count);
+        let inside = (t >= vec4<u32>(lead)) & (t < vec4<u32>(lead + params.count));
         n += dot(vec4<u32>(above & inside), vec4<u32>(1u));
     }
     if n > 0u {
