@@ -124,6 +124,8 @@ plant "noise count: the GPU counter not read" noise_count.wgsl "noise_start(para
 plant "token sampler: the call stream's counter not read" token_settings.wgsl "if params.state_source == SOURCE_COUNTER {" "if false {" embedding every_noise_call_reads || status=1
 plant "token sampler: settings read from the binding's start" token_settings.wgsl "settings[params.settings_base + row]" "settings[row]" tokens settings_and_states_are_read || status=1
 plant "token sampler: states read from the binding's start" token_settings.wgsl "states[params.states_base + s]" "states[s]" tokens settings_and_states_are_read || status=1
+plant "token sampler: top-n-sigma ignored" $tokens "s.min_p = max(s.min_p, workgroupUniformLoad(&uniform_least));" "s.min_p = max(s.min_p, 0.0 * workgroupUniformLoad(&uniform_least));" tokens filtered_frequencies || status=1
+plant "token sampler: top-n-sigma's mean taken without the row's largest l" $tokens "let mean = m + workgroup_total(lid, below.x) / f32(count);" "let mean = workgroup_total(lid, below.x) / f32(count);" tokens matches_reference_f32 || status=1
 plant "index and hard: candidates compared by the rounded l + g" $row "return dl > dg || (dl == dg && b.arg < a.arg);" "return b.m + b.s > a.m + a.s || (b.m + b.s == a.m + a.s && b.arg < a.arg);" exact_draws index_hard_and_top_1 || status=1
 plant "top-k: ranked by l + g, not against the row's largest logit" top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
 plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1

@@ -616,6 +616,24 @@ struct FilteredRow {
 }
 
 impl FilteredRow {
+    /// Top-n-sigma's least weight, `exp(-n sigma / tau)` with sigma the standard deviation of
+    /// the row's valid l (divided by their count); 0 without the filter.
+    fn sigma_least_weight(&self) -> f64 {
+        let n_sigma = f64::from(self.settings.top_n_sigma);
+        if n_sigma == 0.0 {
+            return 0.0;
+        }
+        let count = self.entries.len() as f64;
+        let mean = self.entries.iter().map(|e| e.0).sum::<f64>() / count;
+        let variance = self
+            .entries
+            .iter()
+            .map(|e| (e.0 - mean).powi(2))
+            .sum::<f64>()
+            / count;
+        (-n_sigma * variance.sqrt() / self.tau).exp()
+    }
+
     /// How many entries the filters keep, each threshold moved by `slack` against keeping
     /// (negative: towards keeping).
     fn kept(&self, slack: f64) -> usize {
@@ -636,9 +654,11 @@ impl FilteredRow {
                 };
             }
         }
-        let min_p = f64::from(s.min_p) * (1.0 + slack);
-        if s.min_p > 0.0 {
-            n = n.min(self.w.iter().take_while(|&&w| w >= min_p).count().max(1));
+        // Min-p and top-n-sigma: the larger of their least weights (top-n-sigma's
+        // l >= max - n sigma is w >= exp(-n sigma / tau)).
+        let least = f64::from(s.min_p).max(self.sigma_least_weight()) * (1.0 + slack);
+        if least > 0.0 {
+            n = n.min(self.w.iter().take_while(|&&w| w >= least).count().max(1));
         }
         let top_p = f64::from(s.top_p) - slack;
         if s.top_p < 1.0 {

@@ -146,6 +146,14 @@ fn filtered_frequencies_match_by_chi_square() {
             0,
         ),
         (TokenSettings::new(1.0), 10),
+        // sigma = 1.3396 (population): l >= 2.0 - sigma keeps 2.0, 1.9, 1.5 and 0.9.
+        (TokenSettings::new(0.9).with_top_n_sigma(1.0), 4),
+        (
+            TokenSettings::new(1.0)
+                .with_top_n_sigma(1.5)
+                .with_top_p(0.95),
+            0,
+        ),
     ] {
         let (chi2, dof) = chi_square(settings, &logits);
         eprintln!("{settings:?}: chi-square {chi2:.2} ({dof} dof)");
@@ -310,6 +318,14 @@ fn bad_arguments_are_refused_by_name() {
         call(TokenSettings::new(1.0).with_soft_cap(f32::NAN)),
         "settings[1].soft_cap",
     );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_n_sigma(-1.0)),
+        "settings[1].top_n_sigma",
+    );
+    expect_invalid(
+        call(TokenSettings::new(1.0).with_top_n_sigma(f32::INFINITY)),
+        "settings[1].top_n_sigma",
+    );
     expect_invalid(call(TokenSettings::new(-1.0)), "settings[1].temperature");
     expect_invalid(
         call(TokenSettings::new(f32::INFINITY)),
@@ -356,6 +372,8 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
         TokenSettings::new(1.0).with_min_p(1.5),
         TokenSettings::new(1.0).with_soft_cap(-1.0),
         TokenSettings::new(1.0).with_soft_cap(f32::INFINITY),
+        TokenSettings::new(1.0).with_top_n_sigma(-0.5),
+        TokenSettings::new(1.0).with_top_n_sigma(f32::NAN),
         TokenSettings::new(-2.0),
         TokenSettings::new(f32::NAN),
     ];

@@ -1,13 +1,14 @@
 // The token sampler, one workgroup per row: a token drawn by Gumbel-max from the row's
 // distribution after its own filters, and optionally two log-probabilities of it.
 //
-// A row's settings (TokenSettings): temperature, top_k, top_p, min_p, soft_cap. With x the
-// logits as given, c = cap * tanh(x / cap) (or x without a cap), l = c + bias:
+// A row's settings (TokenSettings): temperature, top_k, top_p, min_p, soft_cap, top_n_sigma.
+// With x the logits as given, c = cap * tanh(x / cap) (or x without a cap), l = c + bias:
 // - a greedy row (temperature below GREEDY_BELOW) takes the lowest column of the largest l;
 // - otherwise, with m the row's largest l and weights w = exp((l - m) / tau), the kept set is
-//   the top_k first entries in (l, lower column) order that have w >= min_p, and of those, in
-//   that order, each entry while the weight of the kept entries before it is below top_p
-//   times theirs in all; the token is the kept column with the largest l / tau + g.
+//   the top_k first entries in (l, lower column) order that have w >= min_p and
+//   l >= m - top_n_sigma * sigma (sigma: the standard deviation of the row's valid l), and of
+//   those, in that order, each entry while the weight of the kept entries before it is below
+//   top_p times theirs in all; the token is the kept column with the largest l / tau + g.
 // Top-p's weights are fixed-point (32 fractional bits of the largest weight), so that their
 // sums are exact and the same in any order.
 //
@@ -72,6 +73,7 @@ var<workgroup> decided: vec4<u32>;
 // among paths that call barriers.
 var<workgroup> uniform_settings: Settings;
 var<workgroup> uniform_params: Params;
+var<workgroup> uniform_least: f32;
 var<workgroup> sum_m: array<f32, WORKGROUP_SIZE>;
 var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
 // The first entries of a row in order, from its invocations' lists.
@@ -105,6 +107,58 @@ fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
     return total;
 }
 
+// The total of every invocation's v, in every invocation.
+fn workgroup_total(lid: u32, v: f32) -> f32 {
+    sum_m[lid] = v;
+    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+        workgroupBarrier();
+        if lid < half {
+            sum_m[lid] += sum_m[lid + half];
+        }
+    }
+    workgroupBarrier();
+    let total = sum_m[0];
+    workgroupBarrier();
+    return total;
+}
+
+// v added to a compensated sum (sum, lost low part): each invocation adds up to K / 64 terms,
+// and top-n-sigma's threshold should carry the sums' rounding once, not once a term.
+fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let y = v - acc.y;
+    let t = acc.x + y;
+    return vec2<f32>(t, (t - acc.x) - y);
+}
+
+// The standard deviation of the row's `count` valid l (divided by count): their mean from the
+// sum of l - m, whose terms share a sign, then the sum of squares about it, whose first-order
+// error from the mean's cancels. Two passes over the row, for rows with top-n-sigma only.
+fn row_sigma(r: Row, s: Settings, row: u32, lid: u32, m: f32, count: u32) -> f32 {
+    var below = vec2<f32>(0.0);
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        for (var lane = 0u; lane < 4u; lane++) {
+            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            if e.kind == LANE_VALUE {
+                below = add_compensated(below, e.l - m);
+            }
+        }
+    }
+    let mean = m + workgroup_total(lid, below.x) / f32(count);
+    var squares = vec2<f32>(0.0);
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        for (var lane = 0u; lane < 4u; lane++) {
+            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            if e.kind == LANE_VALUE {
+                let d = e.l - mean;
+                squares = add_compensated(squares, d * d);
+            }
+        }
+    }
+    return sqrt(workgroup_total(lid, squares.x) / f32(count));
+}
+
 fn write_none(row: u32) {
     tokens[params.header.out_base + row] = NONE;
     if params.want_logprobs != 0u {
@@ -128,12 +182,12 @@ const PATH_ONE_PASS: u32 = 0u;
 const PATH_LISTS: u32 = 1u;
 const PATH_SELECT: u32 = 2u;
 
-// A row with neither top-k nor top-p is sampled in its first pass, unless min-p's kept weight
-// is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone whose cut
+// A row with neither top-k nor top-p nor top-n-sigma is sampled in its first pass, unless
+// min-p's kept weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone whose cut
 // falls within the row's first KEPT_MAX entries, is sampled from the winners of its
 // invocations' lists (each its best LIST_MAX), unless one of them runs out.
 fn path_of(s: Settings, call: Params) -> u32 {
-    if !s.greedy && s.k == call.header.cols && s.p >= 1.0
+    if !s.greedy && s.k == call.header.cols && s.p >= 1.0 && s.n_sigma == 0.0
         && (s.min_p == 0.0 || call.want_logprobs == 0u) {
         return PATH_ONE_PASS;
     }
@@ -151,7 +205,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         uniform_settings = settings_of(row);
         uniform_params = params;
     }
-    let s = workgroupUniformLoad(&uniform_settings);
+    var s = workgroupUniformLoad(&uniform_settings);
     let call = workgroupUniformLoad(&uniform_params);
     let r = token_row(row);
     let path = path_of(s, call);
@@ -192,6 +246,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             write_token(row, d.w, raw, 0.0, elem_of_column(r, s, row, d.w).x);
         }
         return;
+    }
+    if s.n_sigma > 0.0 {
+        // Top-n-sigma keeps l >= m - n sigma, which is w >= exp(-n sigma / tau): min-p's
+        // comparison, with the larger of the two least weights.
+        let least = exp(-s.n_sigma * row_sigma(r, s, row, lid, m, d.y) / s.tau);
+        if lid == 0u {
+            uniform_least = least;
+        }
+        s.min_p = max(s.min_p, workgroupUniformLoad(&uniform_least));
     }
     // Each path returns whether it drew the token; one that could not hands the row on.
     if path == PATH_ONE_PASS

@@ -9,9 +9,12 @@
 //!    (the lowest column among equal values), and no filter or noise plays a part;
 //! 4. otherwise the weights `w = exp((l - max l) / temperature)`; top-k keeps the `top_k`
 //!    first entries in (l, lower column) order, min-p those with `w >= min_p` (both measured on
-//!    the whole row, so they commute), and top-p, over what those two keep and in the same
-//!    order, each entry while the weight of the kept entries before it is below `top_p` times
-//!    their total weight (top-p's weights are fixed-point, 32 fractional bits of the largest);
+//!    the whole row, so they commute), top-n-sigma those with
+//!    `l >= max l - top_n_sigma * sigma` (sigma the standard deviation of the row's valid `l`,
+//!    also on the whole row: as min-p, a least weight), and top-p, over what those keep and in
+//!    the same order, each entry while the weight of the kept entries before it is below
+//!    `top_p` times their total weight (top-p's weights are fixed-point, 32 fractional bits of
+//!    the largest);
 //! 5. the token is the kept column with the largest `l / temperature + g`, the Gumbel noise of
 //!    the row's random state: exactly a draw from the renormalised filtered distribution.
 //!
@@ -526,6 +529,14 @@ mod tests {
             (TokenSettings::new(1.0).with_min_p(f32::NAN), "min_p"),
             (TokenSettings::new(1.0).with_soft_cap(f32::NAN), "soft_cap"),
             (TokenSettings::new(1.0).with_soft_cap(-3.0), "soft_cap"),
+            (
+                TokenSettings::new(1.0).with_top_n_sigma(-1.0),
+                "top_n_sigma",
+            ),
+            (
+                TokenSettings::new(1.0).with_top_n_sigma(f32::NAN),
+                "top_n_sigma",
+            ),
         ];
         for (settings, field) in bad {
             let message = settings.check(3, 10).unwrap_err().to_string();

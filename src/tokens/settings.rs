@@ -7,11 +7,11 @@ use crate::error::{Result, invalid};
 use crate::shaders::{same_layout, token_settings as kernel};
 use crate::types::split64;
 
-/// One row's sampling settings, as the kernel reads them: 64 bytes a row, of which the five
-/// fields take the first 20 (the rest is kept 0 for settings to come). An array of them in a
+/// One row's sampling settings, as the kernel reads them: 64 bytes a row, of which the six
+/// fields take the first 24 (the rest is kept 0 for settings to come). An array of them in a
 /// buffer starts at a multiple of 64 bytes.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
+#[derive(Clone, Copy, PartialEq, Pod, Zeroable)]
 #[non_exhaustive]
 pub struct TokenSettings {
     /// The temperature: finite and at least 0; below [`TokenSettings::GREEDY_BELOW`] the row
@@ -26,7 +26,11 @@ pub struct TokenSettings {
     pub min_p: f32,
     /// Soft-cap the logits to (-soft_cap, soft_cap), a finite value of at least 0; 0: no cap.
     pub soft_cap: f32,
-    reserved: [u32; 11],
+    /// Keep the tokens whose (capped, biased) logit is at least the row's largest minus
+    /// `top_n_sigma` standard deviations of its valid logits (top-n-sigma), a finite value of at
+    /// least 0; 0: no top-n-sigma.
+    pub top_n_sigma: f32,
+    reserved: [u32; 10],
 }
 same_layout!(
     TokenSettings = TokenSettings {
@@ -35,9 +39,24 @@ same_layout!(
         top_p,
         min_p,
         soft_cap,
+        top_n_sigma,
         reserved
     }
 );
+
+// The reserved words are left out: they are always 0.
+impl std::fmt::Debug for TokenSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSettings")
+            .field("temperature", &self.temperature)
+            .field("top_k", &self.top_k)
+            .field("top_p", &self.top_p)
+            .field("min_p", &self.min_p)
+            .field("soft_cap", &self.soft_cap)
+            .field("top_n_sigma", &self.top_n_sigma)
+            .finish_non_exhaustive()
+    }
+}
 
 impl TokenSettings {
     /// `top_k` for no top-k filter.
@@ -54,7 +73,8 @@ impl TokenSettings {
             top_p: 1.0,
             min_p: 0.0,
             soft_cap: 0.0,
-            reserved: [0; 11],
+            top_n_sigma: 0.0,
+            reserved: [0; 10],
         }
     }
 
@@ -81,6 +101,14 @@ impl TokenSettings {
     /// With logit soft-capping.
     pub fn with_soft_cap(self, soft_cap: f32) -> Self {
         Self { soft_cap, ..self }
+    }
+
+    /// With a top-n-sigma filter.
+    pub fn with_top_n_sigma(self, top_n_sigma: f32) -> Self {
+        Self {
+            top_n_sigma,
+            ..self
+        }
     }
 
     /// Whether the row is greedy.
@@ -121,6 +149,13 @@ impl TokenSettings {
                 "soft_cap",
                 self.soft_cap.to_string(),
                 "finite and at least 0 (0: no cap)",
+            );
+        }
+        if !(self.top_n_sigma.is_finite() && self.top_n_sigma >= 0.0) {
+            return field(
+                "top_n_sigma",
+                self.top_n_sigma.to_string(),
+                "finite and at least 0 (0: no top-n-sigma)",
             );
         }
         Ok(())

@@ -394,7 +394,9 @@ pub const GUMBEL_GAP: f64 = 1e-3;
 ///   largest weight each (K * 2^-32 <= 6.2e-5 of the total at K = 262,144) besides exp's
 ///   3 + 2|x| ULP; min-p compares one f32 exp (|x| <= ln(1/min_p) <= 5: 13 ULP, 1.6e-6
 ///   relative); top-k's cut moves only where capped or biased f32 sums round two logits apart
-///   (a few ULP of the cap, 1e-6 at 30): 1e-4 covers each.
+///   (a few ULP of the cap, 1e-6 at 30); top-n-sigma's least weight exp(-n sigma / tau) carries
+///   sigma's 1e-6 (compensated sums) times n sigma / tau (under 20 here: 2e-5) besides exp's
+///   3 + 2|x| ULP (43 ULP, 5e-6): 1e-4 covers each.
 pub const FILTER_GAP: f64 = 1e-4;
 
 /// The reference's draw of token-sampler row `r` (logits `x`, no bias), holding the GPU's

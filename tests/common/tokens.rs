@@ -15,18 +15,25 @@ pub fn settings_mix(cols: u32, n: usize) -> Vec<TokenSettings> {
         TokenSettings::new(1.0),
         TokenSettings::greedy(),
         TokenSettings::new(0.7).with_top_k(k(5)),
-        TokenSettings::new(1.3).with_top_k(k(50)),
+        TokenSettings::new(1.3)
+            .with_top_k(k(50))
+            .with_top_n_sigma(1.5),
         TokenSettings::new(1.0).with_top_k(1),
         TokenSettings::new(0.9).with_top_p(0.9),
         TokenSettings::new(1.0).with_top_k(k(40)).with_top_p(0.5),
         TokenSettings::new(0.8).with_min_p(0.1),
-        TokenSettings::new(1.1).with_min_p(0.05).with_top_p(0.95),
+        TokenSettings::new(1.1)
+            .with_min_p(0.05)
+            .with_top_p(0.95)
+            .with_top_n_sigma(2.0),
         TokenSettings::new(1.0).with_soft_cap(5.0).with_top_k(k(20)),
         TokenSettings::new(0.6)
             .with_top_k(k(32))
             .with_top_p(0.8)
             .with_min_p(0.01),
-        TokenSettings::new(2.0).with_top_k(cols),
+        TokenSettings::new(2.0)
+            .with_top_k(cols)
+            .with_top_n_sigma(1.0),
         TokenSettings::new(1e-6),
         TokenSettings::new(0.5).with_soft_cap(3.0).with_top_p(0.7),
         TokenSettings::new(1.0).with_top_k(k(300)).with_top_p(0.95),

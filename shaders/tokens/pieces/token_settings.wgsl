@@ -12,7 +12,8 @@ struct TokenSettings {
     top_p: u32,
     min_p: u32,
     soft_cap: u32,
-    reserved: array<u32, 11>,
+    top_n_sigma: u32,
+    reserved: array<u32, 10>,
 }
 
 struct RandomState {
@@ -35,8 +36,11 @@ struct Settings {
     tau: f32,
     k: u32,        // K when top-k is off
     p: f32,
+    // Min-p's least weight; for a row with top-n-sigma raised to that filter's least weight
+    // once the row's sigma is known (sample_tokens' main).
     min_p: f32,
     cap: f32,      // 0: no soft cap
+    n_sigma: f32,  // 0: no top-n-sigma
     greedy: bool,
     valid: bool,
 }
@@ -49,18 +53,21 @@ fn settings_of(row: u32) -> Settings {
     let p_bits = t.top_p;
     let min_p_bits = t.min_p & select(0xffffffffu, 0u, t.min_p == 0x80000000u);
     let cap_bits = t.soft_cap & select(0xffffffffu, 0u, t.soft_cap == 0x80000000u);
+    let sigma_bits = t.top_n_sigma & select(0xffffffffu, 0u, t.top_n_sigma == 0x80000000u);
     var s: Settings;
     s.tau = bitcast<f32>(tau_bits);
     s.k = select(k, params.header.cols, k == NO_TOP_K);
     s.p = bitcast<f32>(p_bits);
     s.min_p = bitcast<f32>(min_p_bits);
     s.cap = bitcast<f32>(cap_bits);
+    s.n_sigma = bitcast<f32>(sigma_bits);
     let zero_tau = (tau_bits & 0x7fffffffu) == 0u;
     let tau_ok = zero_tau || tau_bits < 0x7f800000u;
     s.greedy = zero_tau || (tau_ok && s.tau < GREEDY_BELOW);
     let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);
     let p_ok = p_bits > 0u && p_bits <= 0x3f800000u;
-    s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u;
+    s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u
+        && sigma_bits < 0x7f800000u;
     return s;
 }
 
