@@ -5,7 +5,7 @@
 mod common;
 
 use common::calls::{CALLS, Calls, random};
-use common::ctx;
+use common::{ctx, default_limits_context};
 use gumbel_wgpu::{
     Error, ForwardCall, Generator, GpuContext, GpuSlice, HostSource, HostTokenNoise, Kernels, Mode,
     NoisePosition, RandomState, SampleArgs, Shape, Source, StorageType, Strategy, Tau, TokenArgs,
@@ -288,26 +288,6 @@ fn wgpu_errors_inside_a_call_are_values() {
     let args = SampleArgs::new(2, 4, 1.0, 0);
     let result = ctx.sample(&[0.5f32; 8], Mode::Soft, &args);
     assert!(result.is_err(), "{result:?}");
-}
-
-/// A context on the test adapter for a device created as many callers create theirs: no
-/// optional features and WebGPU's default limits (256 invocations and 16 KiB of workgroup
-/// memory a workgroup, 8 storage buffers a stage).
-fn default_limits_context() -> GpuContext {
-    let name = ctx().adapter_info().name.clone();
-    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
-    descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
-    let instance = wgpu::Instance::new(descriptor);
-    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-        .into_iter()
-        .find(|a| a.get_info().name == name)
-        .expect("the test adapter");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        required_limits: wgpu::Limits::default(),
-        ..Default::default()
-    }))
-    .expect("a device with default limits");
-    GpuContext::from_device(device, queue)
 }
 
 /// On a caller's device with WebGPU's default limits, the default strategy and the widest

@@ -402,14 +402,19 @@ fn kernel_gives_rows_with_bad_settings_no_token() {
 }
 
 /// Settings and states are arrays of their structs, read from the caller's offset: a multiple
-/// of their size (64 and 16 bytes) that the device's storage alignment need not divide. An
-/// offset that is not such a multiple is refused by name. The entries before the offsets would
-/// give every row no token (NaN temperature) and other noise (another seed).
+/// of their size (64 and 16 bytes) that the device's storage alignment need not divide (on the
+/// test device, and on one with WebGPU's default alignment of 256 bytes). An offset that is not
+/// such a multiple is refused by name. The entries before the offsets would give every row no
+/// token (NaN temperature) and other noise (another seed).
 #[test]
 fn settings_and_states_are_read_at_their_offsets() {
     let _turn = one_at_a_time();
+    read_at_offsets(ctx());
+    read_at_offsets(&common::default_limits_context());
+}
+
+fn read_at_offsets(ctx: &gumbel_wgpu::GpuContext) {
     use gumbel_wgpu::{GpuSlice, SampleTokensCall, Shape, TokenNoise};
-    let ctx = ctx();
     let (rows, cols) = (6usize, 300u32);
     let mut rng = Rng::new(11);
     let logits: Vec<f32> = (0..rows).flat_map(|_| lm_logits(&mut rng, cols)).collect();

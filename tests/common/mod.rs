@@ -28,6 +28,27 @@ pub fn ctx() -> &'static GpuContext {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+/// A context on the test adapter for a device created as many callers create theirs: no
+/// optional features and WebGPU's default limits (256 invocations and 16 KiB of workgroup
+/// memory a workgroup, 8 storage buffers a stage).
+pub fn default_limits_context() -> GpuContext {
+    let name = ctx().adapter_info().name.clone();
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
+    let instance = wgpu::Instance::new(descriptor);
+    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .find(|a| a.get_info().name == name)
+        .expect("the test adapter");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: wgpu::Limits::default(),
+        ..Default::default()
+    }))
+    .expect("a device with default limits");
+    GpuContext::from_device(device, queue)
+}
+
 /// The shared context, and where its kernels use native 64-bit products for Philox, a second
 /// one on the same kind of device that forms them from 16-bit halves: the kernel variants that
 /// the noise tests hold to the CPU bit for bit.
