@@ -201,8 +201,12 @@ fn path_of(s: Settings, call: Params) -> u32 {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     load_params();
     let row = wid.x;
+    // Every invocation judges the row's settings and invocation 0 shares its judgement. Judged
+    // by invocation 0 alone, llvmpipe's GL driver read params.settings_base as 0 (each row took
+    // the settings at the start of the window).
+    let own = settings_of(row);
     if lid == 0u {
-        uniform_settings = settings_of(row);
+        uniform_settings = own;
         uniform_params = params;
     }
     var s = workgroupUniformLoad(&uniform_settings);
