@@ -582,11 +582,13 @@ pub enum TokenFilter {
     MinP,
     /// Top-k 50 with top-p 0.9.
     TopKTopP,
+    /// Top-n-sigma 1.0 (two more passes over the row for its standard deviation).
+    TopNSigma,
 }
 
 impl TokenFilter {
     /// Every setting of the benchmark table.
-    pub const ALL: [TokenFilter; 8] = [
+    pub const ALL: [TokenFilter; 9] = [
         TokenFilter::Greedy,
         TokenFilter::Plain,
         TokenFilter::TopK(32),
@@ -595,6 +597,7 @@ impl TokenFilter {
         TokenFilter::TopP,
         TokenFilter::TopPFlat,
         TokenFilter::TopKTopP,
+        TokenFilter::TopNSigma,
     ];
 
     /// The row settings.
@@ -607,6 +610,7 @@ impl TokenFilter {
             TokenFilter::TopP | TokenFilter::TopPFlat => sample.with_top_p(0.9),
             TokenFilter::MinP => sample.with_min_p(0.05),
             TokenFilter::TopKTopP => sample.with_top_k(50).with_top_p(0.9),
+            TokenFilter::TopNSigma => sample.with_top_n_sigma(1.0),
         }
     }
 
@@ -620,6 +624,7 @@ impl TokenFilter {
             TokenFilter::TopPFlat => "tokens top-p 0.9, flat logits".into(),
             TokenFilter::MinP => "tokens min-p 0.05".into(),
             TokenFilter::TopKTopP => "tokens top-k 50, top-p 0.9".into(),
+            TokenFilter::TopNSigma => "tokens top-n-sigma 1.0".into(),
         }
     }
 }
