@@ -29,6 +29,7 @@
 #import token_settings
 #import token_weights
 #import token_first_pass
+#import workgroup_sum
 #import token_select
 
 struct TokenParams {
@@ -107,21 +108,6 @@ fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
     return total;
 }
 
-// The total of every invocation's v, in every invocation.
-fn workgroup_total(lid: u32, v: f32) -> f32 {
-    sum_m[lid] = v;
-    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
-        workgroupBarrier();
-        if lid < half {
-            sum_m[lid] += sum_m[lid + half];
-        }
-    }
-    workgroupBarrier();
-    let total = sum_m[0];
-    workgroupBarrier();
-    return total;
-}
-
 // v added to a compensated sum (sum, lost low part): each invocation adds up to K / 64 terms,
 // and top-n-sigma's threshold should carry the sums' rounding once, not once a term.
 fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
@@ -130,33 +116,29 @@ fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
     return vec2<f32>(t, (t - acc.x) - y);
 }
 
+// Over the row's valid l, the sum of l - shift, or of its square: each invocation's share
+// compensated, then summed over the workgroup.
+fn row_total(r: Row, s: Settings, row: u32, lid: u32, shift: f32, square: bool) -> f32 {
+    var acc = vec2<f32>(0.0);
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        for (var lane = 0u; lane < 4u; lane++) {
+            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            if e.kind == LANE_VALUE {
+                let d = e.l - shift;
+                acc = add_compensated(acc, select(d, d * d, square));
+            }
+        }
+    }
+    return workgroup_sum(lid, acc.x);
+}
+
 // The standard deviation of the row's `count` valid l (divided by count): their mean from the
 // sum of l - m, whose terms share a sign, then the sum of squares about it, whose first-order
 // error from the mean's cancels. Two passes over the row, for rows with top-n-sigma only.
 fn row_sigma(r: Row, s: Settings, row: u32, lid: u32, m: f32, count: u32) -> f32 {
-    var below = vec2<f32>(0.0);
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
-        let x = block_x(r, j);
-        for (var lane = 0u; lane < 4u; lane++) {
-            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
-            if e.kind == LANE_VALUE {
-                below = add_compensated(below, e.l - m);
-            }
-        }
-    }
-    let mean = m + workgroup_total(lid, below.x) / f32(count);
-    var squares = vec2<f32>(0.0);
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
-        let x = block_x(r, j);
-        for (var lane = 0u; lane < 4u; lane++) {
-            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
-            if e.kind == LANE_VALUE {
-                let d = e.l - mean;
-                squares = add_compensated(squares, d * d);
-            }
-        }
-    }
-    return sqrt(workgroup_total(lid, squares.x) / f32(count));
+    let mean = m + row_total(r, s, row, lid, m, false) / f32(count);
+    return sqrt(row_total(r, s, row, lid, mean, true) / f32(count));
 }
 
 fn write_none(row: u32) {

@@ -183,23 +183,31 @@ pub(crate) fn check_count_args(threshold: f32) -> Result<()> {
 }
 
 impl Kernels {
+    /// Checks a noise call's output (`elems` u32 or f32) against its counter, and gives the
+    /// counter's binding (a placeholder without one).
+    fn noise_output_binding<'a>(
+        &'a self,
+        what: &'static str,
+        out: GpuSlice<'a>,
+        elems: u64,
+        noise: NoisePosition<'a>,
+    ) -> Result<wgpu::BindingResource<'a>> {
+        self.check_slice(what, out, elems, 4)?;
+        let uses: Vec<BufferUse> = std::iter::once(BufferUse::write(what, out, elems, 4))
+            .chain(counter_use(noise.counter))
+            .collect();
+        self.check_aliasing(&uses)?;
+        self.counter_binding(noise.counter)
+    }
+
     /// Records the noise kernel into `encoder`, split into as many dispatches as the device's
     /// limits need; each continues the stream where the last one stopped.
     pub fn record_noise(&self, encoder: &mut wgpu::CommandEncoder, call: &NoiseCall) -> Result<()> {
         if call.count == 0 {
             return Ok(());
         }
-        self.check_slice("noise output", call.out, call.count, 4)?;
-        self.check_aliasing(
-            &[
-                Some(BufferUse::write("noise output", call.out, call.count, 4)),
-                counter_use(call.noise.counter),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>(),
-        )?;
-        let counter = self.counter_binding(call.noise.counter)?;
+        let counter =
+            self.noise_output_binding("noise output", call.out, call.count, call.noise)?;
         let output = match call.output {
             NoiseOutput::Words => kernel::OUTPUT_WORDS,
             NoiseOutput::Gumbel => kernel::OUTPUT_GUMBEL,
@@ -253,17 +261,7 @@ impl Kernels {
                 call.count
             )));
         }
-        self.check_slice("noise count output", call.out, 1, 4)?;
-        self.check_aliasing(
-            &[
-                Some(BufferUse::write("noise count output", call.out, 1, 4)),
-                counter_use(call.noise.counter),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>(),
-        )?;
-        let counter = self.counter_binding(call.noise.counter)?;
+        let counter = self.noise_output_binding("noise count output", call.out, 1, call.noise)?;
         let pipeline = self.noise_pipeline(Shader::NoiseCount, None, &[], call.noise.range)?;
         let per_invocation = u64::from(counter::WORKGROUP_SIZE * counter::BLOCKS_PER_INVOCATION);
         // Elements a dispatch counts, with room for a lead of up to three.

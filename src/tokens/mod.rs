@@ -214,8 +214,9 @@ const NARROWEST: u32 = 64;
 /// worst. Its loop iterations: the first pass with every element shifting a list of `LIST_MAX`,
 /// top-p's pass over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation
 /// 0's walks over their winners, then (where a list ran out) two radix selects of eight passes
-/// with invocation 0's scans of 256 bins, and the last pass. Its workgroup memory: two trees,
-/// three bin arrays, the lists' winners.
+/// with invocation 0's scans of 256 bins, top-n-sigma's two passes (a step and four lanes a
+/// block), and the last pass. Its workgroup memory: three trees, three bin arrays, the lists'
+/// winners.
 fn cost(cols: u32, size: u32) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
@@ -224,9 +225,10 @@ fn cost(cols: u32, size: u32) -> RowCost {
     let weight_pass = 5 * per_pass + list;
     let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
+    let sigma = 2 * 5 * per_pass;
     RowCost {
-        iterations: first + weight_pass + rounds + selects + 9 * per_pass,
-        workgroup_bytes: 16 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64,
+        iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass,
+        workgroup_bytes: 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64,
     }
 }
 
