@@ -13,7 +13,7 @@ use ::burn_cubecl::kernel::into_contiguous;
 use ::burn_cubecl::tensor::CubeTensor;
 
 use super::{Source, TauGradient, VjpCall};
-use crate::burn::{
+use crate::burn::extension::{
     GumbelGradOps, GumbelOps, SampleSpec, bind, context_for, empty_like, kernel_shape,
     kernel_storage, submit,
 };

@@ -6,7 +6,7 @@ use ::burn_cubecl::kernel::into_contiguous;
 use ::burn_cubecl::tensor::CubeTensor;
 
 use super::ForwardCall;
-use crate::burn::{
+use crate::burn::extension::{
     GumbelOps, SampleSpec, Temperature, bind, context_for, empty_like, kernel_shape,
     kernel_storage, prepare, submit, temperatures,
 };

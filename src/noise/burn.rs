@@ -5,7 +5,9 @@ use ::burn::tensor::{DType, Shape as TensorShape, Tensor};
 use ::burn_cubecl::tensor::CubeTensor;
 
 use super::{NoiseCall, NoiseOutput};
-use crate::burn::{GumbelOps, Rows, SampleSpec, bind, context_for, empty_like, prepare, submit};
+use crate::burn::extension::{
+    GumbelOps, Rows, SampleSpec, bind, context_for, empty_like, prepare, submit,
+};
 use crate::error::Result;
 use crate::{Generator, Mode};
 

@@ -6,7 +6,7 @@ use ::burn_cubecl::kernel::into_contiguous;
 use ::burn_cubecl::tensor::CubeTensor;
 
 use super::TopKCall;
-use crate::burn::{
+use crate::burn::extension::{
     GumbelOps, SampleSpec, bind, context_for, empty_like, kernel_shape, kernel_storage, prepare,
     submit, top_k_shape,
 };
