@@ -102,7 +102,8 @@ pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 pub use row::{NoisePosition, Strategy, Tau, Temperature};
 pub use tokens::{HostTokenNoise, TokenArgs, Tokens};
 pub use tokens::{
-    RandomState, SampleTokensCall, TokenBias, TokenNoise, TokenSettings, choose_sample_tokens,
+    RandomState, SampleTokensCall, TokenBias, TokenEntry, TokenLists, TokenMasks, TokenNoise,
+    TokenSettings, choose_sample_tokens, mask_words,
 };
 pub use top_k::TopK;
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};

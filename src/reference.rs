@@ -2,7 +2,7 @@
 //! It is the oracle of the tests and a tool for users who check pipelines of their own.
 
 use crate::philox::{noise_pair, noise_word};
-use crate::tokens::settings::{RandomState, TokenSettings};
+use crate::tokens::settings::{RandomState, TokenEntry, TokenSettings};
 use crate::types::{Mode, NoiseRange, Shape, check_tau};
 
 /// The Gumbel(0, 1) noise of a 32-bit word, as exactly as f64 allows (docs/contract.md, section 2):
@@ -494,14 +494,59 @@ pub fn sample_token_row_near(
     range: NoiseRange,
     slack: f64,
 ) -> Result<TokenDraw, NoSample> {
+    let processing = RowProcessing {
+        bias,
+        ..RowProcessing::default()
+    };
+    sample_processed_token_row(x, &processing, settings, state, range, slack)
+}
+
+/// What the token sampler applies to one row's logits besides its settings' filters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowProcessing<'a> {
+    /// The dense bias: K values.
+    pub bias: Option<&'a [f32]>,
+    /// The row's token list (sparse bias and penalties), in increasing token order.
+    pub list: &'a [TokenEntry],
+    /// The row's mask: ceil(K / 32) words, bit `v % 32` of word `v / 32` set where `v` is
+    /// allowed.
+    pub mask: Option<&'a [u32]>,
+}
+
+/// [`sample_token_row_near`] with a mask and a token list besides the dense bias: per column,
+/// the soft cap, the mask (a ban), the dense bias, the entry's sparse bias, then the repetition
+/// penalty (where the token was generated or is in the prompt), then the frequency and presence
+/// penalties. The settings' `list_start`, `list_len` and `mask` are not read: the row's list and
+/// mask are given.
+pub fn sample_processed_token_row(
+    x: &[f32],
+    processing: &RowProcessing,
+    settings: &TokenSettings,
+    state: RandomState,
+    range: NoiseRange,
+    slack: f64,
+) -> Result<TokenDraw, NoSample> {
     let cols = x.len() as u32;
-    settings
-        .check(0, cols)
-        .map_err(|e| NoSample::InvalidSettings(e.to_string()))?;
+    let refused = |e: crate::Error| NoSample::InvalidSettings(e.to_string());
+    settings.check(0, cols).map_err(refused)?;
+    TokenEntry::check_list(processing.list, 0, cols).map_err(refused)?;
+    if processing
+        .mask
+        .is_some_and(|m| m.len() < crate::tokens::mask_words(cols) as usize)
+    {
+        return Err(NoSample::InvalidSettings(format!(
+            "the mask has fewer than ceil(K / 32) = {} words",
+            crate::tokens::mask_words(cols)
+        )));
+    }
+    let bias = processing.bias;
     let cap = f64::from(settings.soft_cap);
+    let repetition = f64::from(settings.repetition());
+    let mut listed = processing.list.iter().peekable();
     let mut entries: Vec<(f64, u32)> = Vec::new();
     let mut raw = Vec::new();
     for (k, &xk) in x.iter().enumerate() {
+        let entry = listed.next_if(|e| e.token as usize == k);
         if xk.is_nan() || xk == f32::INFINITY {
             return Err(NoSample::InvalidLogit(k));
         }
@@ -515,15 +560,39 @@ pub fn sample_token_row_near(
         } else {
             xk
         };
+        if processing
+            .mask
+            .is_some_and(|m| m[k / 32] >> (k % 32) & 1 == 0)
+        {
+            continue;
+        }
         let b = bias.map_or(0.0, |b| f64::from(b[k]));
         if b == f64::NEG_INFINITY {
             continue;
         }
-        if !(c + b).is_finite() {
+        let mut l = c + b;
+        if let Some(e) = entry {
+            if e.bias == f32::NEG_INFINITY {
+                continue;
+            }
+            l += f64::from(e.bias);
+            if e.count > 0 || e.in_prompt != 0 {
+                l = if l > 0.0 {
+                    l / repetition
+                } else {
+                    l * repetition
+                };
+            }
+            l -= f64::from(settings.frequency_penalty) * f64::from(e.count);
+            if e.count > 0 {
+                l -= f64::from(settings.presence_penalty);
+            }
+        }
+        if !l.is_finite() {
             return Err(NoSample::InvalidLogit(k));
         }
         // + 0.0: -0.0 and +0.0 are one value, ordered by column.
-        entries.push((c + b + 0.0, k as u32));
+        entries.push((l + 0.0, k as u32));
     }
     if entries.is_empty() {
         return Err(NoSample::AllMasked);
@@ -534,11 +603,12 @@ pub fn sample_token_row_near(
     // The row's order: the larger l, then the lower column.
     entries.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let top = entries[0].1;
+    // With a cap, a bias or a list, the kernel's f32 l may round apart from these.
+    let inexact_l = cap > 0.0 || bias.is_some() || !processing.list.is_empty();
     if settings.is_greedy() {
         let mut near_tokens = vec![top];
         // With a cap or a bias, a runner-up within `slack` may round level with the top.
-        if (cap > 0.0 || bias.is_some()) && entries.len() > 1 && entries[0].0 - entries[1].0 < slack
-        {
+        if inexact_l && entries.len() > 1 && entries[0].0 - entries[1].0 < slack {
             near_tokens.push(entries[1].1);
         }
         return Ok(TokenDraw {
@@ -559,7 +629,7 @@ pub fn sample_token_row_near(
             .collect(),
         entries,
         settings: *settings,
-        inexact_l: cap > 0.0 || bias.is_some(),
+        inexact_l,
     };
     let n = row.kept(0.0);
     // Scores relative to the largest l, so that the noise keeps its digits however large

@@ -41,6 +41,10 @@ pub struct TokenArgs<'a> {
     pub noise: HostTokenNoise<'a>,
     /// K values for every row, or `rows * K`.
     pub bias: Option<&'a [f32]>,
+    /// The token lists that the rows' settings name windows of (`list_start`, `list_len`).
+    pub lists: Option<&'a [TokenEntry]>,
+    /// Masks of [`mask_words`]`(K)` words each, that the rows' settings name (`mask`).
+    pub masks: Option<&'a [u32]>,
     /// Whether to return log-probabilities.
     pub logprobs: bool,
     /// One word of noise an element, or two (docs/contract.md, section 2).
@@ -58,6 +62,8 @@ impl<'a> TokenArgs<'a> {
             settings,
             noise: HostTokenNoise::PerRow(states),
             bias: None,
+            lists: None,
+            masks: None,
             logprobs: false,
             noise_range: NoiseRange::Standard,
             strategy: None,
@@ -73,6 +79,22 @@ impl<'a> TokenArgs<'a> {
     pub fn with_bias(self, bias: impl Into<Option<&'a [f32]>>) -> Self {
         Self {
             bias: bias.into(),
+            ..self
+        }
+    }
+
+    /// The token lists the rows' settings name (`None`: none).
+    pub fn with_lists(self, lists: impl Into<Option<&'a [TokenEntry]>>) -> Self {
+        Self {
+            lists: lists.into(),
+            ..self
+        }
+    }
+
+    /// The masks the rows' settings name, [`mask_words`]`(K)` words each (`None`: none).
+    pub fn with_masks(self, masks: impl Into<Option<&'a [u32]>>) -> Self {
+        Self {
+            masks: masks.into(),
             ..self
         }
     }
@@ -118,8 +140,30 @@ impl GpuContext {
                 args.cols
             )));
         }
+        let words = mask_words(args.cols) as usize;
+        let mask_count = match args.masks {
+            None => 0,
+            Some(masks) if !masks.is_empty() && masks.len().is_multiple_of(words) => {
+                u32::try_from(masks.len() / words)
+                    .map_err(|_| invalid(format!("{} masks: at most 2^32 - 2", masks.len())))?
+            }
+            Some(masks) => {
+                return Err(invalid(format!(
+                    "{} mask words given: masks of K = {} take ceil(K / 32) = {words} words each",
+                    masks.len(),
+                    args.cols
+                )));
+            }
+        };
+        let lists = args.lists.unwrap_or(&[]);
+        if args.lists.is_some() && lists.is_empty() {
+            return Err(invalid("an empty token list array given: give None"));
+        }
+        u32::try_from(lists.len())
+            .map_err(|_| invalid(format!("{} list entries: at most 2^32 - 1", lists.len())))?;
         for (r, settings) in args.settings.iter().enumerate() {
             settings.check(r, args.cols)?;
+            settings.check_processing(r, args.cols, lists, mask_count)?;
         }
         let per_row_bias = match args.bias {
             None => false,
@@ -182,6 +226,8 @@ impl GpuContext {
         let input = self.upload(logits)?;
         let settings = self.upload(args.settings)?;
         let bias = args.bias.map(|b| self.upload(b)).transpose()?;
+        let list_buffer = args.lists.map(|l| self.upload(l)).transpose()?;
+        let mask_buffer = args.masks.map(|m| self.upload(m)).transpose()?;
         let tokens = self.storage_buffer(byte_size(self.kernels(), "tokens", rows as usize, 4)?)?;
         let logprobs = args
             .logprobs
@@ -202,6 +248,18 @@ impl GpuContext {
             call = call.with_bias(TokenBias {
                 values: GpuSlice::from(bias),
                 per_row: per_row_bias,
+            });
+        }
+        if let Some(entries) = &list_buffer {
+            call = call.with_lists(TokenLists {
+                entries: GpuSlice::from(entries),
+                count: lists.len() as u32,
+            });
+        }
+        if let Some(words) = &mask_buffer {
+            call = call.with_masks(TokenMasks {
+                words: GpuSlice::from(words),
+                count: mask_count,
             });
         }
         if let Some(logprobs) = &logprobs {

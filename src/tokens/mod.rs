@@ -29,11 +29,14 @@ use crate::row::{
     NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy,
 };
 use crate::shaders::same_layout;
-use crate::shaders::{Shader, sample_tokens as kernel, token_select, token_settings};
+use crate::shaders::{
+    Shader, sample_tokens_processed as processed, token_sampler as kernel, token_select,
+    token_settings,
+};
 use crate::types::{NoiseRange, Shape, StorageType};
 
 pub(crate) mod settings;
-pub use settings::{RandomState, TokenSettings};
+pub use settings::{RandomState, TokenEntry, TokenSettings};
 
 /// Where each row's noise comes from, and how many words of it an element takes (one or two:
 /// docs/contract.md, section 2).
@@ -125,6 +128,32 @@ pub struct TokenBias<'a> {
     pub per_row: bool,
 }
 
+/// The token lists of a call: an array of [`TokenEntry`] (from an offset that is a multiple of
+/// 16 bytes), of which each row's settings name a window (`list_start`, `list_len`).
+#[derive(Clone, Copy, Debug)]
+pub struct TokenLists<'a> {
+    /// The entries.
+    pub entries: GpuSlice<'a>,
+    /// How many entries the buffer holds from the offset.
+    pub count: u32,
+}
+
+/// The masks of a call, in the layout of xgrammar and llguidance: each mask is ceil(K / 32) u32
+/// words, bit `v % 32` of word `v / 32` set where token `v` may be drawn; each row's settings
+/// name one (`mask`) or none.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenMasks<'a> {
+    /// The masks' words, mask after mask.
+    pub words: GpuSlice<'a>,
+    /// How many masks the buffer holds from the offset.
+    pub count: u32,
+}
+
+/// The words one mask takes for rows of `cols` tokens.
+pub fn mask_words(cols: u32) -> u32 {
+    cols.div_ceil(32)
+}
+
 /// One token-sampler call: `shape.rows` rows of `shape.cols` logits at `shape.in_pitch`.
 /// `shape.out_pitch` must be left at `shape.cols` (as [`Shape::new`] makes it): the outputs
 /// are one token and two log-probabilities a row.
@@ -145,6 +174,10 @@ pub struct SampleTokensCall<'a> {
     pub settings: GpuSlice<'a>,
     /// A bias, if any.
     pub bias: Option<TokenBias<'a>>,
+    /// The token lists the rows' settings name, if any.
+    pub lists: Option<TokenLists<'a>>,
+    /// The masks the rows' settings name, if any.
+    pub masks: Option<TokenMasks<'a>>,
     /// Where the noise comes from.
     pub noise: TokenNoise<'a>,
     /// One u32 per row, written: the token.
@@ -173,6 +206,8 @@ impl<'a> SampleTokensCall<'a> {
             logits,
             settings,
             bias: None,
+            lists: None,
+            masks: None,
             noise,
             tokens,
             logprobs: None,
@@ -186,6 +221,27 @@ impl<'a> SampleTokensCall<'a> {
             bias: Some(bias),
             ..self
         }
+    }
+
+    /// With token lists (sparse bias and penalties).
+    pub fn with_lists(self, lists: TokenLists<'a>) -> Self {
+        Self {
+            lists: Some(lists),
+            ..self
+        }
+    }
+
+    /// With masks.
+    pub fn with_masks(self, masks: TokenMasks<'a>) -> Self {
+        Self {
+            masks: Some(masks),
+            ..self
+        }
+    }
+
+    /// Whether the call runs the kernel with token lists and masks.
+    fn processed(&self) -> bool {
+        self.lists.is_some() || self.masks.is_some()
     }
 
     /// With log-probabilities written to `logprobs`.
@@ -211,13 +267,15 @@ with_strategy!(SampleTokensCall);
 const NARROWEST: u32 = 64;
 
 /// What one invocation of the sampler costs over a row of `cols` in a workgroup of `size`, at
-/// worst. Its loop iterations: the first pass with every element shifting a list of `LIST_MAX`,
-/// top-p's pass over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation
-/// 0's walks over their winners, then (where a list ran out) two radix selects of eight passes
-/// with invocation 0's scans of 256 bins, top-n-sigma's two passes (a step and four lanes a
-/// block), and the last pass. Its workgroup memory: three trees, three bin arrays, the lists'
-/// winners.
-fn cost(cols: u32, size: u32) -> RowCost {
+/// worst, with the token lists of `list_entries` entries where the call has lists. Its loop
+/// iterations: the first pass with every element shifting a list of `LIST_MAX`, top-p's pass
+/// over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over
+/// their winners, then (where a list ran out) two radix selects of eight passes with invocation
+/// 0's scans of 256 bins, top-n-sigma's two passes (a step and four lanes a block), the last
+/// pass, and a row's token list read into workgroup memory (a list's search is written out).
+/// Its workgroup memory: three trees, three bin arrays, the lists' winners, the row's settings
+/// and parameters, and the token list's bits.
+fn cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
     let kept = u64::from(kernel::KEPT_MAX);
@@ -226,27 +284,56 @@ fn cost(cols: u32, size: u32) -> RowCost {
     let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
     let sigma = 2 * 5 * per_pass;
+    let shared = 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 256;
+    let (listing, list_bytes) = match list_entries {
+        Some(entries) => {
+            let longest = entries.min(TokenSettings::LIST_LEN_MAX);
+            let words = processed::LISTED_WORDS;
+            (
+                u64::from(longest.div_ceil(size) + words.div_ceil(size)),
+                4 * words,
+            )
+        }
+        None => (0, 0),
+    };
     RowCost {
-        iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass,
-        workgroup_bytes: 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 64,
+        iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass + listing,
+        workgroup_bytes: shared + list_bytes,
     }
 }
 
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
 /// (as top-k measured), 256 on GPUs, wider where a driver's loop budget needs it.
 pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
-    let size = choose_size(cols, kernels.is_cpu, &kernels.limits, kernels.loop_budget);
+    let size = choose_size(cols, None, kernels);
     Strategy::RowPerWorkgroup { size }
 }
 
 /// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
-/// budget; the narrowest where none does (the call is then refused with the reason). On
-/// llvmpipe's budget rows of up to about 850,000 logits fit.
-fn choose_size(cols: u32, is_cpu: bool, limits: &wgpu::Limits, budget: Option<u64>) -> u32 {
+/// budget with token lists of `list_entries` entries where the call has them; the narrowest
+/// where none does (the call is then refused with the reason). On llvmpipe's budget rows of up
+/// to about 850,000 logits fit.
+fn choose_size(cols: u32, list_entries: Option<u32>, kernels: &Kernels) -> u32 {
+    choose_size_on(
+        cols,
+        list_entries,
+        kernels.is_cpu,
+        &kernels.limits,
+        kernels.loop_budget,
+    )
+}
+
+fn choose_size_on(
+    cols: u32,
+    list_entries: Option<u32>,
+    is_cpu: bool,
+    limits: &wgpu::Limits,
+    budget: Option<u64>,
+) -> u32 {
     let narrowest = if is_cpu { NARROWEST } else { 256 };
     let fits = |size: u32| {
         size <= limits.max_compute_invocations_per_workgroup
-            && cost(cols, size).fits(limits, budget)
+            && cost(cols, size, list_entries).fits(limits, budget)
     };
     (narrowest.ilog2()..=10)
         .map(|bits| 1 << bits)
@@ -269,7 +356,11 @@ struct TokenParams {
     row0: u32,
     logprobs_base: u32,
     want_logprobs: u32,
-    _pad: u32,
+    lists_base: u32,
+    lists_count: u32,
+    masks_base: u32,
+    masks_count: u32,
+    mask_words: u32,
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -285,7 +376,11 @@ same_layout!(
         row0,
         logprobs_base,
         want_logprobs,
-        _pad,
+        lists_base,
+        lists_count,
+        masks_base,
+        masks_count,
+        mask_words,
     }
 );
 
@@ -306,9 +401,10 @@ impl Kernels {
                 shape.out_pitch, shape.cols
             )));
         }
-        let strategy = call
-            .strategy
-            .unwrap_or_else(|| choose_sample_tokens(shape.cols, self));
+        let list_entries = call.lists.map(|lists| lists.count);
+        let strategy = call.strategy.unwrap_or_else(|| Strategy::RowPerWorkgroup {
+            size: choose_size(shape.cols, list_entries, self),
+        });
         let size = match strategy {
             Strategy::RowPerWorkgroup { size }
                 if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
@@ -399,6 +495,42 @@ impl Kernels {
                 4,
             ));
         }
+        let mask_words = mask_words(shape.cols);
+        if let Some(lists) = call.lists {
+            args.push(RowArg::read(
+                "token lists",
+                lists.entries,
+                processed::BINDING_LISTS,
+                (lists.count.max(1), 0),
+                size_of::<TokenEntry>() as u64,
+            ));
+        }
+        if let Some(masks) = call.masks {
+            let words = u64::from(masks.count) * u64::from(mask_words);
+            let words = u32::try_from(words).map_err(|_| {
+                invalid(format!(
+                    "masks: {} masks of {mask_words} words are more than 2^32 - 1 words",
+                    masks.count
+                ))
+            })?;
+            args.push(RowArg::read(
+                "masks",
+                masks.words,
+                processed::BINDING_MASKS,
+                (words.max(1), 0),
+                4,
+            ));
+        }
+        if call.processed() {
+            // Token lists and masks take two more storage buffers than the sampler without.
+            let wanted = processed_storage_buffers();
+            let held = self.limits.max_storage_buffers_per_shader_stage;
+            if held < wanted {
+                return Err(Error::OverLimits(format!(
+                    "token lists and masks: the sampler with them binds {wanted} storage buffers; this device's max_storage_buffers_per_shader_stage is {held} (request the adapter's limits: WebGPU adapters commonly offer 10)"
+                )));
+            }
+        }
         if let Some(logprobs) = call.logprobs {
             args.push(RowArg::write(
                 "log-probabilities",
@@ -416,7 +548,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            cost: cost(shape.cols, size),
+            cost: cost(shape.cols, size, list_entries),
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
@@ -424,8 +556,13 @@ impl Kernels {
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
+        let shader = if call.processed() {
+            Shader::SampleTokensProcessed
+        } else {
+            Shader::SampleTokens
+        };
         let pipeline = self.noise_pipeline(
-            Shader::SampleTokens,
+            shader,
             Some(call.storage),
             &[("WORKGROUP_SIZE", f64::from(size))],
             call.noise.range(),
@@ -447,15 +584,23 @@ impl Kernels {
                 row0: part.row0 as u32,
                 logprobs_base: part.base(kernel::BINDING_LOGPROBS),
                 want_logprobs: u32::from(call.logprobs.is_some()),
-                _pad: 0,
+                lists_base: part.base(processed::BINDING_LISTS),
+                lists_count: call.lists.map_or(0, |lists| lists.count),
+                masks_base: part.base(processed::BINDING_MASKS),
+                masks_count: call.masks.map_or(0, |masks| masks.count),
+                mask_words,
             };
             let mut bindings = part.bindings(self);
             let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
-            for missing in [
+            let mut optional = vec![
                 kernel::BINDING_BIAS,
                 kernel::BINDING_STATES,
                 kernel::BINDING_STATE_INDEX,
-            ] {
+            ];
+            if call.processed() {
+                optional.extend([processed::BINDING_LISTS, processed::BINDING_MASKS]);
+            }
+            for missing in optional {
                 if !present.contains(&missing) {
                     bindings.push((missing, self.placeholder.as_entire_binding()));
                 }
@@ -475,6 +620,16 @@ impl Kernels {
             )
         })
     }
+}
+
+/// The storage buffers the sampler with token lists and masks binds.
+fn processed_storage_buffers() -> u32 {
+    let variant = crate::shaders::VARIANTS
+        .iter()
+        .find(|v| v.shader == Shader::SampleTokensProcessed)
+        .expect("the processed sampler is composed");
+    // Every binding, the parameters' too, is a storage buffer.
+    variant.bindings.len() as u32
 }
 
 #[cfg(test)]
@@ -506,16 +661,18 @@ mod tests {
             max_compute_workgroup_storage_size: 32_768,
             ..wgpu::Limits::default()
         };
-        assert_eq!(choose_size(32_000, false, &default, None), 256);
-        assert_eq!(choose_size(32_000, true, &cpu, Some(60_000)), 64);
+        assert_eq!(choose_size_on(32_000, None, false, &default, None), 256);
+        assert_eq!(choose_size_on(32_000, None, true, &cpu, Some(60_000)), 64);
         for cols in [1, 7, 32_000, 151_936, 262_144, 800_000] {
-            let size = choose_size(cols, true, &cpu, Some(60_000));
-            let c = cost(cols, size);
+            let size = choose_size_on(cols, Some(1 << 20), true, &cpu, Some(60_000));
+            let c = cost(cols, size, Some(1 << 20));
             assert!(c.iterations <= 60_000, "K = {cols} at {size}: {c:?}");
             assert!(c.workgroup_bytes <= 32_768);
         }
-        assert!(cost(1 << 21, 1024).iterations > 60_000);
-        assert!(cost(1, 256).workgroup_bytes <= default.max_compute_workgroup_storage_size);
+        assert!(cost(1 << 21, 1024, None).iterations > 60_000);
+        assert!(
+            cost(1, 256, Some(1)).workgroup_bytes <= default.max_compute_workgroup_storage_size
+        );
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! with every filter, and its comparison with the f64 reference on the same random words.
 
 use super::{FILTER_GAP, GUMBEL_GAP, TestRng as Rng};
-use gumbel_wgpu::reference::{TokenDraw, sample_token_row_near};
-use gumbel_wgpu::{Element, RandomState, Strategy, TokenArgs, TokenSettings, Tokens};
+use gumbel_wgpu::reference::{RowProcessing, TokenDraw, sample_processed_token_row};
+use gumbel_wgpu::{
+    Element, RandomState, Strategy, TokenArgs, TokenEntry, TokenSettings, Tokens, mask_words,
+};
 
 const NONE: u32 = u32::MAX;
 
@@ -70,8 +72,17 @@ pub enum Bias {
     PerRow,
 }
 
+/// Token lists and masks: none, one of each for every row, or each row its own.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Processing {
+    None,
+    Shared,
+    PerRow,
+}
+
 /// A batch of `rows` rows of K = `cols` at storage `T`: language-model-like logits with masked
-/// entries, two rows without a token, every filter (settings_mix), per-row states and a bias.
+/// entries, two rows without a token, every filter (settings_mix), per-row states and a bias,
+/// and with `with_processing` token lists (penalties, sparse bias) and masks.
 pub struct TokenCase<T> {
     pub cols: u32,
     pub rows: usize,
@@ -80,6 +91,8 @@ pub struct TokenCase<T> {
     pub states: Vec<RandomState>,
     pub bias: Bias,
     pub bias_values: Vec<f32>,
+    pub lists: Vec<TokenEntry>,
+    pub masks: Vec<u32>,
 }
 
 impl<T: Element> TokenCase<T> {
@@ -127,6 +140,106 @@ impl<T: Element> TokenCase<T> {
             states,
             bias,
             bias_values,
+            lists: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+
+    /// With token lists and masks, and penalties in the rows that have a list: each list holds
+    /// its row's five largest logits (row 0's where shared) and others at random, with counts,
+    /// prompt marks, biases and bans; each mask allows about three tokens in four and the
+    /// row's largest logit where it is the row's own. Every fourth row has neither.
+    pub fn with_processing(mut self, processing: Processing, seed: u64) -> Self {
+        if processing == Processing::None {
+            return self;
+        }
+        let mut rng = Rng::new(seed);
+        let cols = self.cols as usize;
+        let tables = if processing == Processing::Shared {
+            1
+        } else {
+            self.rows
+        };
+        let words = mask_words(self.cols) as usize;
+        let mut windows = Vec::new();
+        for table in 0..tables {
+            let start = self.lists.len();
+            let row: Vec<f32> = self.logits[table * cols..][..cols]
+                .iter()
+                .map(|v| v.to_f32())
+                .collect();
+            let mut order: Vec<usize> = (0..cols).collect();
+            order.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+            let mut tokens: Vec<usize> = order.iter().copied().take(5).collect();
+            let others = cols.min(500);
+            tokens.extend((0..others).map(|_| rng.next_u32() as usize % cols));
+            tokens.sort_unstable();
+            tokens.dedup();
+            for token in tokens {
+                let bias = match rng.next_u32() % 16 {
+                    0 => f32::NEG_INFINITY,
+                    1..=3 => rng.uniform(-2.0, 2.0) as f32,
+                    _ => 0.0,
+                };
+                self.lists.push(TokenEntry {
+                    token: token as u32,
+                    count: rng.next_u32() % 4,
+                    bias,
+                    in_prompt: rng.next_u32() % 2,
+                });
+            }
+            windows.push((start as u32, (self.lists.len() - start) as u32));
+            let mut mask = vec![0u32; words];
+            for v in 0..cols {
+                if !rng.next_u32().is_multiple_of(4)
+                    || (processing == Processing::PerRow && v == order[0])
+                {
+                    mask[v / 32] |= 1 << (v % 32);
+                }
+            }
+            self.masks.extend(mask);
+        }
+        let penalties = [
+            (1.3, 0.5, 0.8),
+            (1.0, 0.2, 0.0),
+            (0.8, 0.0, 1.5),
+            (1.5, 1.0, 0.3),
+        ];
+        for (r, settings) in self.settings.iter_mut().enumerate() {
+            if r % 4 == 3 {
+                continue;
+            }
+            let table = if processing == Processing::Shared {
+                0
+            } else {
+                r
+            };
+            let (start, len) = windows[table];
+            let (rep, freq, pres) = penalties[r % penalties.len()];
+            *settings = settings
+                .with_list(start, len)
+                .with_mask(table as u32)
+                .with_penalties(rep, freq, pres);
+        }
+        self
+    }
+
+    /// The row's mask and token list, as the reference takes them.
+    pub fn processing_of(&self, r: usize) -> RowProcessing<'_> {
+        let s = &self.settings[r];
+        let words = mask_words(self.cols) as usize;
+        let bias_rows = if self.bias == Bias::PerRow {
+            self.rows
+        } else {
+            1
+        };
+        let cols = self.cols as usize;
+        RowProcessing {
+            bias: (self.bias != Bias::None)
+                .then(|| &self.bias_values[(r % bias_rows) * cols..][..cols]),
+            list: &self.lists[s.list_start as usize..][..s.list_len as usize],
+            mask: (s.mask != TokenSettings::NO_MASK)
+                .then(|| &self.masks[s.mask as usize * words..][..words]),
         }
     }
 
@@ -136,6 +249,8 @@ impl<T: Element> TokenCase<T> {
             .with_bias((self.bias != Bias::None).then_some(self.bias_values.as_slice()))
             .with_logprobs(true)
             .with_strategy(strategy)
+            .with_lists((!self.lists.is_empty()).then_some(self.lists.as_slice()))
+            .with_masks((!self.masks.is_empty()).then_some(self.masks.as_slice()))
     }
 }
 /// Holds each row of `got` to the reference; returns how many rows were too near a threshold
@@ -147,12 +262,9 @@ pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
         logits,
         settings,
         states,
-        bias,
         ..
     } = case;
     let (cols, rows) = (*cols, *rows);
-    let bias_rows = if *bias == Bias::PerRow { rows } else { 1 };
-    let args = case.args(None);
     let mut near = 0;
     let mut worst = (0f64, 0f64);
     let n_seq = f64::from(cols) / 64.0 + 16.0;
@@ -161,12 +273,9 @@ pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
             .iter()
             .map(|v| v.to_f32())
             .collect();
-        let row_bias = args
-            .bias
-            .map(|b| &b[(r % bias_rows) * cols as usize..][..cols as usize]);
-        let want = sample_token_row_near(
+        let want = sample_processed_token_row(
             &x,
-            row_bias,
+            &case.processing_of(r),
             &settings[r],
             states[r],
             gumbel_wgpu::NoiseRange::Standard,

@@ -1,6 +1,8 @@
 // The token sampler's view of a row: its settings as the host wrote them and as the kernel
 // judges them (Settings), its noise position, and its elements: the logit x as given, and l
-// after the soft cap and the bias.
+// after the soft cap, the mask, the dense bias, and the row's token list (sparse bias, then
+// penalties). The importing kernel provides `mask_allows` and `adjusted_by_list` (a kernel
+// without masks and lists never calls them: their settings are off).
 
 // TokenSettings and RandomState in Rust, as the host writes them, bound as arrays of them. The
 // settings' f32 fields are held as their bits: the kernel judges them by their bits. The
@@ -13,7 +15,13 @@ struct TokenSettings {
     min_p: u32,
     soft_cap: u32,
     top_n_sigma: u32,
-    reserved: array<u32, 10>,
+    repetition_penalty: u32,
+    frequency_penalty: u32,
+    presence_penalty: u32,
+    list_start: u32,
+    list_len: u32,
+    mask: u32,
+    reserved: array<u32, 4>,
 }
 
 struct RandomState {
@@ -22,6 +30,10 @@ struct RandomState {
 }
 
 const NO_TOP_K: u32 = 0xffffffffu;
+const NO_MASK: u32 = 0xffffffffu;
+// The longest token list a row may have: the kernel finds a column in it by LIST_PROBES steps
+// of a binary search written out (llvmpipe counts loop iterations against a budget).
+const LIST_LEN_MAX: u32 = 262144u;
 const GREEDY_BELOW: f32 = 1e-5;
 // Where a row's noise position comes from: the call's seed and offset (row r at offset + rK),
 // the state of its own row, the state its index entry names, or the call's stream held in a
@@ -41,6 +53,12 @@ struct Settings {
     min_p: f32,
     cap: f32,      // 0: no soft cap
     n_sigma: f32,  // 0: no top-n-sigma
+    repetition: f32,  // 1: none
+    frequency: f32,
+    presence: f32,
+    list_start: u32,
+    list_len: u32,    // 0: no token list
+    mask: u32,        // NO_MASK: none (always, in a call without masks)
     greedy: bool,
     valid: bool,
 }
@@ -54,6 +72,9 @@ fn settings_of(row: u32) -> Settings {
     let min_p_bits = t.min_p & select(0xffffffffu, 0u, t.min_p == 0x80000000u);
     let cap_bits = t.soft_cap & select(0xffffffffu, 0u, t.soft_cap == 0x80000000u);
     let sigma_bits = t.top_n_sigma & select(0xffffffffu, 0u, t.top_n_sigma == 0x80000000u);
+    // A repetition penalty of 0 (or -0) is none, as 1 is: a zeroed word keeps the row as it was.
+    let repetition_bits = select(t.repetition_penalty, 0x3f800000u,
+                                 (t.repetition_penalty & 0x7fffffffu) == 0u);
     var s: Settings;
     s.tau = bitcast<f32>(tau_bits);
     s.k = select(k, params.header.cols, k == NO_TOP_K);
@@ -61,13 +82,29 @@ fn settings_of(row: u32) -> Settings {
     s.min_p = bitcast<f32>(min_p_bits);
     s.cap = bitcast<f32>(cap_bits);
     s.n_sigma = bitcast<f32>(sigma_bits);
+    s.repetition = bitcast<f32>(repetition_bits);
+    s.frequency = bitcast<f32>(t.frequency_penalty);
+    s.presence = bitcast<f32>(t.presence_penalty);
+    s.list_start = t.list_start;
+    // A call without masks leaves every row unmasked, whatever its word says.
+    s.mask = select(NO_MASK, t.mask, params.masks_count != 0u);
     let zero_tau = (tau_bits & 0x7fffffffu) == 0u;
     let tau_ok = zero_tau || tau_bits < 0x7f800000u;
     s.greedy = zero_tau || (tau_ok && s.tau < GREEDY_BELOW);
     let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);
     let p_ok = p_bits > 0u && p_bits <= 0x3f800000u;
+    let penalties_ok = repetition_bits < 0x7f800000u
+        && (t.frequency_penalty & 0x7f800000u) != 0x7f800000u
+        && (t.presence_penalty & 0x7f800000u) != 0x7f800000u;
+    let list_ok = t.list_len == 0u
+        || (t.list_len <= LIST_LEN_MAX && t.list_start < params.lists_count
+            && t.list_len <= params.lists_count - t.list_start);
+    let mask_ok = s.mask == NO_MASK || s.mask < params.masks_count;
+    // An invalid row reads neither its list nor its mask.
+    s.list_len = select(0u, t.list_len, list_ok);
+    s.mask = select(NO_MASK, s.mask, mask_ok);
     s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u
-        && sigma_bits < 0x7f800000u;
+        && sigma_bits < 0x7f800000u && penalties_ok && list_ok && mask_ok;
     return s;
 }
 
@@ -103,6 +140,12 @@ fn token_row(row: u32) -> Row {
     r.out_at = params.header.out_base + row;
     r.tau = 1.0;
     return r;
+}
+
+// A listed token's l after its sparse bias and penalties; `banned` where the bias is -inf.
+struct Listed {
+    l: f32,
+    banned: bool,
 }
 
 // One element: its column, its logit x, and l (kind: sampler_row's LANE_*, of l).
@@ -155,6 +198,10 @@ fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
     if s.cap > 0.0 {
         l = soft_capped(x, s.cap);
     }
+    if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {
+        e.kind = LANE_MASKED;
+        return e;
+    }
     if params.has_bias != 0u {
         let b = bias[params.bias_base + row * params.bias_pitch + e.col];
         if bitcast<u32>(b) == NEG_INF_BITS {
@@ -162,6 +209,14 @@ fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
             return e;
         }
         l = l + b;
+    }
+    if s.list_len != 0u {
+        let listed = adjusted_by_list(s, e.col, l);
+        if listed.banned {
+            e.kind = LANE_MASKED;
+            return e;
+        }
+        l = listed.l;
     }
     e.l = l;
     e.kind = select(LANE_VALUE, LANE_INVALID, (bitcast<u32>(l) & 0x7f800000u) == 0x7f800000u);

@@ -1,0 +1,539 @@
+// The token sampler, one workgroup per row: a token drawn by Gumbel-max from the row's
+// distribution after its own filters, and optionally two log-probabilities of it. Two kernels
+// import it: sample_tokens, and sample_tokens_processed with the bindings of token lists and
+// masks (two more storage buffers than WebGPU's default limits allow).
+//
+// A row's settings (TokenSettings): temperature, top_k, top_p, min_p, soft_cap, top_n_sigma,
+// penalties, its token list and its mask. With x the logits as given, c = cap * tanh(x / cap)
+// (or x without a cap), l = c + bias, then for a listed token its sparse bias and penalties
+// (token_settings' elem_at), a masked token banned:
+// - a greedy row (temperature below GREEDY_BELOW) takes the lowest column of the largest l;
+// - otherwise, with m the row's largest l and weights w = exp((l - m) / tau), the kept set is
+//   the top_k first entries in (l, lower column) order that have w >= min_p and
+//   l >= m - top_n_sigma * sigma (sigma: the standard deviation of the row's valid l), and of
+//   those, in that order, each entry while the weight of the kept entries before it is below
+//   top_p times theirs in all; the token is the kept column with the largest l / tau + g.
+// Top-p's weights are fixed-point (32 fractional bits of the largest weight), so that their
+// sums are exact and the same in any order.
+//
+// Passes over the row (docs/design.md): rows without top-k or top-p are sampled in their
+// first pass (min-p against each invocation's running maximum). Rows with top-k up to KEPT_MAX,
+// or top-p whose cut falls within that many entries, take the row's first entries in order
+// from rounds over the invocations' lists of that pass, and make noise for those alone. Other
+// rows find top-k's and top-p's cuts by radix selects (a count, or a weight, per histogram bin)
+// and end with a pass of Gumbel-max over the kept set that makes noise only for blocks holding
+// a kept element.
+//
+// The pieces: token_settings (a row's settings and elements), token_first_pass, token_weights
+// (weights, draws, top-p's fixed point and the `kept` predicate), token_select (the radix
+// select). `main` takes a row through the first pass and hands it to its path.
+#import sampler_row
+#import params
+#import best_entry
+#import token_settings
+#import token_weights
+#import token_first_pass
+#import workgroup_sum
+#import token_select
+
+struct TokenParams {
+    header: RowHeader,
+    settings_base: u32,
+    bias_base: u32,
+    bias_pitch: u32,      // 0: one row of bias for every row
+    has_bias: u32,
+    states_base: u32,
+    states_count: u32,
+    state_source: u32,
+    index_base: u32,
+    row0: u32,            // the first row of this dispatch in the call
+    logprobs_base: u32,
+    want_logprobs: u32,
+    lists_base: u32,
+    lists_count: u32,     // entries in the lists binding; 0: no lists
+    masks_base: u32,
+    masks_count: u32,     // masks in the masks binding; 0: no masks
+    mask_words: u32,      // words a mask: ceil(K / 32)
+}
+
+alias Params = TokenParams;
+const BINDING_SETTINGS: u32 = 5u;   // BINDING_FAMILY
+const BINDING_BIAS: u32 = 6u;
+const BINDING_STATES: u32 = 7u;
+const BINDING_STATE_INDEX: u32 = 8u;
+const BINDING_TOKENS: u32 = 9u;
+const BINDING_LOGPROBS: u32 = 10u;
+@group(0) @binding(BINDING_SETTINGS) var<storage, read> settings: array<TokenSettings>;
+@group(0) @binding(BINDING_BIAS) var<storage, read> bias: array<f32>;
+@group(0) @binding(BINDING_STATES) var<storage, read> states: array<RandomState>;
+@group(0) @binding(BINDING_STATE_INDEX) var<storage, read> state_index: array<u32>;
+@group(0) @binding(BINDING_TOKENS) var<storage, read_write> tokens: array<u32>;
+@group(0) @binding(BINDING_LOGPROBS) var<storage, read_write> logprobs: array<f32>;
+
+fn needs_sum() -> bool {
+    return false;
+}
+
+var<workgroup> row_bad: atomic<u32>;
+var<workgroup> row_count: atomic<u32>;
+var<workgroup> missed: atomic<u32>;
+var<workgroup> decided: vec4<u32>;
+// The row's settings and the call's parameters as values WGSL knows to be uniform: they choose
+// among paths that call barriers.
+var<workgroup> uniform_settings: Settings;
+var<workgroup> uniform_params: Params;
+var<workgroup> uniform_least: f32;
+var<workgroup> sum_m: array<f32, WORKGROUP_SIZE>;
+var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
+// The first entries of a row in order, from its invocations' lists.
+const KEPT_MAX: u32 = 256u;
+var<workgroup> kept_key: array<u32, KEPT_MAX>;
+var<workgroup> kept_col: array<u32, KEPT_MAX>;
+// (m, s) with s = sum exp((v - m) / tau) over every invocation's (m, s), in every invocation;
+// s = 0 is empty.
+fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
+    sum_m[lid] = m;
+    sum_s[lid] = s;
+    for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
+        workgroupBarrier();
+        if lid < half && sum_s[lid + half] > 0.0 {
+            let m2 = sum_m[lid + half];
+            let s2 = sum_s[lid + half];
+            if sum_s[lid] == 0.0 {
+                sum_m[lid] = m2;
+                sum_s[lid] = s2;
+            } else if m2 > sum_m[lid] {
+                sum_s[lid] = s2 + sum_s[lid] * exp((sum_m[lid] - m2) / tau);
+                sum_m[lid] = m2;
+            } else {
+                sum_s[lid] += s2 * exp((m2 - sum_m[lid]) / tau);
+            }
+        }
+    }
+    workgroupBarrier();
+    let total = vec2<f32>(sum_m[0], sum_s[0]);
+    workgroupBarrier();
+    return total;
+}
+
+// v added to a compensated sum (sum, lost low part): each invocation adds up to K / 64 terms,
+// and top-n-sigma's threshold should carry the sums' rounding once, not once a term.
+fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
+    let y = v - acc.y;
+    let t = acc.x + y;
+    return vec2<f32>(t, (t - acc.x) - y);
+}
+
+// Over the row's valid l, the sum of l - shift, or of its square: each invocation's share
+// compensated, then summed over the workgroup.
+fn row_total(r: Row, s: Settings, row: u32, lid: u32, shift: f32, square: bool) -> f32 {
+    var acc = vec2<f32>(0.0);
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        for (var lane = 0u; lane < 4u; lane++) {
+            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            if e.kind == LANE_VALUE {
+                let d = e.l - shift;
+                acc = add_compensated(acc, select(d, d * d, square));
+            }
+        }
+    }
+    return workgroup_sum(lid, acc.x);
+}
+
+// The standard deviation of the row's `count` valid l (divided by count): their mean from the
+// sum of l - m, whose terms share a sign, then the sum of squares about it, whose first-order
+// error from the mean's cancels. Two passes over the row, for rows with top-n-sigma only.
+fn row_sigma(r: Row, s: Settings, row: u32, lid: u32, m: f32, count: u32) -> f32 {
+    let mean = m + row_total(r, s, row, lid, m, false) / f32(count);
+    return sqrt(row_total(r, s, row, lid, mean, true) / f32(count));
+}
+
+fn write_none(row: u32) {
+    tokens[params.header.out_base + row] = NONE;
+    if params.want_logprobs != 0u {
+        logprobs[params.logprobs_base + 2u * row] = nan_f32();
+        logprobs[params.logprobs_base + 2u * row + 1u] = nan_f32();
+    }
+}
+
+// The token, and its log-probabilities: under softmax(x) (raw: the row's log-sum-exp of x),
+// and under the sampling distribution.
+fn write_token(row: u32, token: u32, raw: vec2<f32>, sampled: f32, x: f32) {
+    tokens[params.header.out_base + row] = token;
+    if params.want_logprobs != 0u {
+        logprobs[params.logprobs_base + 2u * row] = (x - raw.x) - ln_accurate(raw.y);
+        logprobs[params.logprobs_base + 2u * row + 1u] = sampled;
+    }
+}
+
+// The paths a row takes after its first pass (see the top of the file).
+const PATH_ONE_PASS: u32 = 0u;
+const PATH_LISTS: u32 = 1u;
+const PATH_SELECT: u32 = 2u;
+
+// A row with neither top-k nor top-p nor top-n-sigma is sampled in its first pass, unless
+// min-p's kept weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone whose cut
+// falls within the row's first KEPT_MAX entries, is sampled from the winners of its
+// invocations' lists (each its best LIST_MAX), unless one of them runs out.
+fn path_of(s: Settings, call: Params) -> u32 {
+    if !s.greedy && s.k == call.header.cols && s.p >= 1.0 && s.n_sigma == 0.0
+        && (s.min_p == 0.0 || call.want_logprobs == 0u) {
+        return PATH_ONE_PASS;
+    }
+    if s.k <= KEPT_MAX || s.p < 1.0 {
+        return PATH_LISTS;
+    }
+    return PATH_SELECT;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
+    let row = wid.x;
+    // Every invocation judges the row's settings and invocation 0 shares its judgement. Judged
+    // by invocation 0 alone, llvmpipe's GL driver read params.settings_base as 0 (each row took
+    // the settings at the start of the window).
+    let own = settings_of(row);
+    if lid == 0u {
+        uniform_settings = own;
+        uniform_params = params;
+    }
+    var s = workgroupUniformLoad(&uniform_settings);
+    let call = workgroupUniformLoad(&uniform_params);
+    let r = token_row(row);
+    let path = path_of(s, call);
+    if lid == 0u {
+        atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
+        atomicStore(&row_count, 0u);
+        atomicStore(&missed, 0u);
+    }
+    workgroupBarrier();
+    if s.list_len != 0u {
+        // A list that is not in order, or names a column past K, marks the row bad.
+        load_row_list(s, lid);
+    }
+
+    // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
+    var first = First(0u, NONE, vec2<f32>(0.0), 0u, false, vec2<f32>(0.0));
+    // The lists, or for a row sampled in this pass its candidates.
+    var list = empty_list();
+    var candidates: Candidates;
+    candidates.n = 0u;
+    candidates.turned_away = false;
+    first_pass(r, s, row, lid, path, &first, &list, &candidates);
+    if first.bad {
+        atomicStore(&row_bad, 1u);
+    }
+    atomicAdd(&row_count, first.count);
+    let raw = sum_exp(lid, first.raw.x, first.raw.y, 1.0);
+    let top = best_entry(lid, first.top_key, first.top_col);
+    if lid == 0u {
+        decided = vec4<u32>(atomicLoad(&row_bad), atomicLoad(&row_count), top.x, top.y);
+    }
+    let d = workgroupUniformLoad(&decided);
+    if d.x != 0u || d.y == 0u {
+        if lid == 0u {
+            write_none(row);
+        }
+        return;
+    }
+    let m = value_of(d.z);
+    if s.greedy {
+        if lid == 0u {
+            write_token(row, d.w, raw, 0.0, elem_of_column(r, s, row, d.w).x);
+        }
+        return;
+    }
+    if s.n_sigma > 0.0 {
+        // Top-n-sigma keeps l >= m - n sigma, which is w >= exp(-n sigma / tau): min-p's
+        // comparison, with the larger of the two least weights.
+        let least = exp(-s.n_sigma * row_sigma(r, s, row, lid, m, d.y) / s.tau);
+        if lid == 0u {
+            uniform_least = least;
+        }
+        s.min_p = max(s.min_p, workgroupUniformLoad(&uniform_least));
+    }
+    // Each path returns whether it drew the token; one that could not hands the row on.
+    if path == PATH_ONE_PASS
+        && sample_in_one_pass(r, s, row, lid, m, raw, first.scaled, &candidates) {
+        return;
+    }
+    if path == PATH_LISTS && sample_from_lists(r, s, row, lid, m, raw, &list) {
+        return;
+    }
+    sample_after_selects(r, s, row, lid, m, raw, d.y);
+}
+
+// The first pass: a loop for each path, so that each carries only its own code (on llvmpipe
+// the list code alone halved the pass of rows without lists).
+fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<function, First>,
+              list: ptr<function, List>, candidates: ptr<function, Candidates>) {
+    if path == PATH_ONE_PASS {
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let g = gumbel_block(r.seed, add64_u32(r.block0, j));
+            let t = 4u * j;
+            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+        }
+    } else if path == PATH_LISTS {
+        // Lists deep enough that no invocation of a row in random order holds more of its
+        // first entries (a few each, on average), and shallow enough that inserting stays
+        // cheap (on lavapipe lists of 32 ran top-k at half the speed of lists of 8). A list that
+        // runs out anyway sends the row to the radix select.
+        let wanted_first = min(s.k, KEPT_MAX);
+        let most = min(min(wanted_first, LIST_MAX),
+                       max(8u, 3u * wanted_first / WORKGROUP_SIZE + 4u));
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let t = 4u * j;
+            listed_add(first, elem_at(r, s, row, t, x.x), list, most);
+            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most);
+            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most);
+            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most);
+        }
+    } else {
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let t = 4u * j;
+            first_add(first, elem_at(r, s, row, t, x.x));
+            first_add(first, elem_at(r, s, row, t + 1u, x.y));
+            first_add(first, elem_at(r, s, row, t + 2u, x.z));
+            first_add(first, elem_at(r, s, row, t + 3u, x.w));
+        }
+    }
+}
+
+// A row sampled in its first pass: each invocation's draw, scored against the row's largest l
+// like every other (`own_scaled`: the invocation's log-sum-exp of l / tau from its first pass).
+// False where an invocation lost its draw to min-p's rising threshold.
+fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
+                      own_scaled: vec2<f32>, candidates: ptr<function, Candidates>) -> bool {
+    var key = 0u;
+    var column = NONE;
+    for (var i = 0u; i < (*candidates).n; i++) {
+        if passes_min_p(weight((*candidates).l[i], m, s), s) {
+            key = draw_key((*candidates).l[i], (*candidates).g[i], m, s);
+            column = (*candidates).columns[i];
+            break;
+        }
+    }
+    if column == NONE && (*candidates).turned_away {
+        atomicStore(&missed, 1u);
+    }
+    let scaled = sum_exp(lid, own_scaled.x, own_scaled.y, s.tau);
+    let won = best_entry(lid, key, column);
+    if lid == 0u {
+        decided.x = atomicLoad(&missed);
+    }
+    let drawn = workgroupUniformLoad(&decided).x == 0u;
+    if drawn && lid == 0u {
+        let e = elem_of_column(r, s, row, won.y);
+        write_token(row, won.y, raw, (e.l - scaled.x) / s.tau - ln_accurate(scaled.y), e.x);
+    }
+    return drawn;
+}
+
+// A row sampled from the winners of its invocations' lists: the row's first entries in order,
+// filtered as `kept` does along that order, and Gumbel-max over them. False where a list ran
+// out, or top-p's cut lies past KEPT_MAX entries: then the radix selects.
+fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
+                     list: ptr<function, List>) -> bool {
+    // Top-k bounds the kept set by its k entries; otherwise top-p's cut must fall within
+    // the first KEPT_MAX, against the total weight of the entries min-p keeps, which one
+    // more pass sums (the same fixed-point weights as everywhere).
+    let bounded = s.k <= KEPT_MAX;
+    var rounds = s.k;
+    var wanted = vec2<u32>(0u, 0u);
+    if !bounded {
+        rounds = KEPT_MAX;
+        var total = vec2<u32>(0u, 0u);
+        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            for (var i = 0u; i < 4u; i++) {
+                let e = elem_at(r, s, row, 4u * j + i, x[i]);
+                let w = weight(e.l, m, s);
+                if e.kind == LANE_VALUE && passes_min_p(w, s) {
+                    total = add64(total, fixed(w));
+                }
+            }
+        }
+        // And the weight the lists hold: a cut past all of it is past the rounds too.
+        var listed = vec2<u32>(0u, 0u);
+        for (var i = 0u; i < (*list).n; i++) {
+            let w = weight(value_of((*list).keys[i]), m, s);
+            if passes_min_p(w, s) {
+                listed = add64(listed, fixed(w));
+            }
+        }
+        if lid < 2u {
+            atomicStore(&hist_lo[lid], 0u);
+            atomicStore(&hist_hi[lid], 0u);
+        }
+        workgroupBarrier();
+        add_to_bin(0u, total);
+        add_to_bin(1u, listed);
+        workgroupBarrier();
+        if lid == 0u {
+            let cut = scaled(bin_total(0u), s.p);
+            let hopeless = !ge64(bin_total(1u), cut);
+            selection = vec4<u32>(cut, select(0u, 1u, hopeless), 0u);
+        }
+        let sel = workgroupUniformLoad(&selection);
+        wanted = sel.xy;
+        if sel.z != 0u {
+            rounds = 0u;
+        }
+    }
+    // The first entries of the row, in order: each round the best head of the lists. An
+    // invocation out of entries that turned some away may hold more of them: then the
+    // radix select below, as when top-p's cut lies past the rounds.
+    var head = 0u;
+    var taken = vec2<u32>(0u, 0u);
+    var reached = bounded;
+    for (var t = 0u; t < rounds; t++) {
+        var key = 0u;
+        var column = NONE;
+        if head < (*list).n {
+            key = (*list).keys[head];
+            column = (*list).columns[head];
+        } else if (*list).turned_away {
+            atomicStore(&missed, 1u);
+        }
+        let won = best_entry(lid, key, column);
+        if won.y != NONE && won.y == column {
+            head += 1u;
+        }
+        if lid == 0u {
+            kept_key[t] = won.x;
+            kept_col[t] = won.y;
+            if !bounded {
+                // Enough once the entries taken reach top-p's share, or min-p ends them.
+                let w = weight(value_of(won.x), m, s);
+                taken = add64(taken, fixed(w));
+                let stop = won.y == NONE || !passes_min_p(w, s) || ge64(taken, wanted);
+                decided.x = select(0u, 1u, stop);
+            }
+        }
+        if !bounded && workgroupUniformLoad(&decided).x != 0u {
+            reached = true;
+            rounds = t + 1u;
+            break;
+        }
+    }
+    if !reached {
+        atomicStore(&missed, 1u);
+    }
+    if lid == 0u {
+        // min-p keeps a prefix of them; top-p a prefix of that.
+        var n = 0u;
+        var total = vec2<u32>(0u, 0u);
+        while n < rounds && kept_col[n] != NONE {
+            let w = weight(value_of(kept_key[n]), m, s);
+            if w < s.min_p {
+                break;
+            }
+            total = add64(total, fixed(w));
+            n += 1u;
+        }
+        if s.p < 1.0 {
+            if bounded {
+                wanted = scaled(total, s.p);
+            }
+            var before = vec2<u32>(0u, 0u);
+            for (var t = 0u; t < n; t++) {
+                if ge64(before, wanted) && t > 0u {
+                    n = t;
+                    break;
+                }
+                before = add64(before, fixed(weight(value_of(kept_key[t]), m, s)));
+            }
+        }
+        decided = vec4<u32>(n, atomicLoad(&missed), 0u, 0u);
+    }
+    let chosen = workgroupUniformLoad(&decided);
+    if chosen.y == 0u {
+        var key = 0u;
+        var column = NONE;
+        for (var t = lid; t < chosen.x; t += WORKGROUP_SIZE) {
+            let col = kept_col[t];
+            let scored = draw_key(value_of(kept_key[t]), gumbel_of_column(r, col), m, s);
+            if ranks_before(scored, col, key, column) {
+                key = scored;
+                column = col;
+            }
+        }
+        let won = best_entry(lid, key, column);
+        if lid == 0u {
+            var z = 0.0;
+            for (var t = 0u; t < chosen.x; t++) {
+                z += weight(value_of(kept_key[t]), m, s);
+            }
+            let e = elem_of_column(r, s, row, won.y);
+            write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
+        }
+        return true;
+    }
+    return false;
+}
+
+// A row whose cuts come from radix selects (top-k's over the row's `count` valid entries, then
+// top-p's over what top-k and min-p keep), then Gumbel-max over the kept set in a last pass
+// that makes noise only for blocks holding a kept entry.
+fn sample_after_selects(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
+                        count: u32) {
+    // Top-k past the lists, then top-p over what top-k and min-p keep.
+    var cut_k = KEEP_ALL;
+    if s.k < count {
+        cut_k = select_cut(r, s, row, lid, m, false, KEEP_ALL);
+    }
+    var cut_p = KEEP_ALL;
+    if s.p < 1.0 {
+        cut_p = select_cut(r, s, row, lid, m, true, cut_k);
+    }
+    // Gumbel-max over the kept set.
+    var best_key = 0u;
+    var best_col = NONE;
+    var z = 0.0;
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        var keep = vec4<bool>(false);
+        var l = vec4<f32>(0.0);
+        var any = false;
+        for (var i = 0u; i < 4u; i++) {
+            let e = elem_at(r, s, row, 4u * j + i, x[i]);
+            if e.kind == LANE_VALUE {
+                let key = key_of(e.l);
+                let w = weight(e.l, m, s);
+                keep[i] = kept(key, e.col, w, s, cut_k, cut_p);
+                if keep[i] {
+                    l[i] = e.l;
+                    z += w;
+                    any = true;
+                }
+            }
+        }
+        if any {
+            let g = gumbel_block(r.seed, add64_u32(r.block0, j));
+            for (var i = 0u; i < 4u; i++) {
+                if keep[i] {
+                    let col = 4u * j + i - r.lead;
+                    let key = draw_key(l[i], g[i], m, s);
+                    if ranks_before(key, col, best_key, best_col) {
+                        best_key = key;
+                        best_col = col;
+                    }
+                }
+            }
+        }
+    }
+    let zs = sum_exp(lid, 0.0, z, 1.0);
+    let won = best_entry(lid, best_key, best_col);
+    if lid == 0u {
+        let e = elem_of_column(r, s, row, won.y);
+        write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(zs.y), e.x);
+    }
+}
