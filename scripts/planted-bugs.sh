@@ -95,7 +95,8 @@ plant "f16 encode: the high half gets the low value" storage_f16.wgsl "pack2x16f
 plant "16-bit input: an odd start read from the even word" storage_16bit.wgsl "let a = select(w.x, (w.x >> 16u) | (w.y << 16u), odd);" "let a = w.x;" forward soft_f16 || status=1
 plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lists.wgsl "head += 1u;" "head += 0u;" top_k matches_reference_f32 || status=1
 plant "top-k, merged lists: the smaller head wins" best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
-tokens=sample_tokens.wgsl
+tokens=token_sampler.wgsl
+processed=sample_tokens_processed.wgsl
 plant "token sampler, lists: top-p keeps one entry too many" $tokens "if ge64(before, wanted) && t > 0u {" "if ge64(before, wanted) && t > 1u {" tokens matches_reference_f32 || status=1
 plant "token sampler: min-p ignored in the last pass" token_weights.wgsl "within(key, col, cut_k) && passes_min_p(w, s) && within(key, col, cut_p)" "within(key, col, cut_k) && within(key, col, cut_p)" tokens matches_reference_f32 || status=1
 plant "token sampler, radix select: bins scanned from the wrong end" token_select.wgsl "bin = select(255u - i, i, by_column);" "bin = select(i, 255u - i, by_column);" tokens matches_reference_f32 || status=1
@@ -126,6 +127,21 @@ plant "token sampler: settings read from the binding's start" token_settings.wgs
 plant "token sampler: states read from the binding's start" token_settings.wgsl "states[params.states_base + s]" "states[s]" tokens settings_and_states_are_read || status=1
 plant "token sampler: top-n-sigma ignored" $tokens "s.min_p = max(s.min_p, workgroupUniformLoad(&uniform_least));" "s.min_p = max(s.min_p, 0.0 * workgroupUniformLoad(&uniform_least));" tokens filtered_frequencies || status=1
 plant "token sampler: top-n-sigma's mean taken without the row's largest l" $tokens "let mean = m + row_total(r, s, row, lid, m, false) / f32(count);" "let mean = row_total(r, s, row, lid, m, false) / f32(count);" tokens matches_reference_f32 || status=1
+plant "token lists: the repetition penalty only for generated tokens" $processed "if e.count > 0u || e.in_prompt != 0u {" "if e.count > 0u {" token_processing match_reference_f32 || status=1
+plant "token lists: the repetition penalty multiplies a positive l" $processed "select(v * s.repetition, v / s.repetition, v > 0.0)" "v * s.repetition" token_processing match_reference_f32 || status=1
+plant "token lists: the frequency penalty once, not per count" $processed "v -= s.frequency * f32(e.count);" "v -= select(0.0, s.frequency, e.count > 0u);" token_processing match_reference_f32 || status=1
+plant "token lists: the presence penalty for every listed token" $processed "v -= select(0.0, s.presence, e.count > 0u);" "v -= s.presence;" token_processing chi_square || status=1
+plant "token lists: the sparse bias after the penalties" $processed "var v = l + e.bias;" "var v = l;" token_processing match_reference_f32 || status=1
+plant "token lists: a banned entry kept" $processed "return Listed(l, true);" "return Listed(l, false);" token_processing chi_square || status=1
+plant "token lists: the search a step short" $processed "    at = probe(at, 1u, end, col);" "" token_processing match_reference_f32 || status=1
+plant "token lists: the row's window read from the list's start" $processed "let first = params.lists_base + s.list_start;" "let first = params.lists_base;" token_processing match_reference_f32 || status=1
+plant "token lists: a list out of order taken" $processed "let after_previous = i == 0u || lists[first + i - 1u].token < e.token;" "let after_previous = true;" token_processing kernel_gives_rows_with_bad_lists || status=1
+plant "token lists: a window past the lists taken" token_settings.wgsl "&& t.list_len <= params.lists_count - t.list_start);" ");" token_processing kernel_gives_rows_with_bad_lists || status=1
+plant "token lists: a NaN penalty taken" token_settings.wgsl "&& (t.presence_penalty & 0x7f800000u) != 0x7f800000u;" ";" token_processing kernel_gives_rows_with_bad_lists || status=1
+plant "masks: a row's mask read at mask 0" $processed "masks[params.masks_base + mask * params.mask_words + col / 32u]" "masks[params.masks_base + col / 32u]" token_processing match_reference_f32 || status=1
+plant "masks: bits read from the high end" $processed "return ((word >> (col % 32u)) & 1u) != 0u;" "return ((word >> (31u - col % 32u)) & 1u) != 0u;" token_processing chi_square || status=1
+plant "masks: a mask index out of range taken" token_settings.wgsl "let mask_ok = s.mask == NO_MASK || s.mask < params.masks_count;" "let mask_ok = true;" token_processing kernel_gives_rows_with_bad_lists || status=1
+plant "masks: not applied" token_settings.wgsl "if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {" "if false {" token_processing chi_square || status=1
 plant "index and hard: candidates compared by the rounded l + g" $row "return dl > dg || (dl == dg && b.arg < a.arg);" "return b.m + b.s > a.m + a.s || (b.m + b.s == a.m + a.s && b.arg < a.arg);" exact_draws index_hard_and_top_1 || status=1
 plant "top-k: ranked by l + g, not against the row's largest logit" top_k_common.wgsl "row_top = select(0.0, value_of(key), key != 0u);" "row_top = 0.0;" exact_draws index_hard_and_top_1 || status=1
 plant "top-k, thread per row: a row without a valid logit padded with -inf" top_k_row_per_thread.wgsl "list.bad || list.n == 0u" "list.bad" exact_draws top_k_of_a_masked_row || status=1

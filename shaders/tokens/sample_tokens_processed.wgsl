@@ -30,11 +30,8 @@ var<workgroup> listed_bits: array<atomic<u32>, LISTED_WORDS>;
 
 // Fills listed_bits from the row's list, and marks the row bad where the list is out of order,
 // names a column past K, or holds a NaN or +inf bias or an in_prompt other than 0 and 1.
+// (Workgroup memory starts zeroed, and a workgroup takes one row.)
 fn load_row_list(s: Settings, lid: u32) {
-    for (var i = lid; i < LISTED_WORDS; i += WORKGROUP_SIZE) {
-        atomicStore(&listed_bits[i], 0u);
-    }
-    workgroupBarrier();
     let first = params.lists_base + s.list_start;
     var ok = true;
     for (var i = lid; i < s.list_len; i += WORKGROUP_SIZE) {

@@ -288,10 +288,9 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
     let (listing, list_bytes) = match list_entries {
         Some(entries) => {
             let longest = entries.min(TokenSettings::LIST_LEN_MAX);
-            let words = processed::LISTED_WORDS;
             (
-                u64::from(longest.div_ceil(size) + words.div_ceil(size)),
-                4 * words,
+                u64::from(longest.div_ceil(size)),
+                4 * processed::LISTED_WORDS,
             )
         }
         None => (0, 0),
