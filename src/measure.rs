@@ -21,7 +21,10 @@ use crate::noise::{NoiseCall, NoiseOutput};
 use crate::row::{Strategy, Tau};
 use crate::shaders::same_layout;
 use crate::shaders::{self, Shader};
-use crate::tokens::{RandomState, SampleTokensCall, TokenNoise, TokenSettings};
+use crate::tokens::{
+    RandomState, SampleTokensCall, TokenEntry, TokenLists, TokenMasks, TokenNoise, TokenSettings,
+    mask_words,
+};
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, NoiseRange, Shape, StorageType};
 
@@ -584,11 +587,17 @@ pub enum TokenFilter {
     TopKTopP,
     /// Top-n-sigma 1.0 (two more passes over the row for its standard deviation).
     TopNSigma,
+    /// Top-k 50 and top-p 0.9 with penalties over a list of `PROCESSED_LIST` tokens and a
+    /// grammar mask, each row its own.
+    Processed,
 }
+
+/// The tokens of each row's list in [`TokenFilter::Processed`].
+pub const PROCESSED_LIST: u32 = 512;
 
 impl TokenFilter {
     /// Every setting of the benchmark table.
-    pub const ALL: [TokenFilter; 9] = [
+    pub const ALL: [TokenFilter; 10] = [
         TokenFilter::Greedy,
         TokenFilter::Plain,
         TokenFilter::TopK(32),
@@ -598,6 +607,7 @@ impl TokenFilter {
         TokenFilter::TopPFlat,
         TokenFilter::TopKTopP,
         TokenFilter::TopNSigma,
+        TokenFilter::Processed,
     ];
 
     /// The row settings.
@@ -611,6 +621,20 @@ impl TokenFilter {
             TokenFilter::MinP => sample.with_min_p(0.05),
             TokenFilter::TopKTopP => sample.with_top_k(50).with_top_p(0.9),
             TokenFilter::TopNSigma => sample.with_top_n_sigma(1.0),
+            TokenFilter::Processed => sample
+                .with_top_k(50)
+                .with_top_p(0.9)
+                .with_penalties(1.1, 0.3, 0.2),
+        }
+    }
+
+    /// The settings of row `row` of `cols` tokens: [`TokenFilter::settings`], with the row's
+    /// own list and mask for [`TokenFilter::Processed`].
+    pub fn row_settings(self, row: u32, cols: u32) -> TokenSettings {
+        let len = PROCESSED_LIST.min(cols);
+        match self {
+            TokenFilter::Processed => self.settings().with_list(row * len, len).with_mask(row),
+            _ => self.settings(),
         }
     }
 
@@ -625,6 +649,9 @@ impl TokenFilter {
             TokenFilter::MinP => "tokens min-p 0.05".into(),
             TokenFilter::TopKTopP => "tokens top-k 50, top-p 0.9".into(),
             TokenFilter::TopNSigma => "tokens top-n-sigma 1.0".into(),
+            TokenFilter::Processed => {
+                format!("tokens top-k 50, top-p 0.9, penalties over {PROCESSED_LIST}, a mask")
+            }
         }
     }
 }
@@ -632,7 +659,9 @@ impl TokenFilter {
 /// Buffers to run the token sampler at one shape: f32 logits shaped like a language model's
 /// (a spread from -6 to 2, one in 500 raised by 6 to 14, so that a few dozen tokens hold most
 /// of the probability), flat ones (one in 500 raised by up to 8 only: top-p 0.9 keeps
-/// thousands), a state per row, tokens and log-probabilities.
+/// thousands), a state per row, tokens and log-probabilities, and for
+/// [`TokenFilter::Processed`] a token list and a mask per row (lists of tokens spread over the
+/// vocabulary with counts of 1 to 3; masks that allow about fifteen tokens in sixteen).
 pub struct TokenWorkload {
     /// Rows and K (dense).
     pub shape: Shape,
@@ -642,6 +671,8 @@ pub struct TokenWorkload {
     states: wgpu::Buffer,
     tokens: wgpu::Buffer,
     logprobs: wgpu::Buffer,
+    lists: wgpu::Buffer,
+    masks: wgpu::Buffer,
 }
 
 impl TokenWorkload {
@@ -669,8 +700,21 @@ impl TokenWorkload {
             .collect();
         let settings = TokenFilter::ALL
             .into_iter()
-            .map(|f| Ok((f, ctx.upload(&vec![f.settings(); rows as usize])?)))
+            .map(|f| {
+                let all: Vec<TokenSettings> = (0..rows).map(|r| f.row_settings(r, cols)).collect();
+                Ok((f, ctx.upload(&all)?))
+            })
             .collect::<Result<_>>()?;
+        let (len, spacing) = (PROCESSED_LIST.min(cols), (cols / PROCESSED_LIST).max(1));
+        let lists: Vec<TokenEntry> = (0..rows)
+            .flat_map(|r| {
+                (0..len).map(move |i| TokenEntry::new(i * spacing + r % spacing, 1 + (i + r) % 3))
+            })
+            .collect();
+        let words = mask_words(cols);
+        let masks: Vec<u32> = (0..rows * words)
+            .map(|i| !(1u32 << (i.wrapping_mul(2_654_435_761) % 32)) & !(1 << (i % 32)))
+            .collect();
         Ok(Self {
             shape: Shape::new(rows, cols),
             logits: ctx.upload(&logits(6.0))?,
@@ -679,6 +723,8 @@ impl TokenWorkload {
             states: ctx.upload(&states)?,
             tokens: ctx.storage_buffer(u64::from(rows) * 4)?,
             logprobs: ctx.storage_buffer(u64::from(rows) * 8)?,
+            lists: ctx.upload(&lists)?,
+            masks: ctx.upload(&masks)?,
         })
     }
 
@@ -705,7 +751,7 @@ impl TokenWorkload {
         } else {
             &self.logits
         };
-        let call = SampleTokensCall::new(
+        let mut call = SampleTokensCall::new(
             StorageType::F32,
             self.shape,
             GpuSlice::from(logits),
@@ -714,6 +760,17 @@ impl TokenWorkload {
             GpuSlice::from(&self.tokens),
         )
         .with_logprobs(GpuSlice::from(&self.logprobs));
+        if filter == TokenFilter::Processed {
+            call = call
+                .with_lists(TokenLists {
+                    entries: GpuSlice::from(&self.lists),
+                    count: self.shape.rows * PROCESSED_LIST.min(self.shape.cols),
+                })
+                .with_masks(TokenMasks {
+                    words: GpuSlice::from(&self.masks),
+                    count: self.shape.rows,
+                });
+        }
         kernels.record_sample_tokens(encoder, &call)
     }
 }
