@@ -470,6 +470,44 @@ pub struct TokenDraw {
     /// the total, top-k's (with a cap or a bias, whose f32 sums may round logits apart) by that
     /// much in `l`. Just the token where no decision is that close.
     pub near_tokens: Vec<u32>,
+    /// The fewest and the most entries the filters keep with the thresholds moved so.
+    pub kept_near: (usize, usize),
+}
+
+impl TokenDraw {
+    /// The first `n` kept columns and their log-probabilities under the distribution the token
+    /// is drawn from: the top entries `SampleTokensCall::with_top_logprobs` writes when asked
+    /// for processed ones.
+    pub fn processed_top(&self, n: usize) -> Vec<(u32, f64)> {
+        self.kept
+            .iter()
+            .zip(&self.probs)
+            .take(n)
+            .map(|(&c, p)| (c, p.ln()))
+            .collect()
+    }
+}
+
+/// The `n` most likely columns of logits `x` under `softmax(x)` (larger `x` first, then the
+/// lower column; -0.0 and +0.0 one value) and their log-probabilities, over the finite logits:
+/// the top entries of the token sampler's `with_top_logprobs`.
+pub fn raw_top_logprobs(x: &[f32], n: usize) -> Vec<(u32, f64)> {
+    let mut finite: Vec<(f64, u32)> = x
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.is_finite())
+        .map(|(k, &v)| (f64::from(v) + 0.0, k as u32))
+        .collect();
+    let Some(max) = finite.iter().map(|e| e.0).reduce(f64::max) else {
+        return Vec::new();
+    };
+    let log_sum = max + finite.iter().map(|e| (e.0 - max).exp()).sum::<f64>().ln();
+    finite.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    finite
+        .into_iter()
+        .take(n)
+        .map(|(v, k)| (k, v - log_sum))
+        .collect()
 }
 
 /// The token sampler's draw for one row of logits `x`, with `bias` (K values, or none), the
@@ -619,6 +657,7 @@ pub fn sample_processed_token_row(
             probs: vec![1.0],
             gumbel_gap: f64::INFINITY,
             near_tokens,
+            kept_near: (1, 1),
         });
     }
     let row = FilteredRow {
@@ -672,6 +711,7 @@ pub fn sample_processed_token_row(
         probs: row.w[..n].iter().map(|w| w / kept_total).collect(),
         gumbel_gap: values[token] - runner_up,
         near_tokens,
+        kept_near: (fewest, most),
     })
 }
 

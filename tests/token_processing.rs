@@ -399,13 +399,16 @@ fn bad_lists_and_masks_are_refused_by_name() {
 }
 
 /// Lists, windows, masks and penalties the host would refuse, in buffers of the caller's, give
-/// that row no token and leave the other rows alone.
+/// that row no token and leave the other rows alone. The buffers hold more than the call says
+/// (valid lists and a mask that allows every token), so that a window or a mask index past the
+/// call's counts reads good data if the kernel lets it through.
 #[test]
 fn kernel_gives_rows_with_bad_lists_no_token() {
     let _turn = one_at_a_time();
     let ctx = ctx();
     let cols = 40u32;
-    // Entries 0..3 in order; 3..5 out of order; 5..7 repeated; 7..8 past K; 8..9 NaN bias.
+    // 0..3 in order; 3..5 out of order; 5..7 repeated; 7..8 past K; 8..9 a NaN bias; 9..10
+    // no penalty applies (count 0, not in the prompt); 10..13 past the call's 10 entries.
     let lists = [
         TokenEntry::new(2, 1),
         TokenEntry::new(5, 0).with_bias(1.0),
@@ -416,23 +419,32 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
         TokenEntry::new(7, 1),
         TokenEntry::new(40, 0),
         TokenEntry::new(3, 0).with_bias(f32::NAN),
+        TokenEntry::new(11, 0),
+        TokenEntry::new(12, 0),
+        TokenEntry::new(13, 1),
+        TokenEntry::new(14, 1),
     ];
-    let masks = vec![u32::MAX; 2 * mask_words(cols) as usize];
+    let count = 10u32;
+    // Three masks allowing every token, of which the call names two.
+    let masks = vec![u32::MAX; 3 * mask_words(cols) as usize];
     let good = TokenSettings::new(1.0).with_penalties(1.2, 0.5, 0.1);
+    let quiet = TokenSettings::new(1.0).with_list(9, 1);
     let bad = [
         good.with_list(3, 2),
         good.with_list(5, 2),
         good.with_list(7, 1),
         good.with_list(8, 1),
-        good.with_list(8, 2),
+        good.with_list(9, 3),
         good.with_list(u32::MAX, 2),
         good.with_mask(2),
-        good.with_list(0, 3).with_penalties(f32::NAN, 0.0, 0.0),
-        good.with_list(0, 3).with_penalties(1.0, f32::INFINITY, 0.0),
-        good.with_list(0, 3).with_penalties(1.0, 0.0, f32::NAN),
+        quiet.with_penalties(f32::NAN, 0.0, 0.0),
+        quiet.with_penalties(-1.0, 0.0, 0.0),
+        quiet.with_penalties(1.0, f32::INFINITY, 0.0),
+        quiet.with_penalties(1.0, 0.0, f32::NAN),
         good.with_list(0, TokenSettings::LIST_LEN_MAX + 1),
     ];
-    let mut settings = vec![good.with_list(0, 3).with_mask(1), good.with_mask(0)];
+    let mut settings = vec![good.with_list(0, 3).with_mask(1), good.with_mask(0), quiet];
+    let fine = settings.len();
     settings.extend(bad);
     let rows = settings.len() as u32;
     let logits: Vec<f32> = (0..rows * cols).map(|i| (i % 7) as f32 * 0.3).collect();
@@ -451,7 +463,7 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
     )
     .with_lists(TokenLists {
         entries: GpuSlice::from(&list_buffer),
-        count: lists.len() as u32,
+        count,
     })
     .with_masks(TokenMasks {
         words: GpuSlice::from(&mask_buffer),
@@ -462,8 +474,8 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
     })
     .unwrap();
     let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
-    assert!(got[0] < cols && got[1] < cols, "{got:?}");
-    assert_eq!(&got[2..], &vec![NONE; bad.len()][..]);
+    assert!(got[..fine].iter().all(|&t| t < cols), "{got:?}");
+    assert_eq!(&got[fine..], &vec![NONE; bad.len()][..]);
 }
 
 /// A device with WebGPU's default limits (8 storage buffers a stage) refuses calls with lists
@@ -492,4 +504,35 @@ fn default_limits_refuse_lists_and_masks_by_name() {
         .sample_tokens(&logits, &TokenArgs::new(cols, &plain, &states))
         .unwrap();
     assert!(got.tokens.iter().all(|&t| t < cols));
+}
+
+/// The top log-probabilities, raw and processed, against the reference: with and without
+/// lists and masks, at every storage type and at the longest vocabularies.
+fn top_logprobs_match<T: Element>() {
+    for (i, (cols, rows)) in [(7, 28), (32_000, 28), (262_144, 14)]
+        .into_iter()
+        .enumerate()
+    {
+        for (n, processing) in [(20, Processing::None), (5, Processing::PerRow)] {
+            let case = TokenCase::<T>::new(cols, rows, 300 + i as u64, Bias::Shared)
+                .with_processing(processing, 301)
+                .with_top(n);
+            let got = ctx().sample_tokens(&case.logits, &case.args(None)).unwrap();
+            assert_eq!(got.top.len(), rows);
+            let c = check(&case, &got);
+            assert!(c.near * 10 <= c.rows, "{} of {} rows near", c.near, c.rows);
+        }
+    }
+}
+
+#[test]
+fn top_logprobs_match_reference_f32() {
+    let _turn = one_at_a_time();
+    top_logprobs_match::<f32>();
+}
+
+#[test]
+fn top_logprobs_match_reference_bf16() {
+    let _turn = one_at_a_time();
+    top_logprobs_match::<bf16>();
 }

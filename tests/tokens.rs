@@ -571,3 +571,34 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
         }
     }
 }
+
+/// Top-p after a top-k past the lists' 256 entries is a share of the top-k entries' weight, not
+/// the row's: ten logits of 10 and 1,990 of 4, top-k 300, top-p 0.7 keep eight of the ten (a
+/// share of the whole row's weight would reach some 190 entries into the 4s).
+#[test]
+fn top_p_after_a_long_top_k_is_a_share_of_its_entries() {
+    let _turn = one_at_a_time();
+    let cols = 2000u32;
+    let logits: Vec<f32> = (0..cols)
+        .map(|c| if c % 200 == 7 { 10.0 } else { 4.0 })
+        .collect();
+    let settings = TokenSettings::new(1.0).with_top_k(300).with_top_p(0.7);
+    let want =
+        sample_token_row(&logits, None, &settings, RandomState { seed: 0, offset: 0 }).unwrap();
+    assert_eq!(want.kept.len(), 8);
+    let rows = 2000usize;
+    let batch: Vec<f32> = (0..rows).flat_map(|_| logits.iter().copied()).collect();
+    let all = vec![settings; rows];
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 0x7099 + r,
+            offset: 0,
+        })
+        .collect();
+    let got = ctx()
+        .sample_tokens(&batch, &TokenArgs::new(cols, &all, &states))
+        .unwrap();
+    for (r, t) in got.tokens.iter().enumerate() {
+        assert!(want.kept.contains(t), "row {r}: token {t} is not kept");
+    }
+}

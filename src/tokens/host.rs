@@ -47,6 +47,11 @@ pub struct TokenArgs<'a> {
     pub masks: Option<&'a [u32]>,
     /// Whether to return log-probabilities.
     pub logprobs: bool,
+    /// How many of each row's most likely tokens to return with their log-probabilities
+    /// under `softmax(x)`, up to [`TOP_LOGPROBS_MAX`]; 0: none.
+    pub top_logprobs: u32,
+    /// Whether to return as many under the distribution each token is drawn from.
+    pub top_processed: bool,
     /// One word of noise an element, or two (docs/contract.md, section 2).
     pub noise_range: NoiseRange,
     /// `None`: [`choose_sample_tokens`](crate::choose_sample_tokens).
@@ -65,6 +70,8 @@ impl<'a> TokenArgs<'a> {
             lists: None,
             masks: None,
             logprobs: false,
+            top_logprobs: 0,
+            top_processed: false,
             noise_range: NoiseRange::Standard,
             strategy: None,
         }
@@ -103,6 +110,17 @@ impl<'a> TokenArgs<'a> {
     pub fn with_logprobs(self, logprobs: bool) -> Self {
         Self { logprobs, ..self }
     }
+
+    /// With each row's `n` most likely tokens under `softmax(x)` and, if `processed`, under
+    /// the distribution its token is drawn from (and the log-probabilities on).
+    pub fn with_top_logprobs(self, n: u32, processed: bool) -> Self {
+        Self {
+            top_logprobs: n,
+            top_processed: processed,
+            logprobs: true,
+            ..self
+        }
+    }
 }
 
 with_noise_range!(TokenArgs);
@@ -117,6 +135,21 @@ pub struct Tokens {
     /// Per row, if asked for: the token's log-probability under `softmax(x)` and under the
     /// distribution it was drawn from (NaN for a row without a token).
     pub logprobs: Vec<[f32; 2]>,
+    /// Per row, if asked for: its most likely tokens under `softmax(x)`, most likely first
+    /// (fewer where the row has fewer valid tokens; none for a row without a token).
+    pub top: Vec<Vec<TopLogprob>>,
+    /// Per row, if asked for: its most likely tokens under the distribution its token is drawn
+    /// from (fewer where the filters keep fewer).
+    pub top_processed: Vec<Vec<TopLogprob>>,
+}
+
+/// A token and its log-probability.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TopLogprob {
+    /// The token.
+    pub token: u32,
+    /// Its log-probability.
+    pub logprob: f32,
 }
 
 impl GpuContext {
@@ -229,10 +262,12 @@ impl GpuContext {
         let list_buffer = args.lists.map(|l| self.upload(l)).transpose()?;
         let mask_buffer = args.masks.map(|m| self.upload(m)).transpose()?;
         let tokens = self.storage_buffer(byte_size(self.kernels(), "tokens", rows as usize, 4)?)?;
+        let pitch = logprobs_pitch(args.top_logprobs, args.top_processed) as usize;
         let logprobs = args
             .logprobs
             .then(|| {
-                let bytes = byte_size(self.kernels(), "log-probabilities", 2 * rows as usize, 4)?;
+                let words = pitch * rows as usize;
+                let bytes = byte_size(self.kernels(), "log-probabilities", words, 4)?;
                 self.storage_buffer(bytes)
             })
             .transpose()?;
@@ -263,7 +298,9 @@ impl GpuContext {
             });
         }
         if let Some(logprobs) = &logprobs {
-            call = call.with_logprobs(GpuSlice::from(logprobs));
+            call = call
+                .with_logprobs(GpuSlice::from(logprobs))
+                .with_top_logprobs(args.top_logprobs, args.top_processed);
         }
         if let Some(strategy) = args.strategy {
             call = call.with_strategy(strategy);
@@ -273,16 +310,38 @@ impl GpuContext {
             self.kernels().record_sample_tokens(encoder, &call)
         })
         .await?;
-        Ok(Tokens {
+        let mut got = Tokens {
             tokens: self.read_back_async(&tokens, rows as usize).await?,
-            logprobs: match &logprobs {
-                Some(buffer) => {
-                    let flat: Vec<f32> = self.read_back_async(buffer, 2 * rows as usize).await?;
-                    flat.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
+            logprobs: Vec::new(),
+            top: Vec::new(),
+            top_processed: Vec::new(),
+        };
+        if let Some(buffer) = &logprobs {
+            let words: Vec<u32> = self.read_back_async(buffer, pitch * rows as usize).await?;
+            let n = args.top_logprobs as usize;
+            // The pairs up to the first without a token.
+            let entries = |pairs: &[u32]| -> Vec<TopLogprob> {
+                pairs
+                    .chunks_exact(2)
+                    .take_while(|p| p[0] != u32::MAX)
+                    .map(|p| TopLogprob {
+                        token: p[0],
+                        logprob: f32::from_bits(p[1]),
+                    })
+                    .collect()
+            };
+            for row in words.chunks_exact(pitch) {
+                got.logprobs
+                    .push([f32::from_bits(row[0]), f32::from_bits(row[1])]);
+                if n > 0 {
+                    got.top.push(entries(&row[2..2 + 2 * n]));
                 }
-                None => Vec::new(),
-            },
-        })
+                if n > 0 && args.top_processed {
+                    got.top_processed.push(entries(&row[2 + 2 * n..]));
+                }
+            }
+        }
+        Ok(got)
     }
 }
 

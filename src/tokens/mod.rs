@@ -31,7 +31,7 @@ use crate::row::{
 use crate::shaders::same_layout;
 use crate::shaders::{
     Shader, sample_tokens_processed as processed, token_sampler as kernel, token_select,
-    token_settings,
+    token_settings, token_top,
 };
 use crate::types::{NoiseRange, Shape, StorageType};
 
@@ -182,9 +182,19 @@ pub struct SampleTokensCall<'a> {
     pub noise: TokenNoise<'a>,
     /// One u32 per row, written: the token.
     pub tokens: GpuSlice<'a>,
-    /// Two f32 per row, written if given: the token's log-probability under `softmax(x)`, and
-    /// under the distribution it was drawn from.
+    /// Written if given, per row: the token's log-probability under `softmax(x)` and under the
+    /// distribution it was drawn from (two f32), then the top entries ([`logprobs_pitch`]
+    /// words a row in all).
     pub logprobs: Option<GpuSlice<'a>>,
+    /// How many of each row's most likely tokens to write with their log-probabilities under
+    /// `softmax(x)`, up to [`TOP_LOGPROBS_MAX`]; 0: none. Each is a pair of 32-bit words (the
+    /// token as u32, its log-probability as f32) after the row's two log-probabilities; past
+    /// the row's valid tokens, `u32::MAX` and -inf.
+    pub top_logprobs: u32,
+    /// Whether the top entries are followed by as many of the most likely tokens under the
+    /// distribution the token is drawn from (its filters, temperature and all; `u32::MAX` and
+    /// -inf past what the filters keep).
+    pub top_processed: bool,
     /// `RowPerWorkgroup { size }`, `size` a power of two from 64 to 1024; `None`:
     /// [`choose_sample_tokens`].
     pub strategy: Option<Strategy>,
@@ -211,6 +221,8 @@ impl<'a> SampleTokensCall<'a> {
             noise,
             tokens,
             logprobs: None,
+            top_logprobs: 0,
+            top_processed: false,
             strategy: None,
         }
     }
@@ -259,6 +271,26 @@ impl<'a> SampleTokensCall<'a> {
             ..self
         }
     }
+
+    /// With the `n` most likely tokens of each row and their log-probabilities under
+    /// `softmax(x)`, and, if `processed`, under the distribution the token is drawn from,
+    /// written after each row's two log-probabilities (give `logprobs` too).
+    pub fn with_top_logprobs(self, n: u32, processed: bool) -> Self {
+        Self {
+            top_logprobs: n,
+            top_processed: processed,
+            ..self
+        }
+    }
+}
+
+/// The most top entries a row may ask for.
+pub const TOP_LOGPROBS_MAX: u32 = token_top::TOP_MAX;
+
+/// The 32-bit words of log-probabilities a row takes with `top` top entries, `processed` ones
+/// too or not: the token's two, then a (token, log-probability) pair a top entry.
+pub fn logprobs_pitch(top: u32, processed: bool) -> u32 {
+    2 + 2 * top * if processed { 2 } else { 1 }
 }
 
 with_strategy!(SampleTokensCall);
@@ -267,7 +299,8 @@ with_strategy!(SampleTokensCall);
 const NARROWEST: u32 = 64;
 
 /// What one invocation of the sampler costs over a row of `cols` in a workgroup of `size`, at
-/// worst, with the token lists of `list_entries` entries where the call has lists. Its loop
+/// worst, with the token lists of `list_entries` entries where the call has lists and `top` top
+/// entries a row. Its loop
 /// iterations: the first pass with every element shifting a list of `LIST_MAX`, top-p's pass
 /// over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over
 /// their winners, then (where a list ran out) two radix selects of eight passes with invocation
@@ -275,7 +308,7 @@ const NARROWEST: u32 = 64;
 /// pass, and a row's token list read into workgroup memory (a list's search is written out).
 /// Its workgroup memory: three trees, three bin arrays, the lists' winners, the row's settings
 /// and parameters, and the token list's bits.
-fn cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
+fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
     let kept = u64::from(kernel::KEPT_MAX);
@@ -295,36 +328,36 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
         }
         None => (0, 0),
     };
+    // Two more lists of `top` in the first pass, their rounds, and their writes.
+    let top = u64::from(top);
+    let tops = per_pass * 4 * 2 * top + 2 * top * (u64::from(size.ilog2()) + 3) + 2 * top;
     RowCost {
-        iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass + listing,
-        workgroup_bytes: shared + list_bytes,
+        iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass + listing + tops,
+        workgroup_bytes: shared + list_bytes + 16 * token_top::TOP_MAX,
     }
 }
 
 /// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
 /// (as top-k measured), 256 on GPUs, wider where a driver's loop budget needs it.
 pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
-    let size = choose_size(cols, None, kernels);
+    let size = choose_size(cols, None, 0, kernels);
     Strategy::RowPerWorkgroup { size }
 }
 
 /// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
-/// budget with token lists of `list_entries` entries where the call has them; the narrowest
+/// budget with token lists of `list_entries` entries where the call has them and `top` top
+/// entries a row; the narrowest
 /// where none does (the call is then refused with the reason). On llvmpipe's budget rows of up
 /// to about 850,000 logits fit.
-fn choose_size(cols: u32, list_entries: Option<u32>, kernels: &Kernels) -> u32 {
-    choose_size_on(
-        cols,
-        list_entries,
-        kernels.is_cpu,
-        &kernels.limits,
-        kernels.loop_budget,
-    )
+fn choose_size(cols: u32, list_entries: Option<u32>, top: u32, kernels: &Kernels) -> u32 {
+    let (is_cpu, limits, budget) = (kernels.is_cpu, &kernels.limits, kernels.loop_budget);
+    choose_size_on(cols, list_entries, top, is_cpu, limits, budget)
 }
 
 fn choose_size_on(
     cols: u32,
     list_entries: Option<u32>,
+    top: u32,
     is_cpu: bool,
     limits: &wgpu::Limits,
     budget: Option<u64>,
@@ -332,7 +365,7 @@ fn choose_size_on(
     let narrowest = if is_cpu { NARROWEST } else { 256 };
     let fits = |size: u32| {
         size <= limits.max_compute_invocations_per_workgroup
-            && cost(cols, size, list_entries).fits(limits, budget)
+            && cost(cols, size, list_entries, top).fits(limits, budget)
     };
     (narrowest.ilog2()..=10)
         .map(|bits| 1 << bits)
@@ -360,6 +393,10 @@ struct TokenParams {
     masks_base: u32,
     masks_count: u32,
     mask_words: u32,
+    logprobs_pitch: u32,
+    top_n: u32,
+    top_processed: u32,
+    _pad: u32,
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -380,6 +417,10 @@ same_layout!(
         masks_base,
         masks_count,
         mask_words,
+        logprobs_pitch,
+        top_n,
+        top_processed,
+        _pad,
     }
 );
 
@@ -402,7 +443,7 @@ impl Kernels {
         }
         let list_entries = call.lists.map(|lists| lists.count);
         let strategy = call.strategy.unwrap_or_else(|| Strategy::RowPerWorkgroup {
-            size: choose_size(shape.cols, list_entries, self),
+            size: choose_size(shape.cols, list_entries, call.top_logprobs, self),
         });
         let size = match strategy {
             Strategy::RowPerWorkgroup { size }
@@ -530,12 +571,24 @@ impl Kernels {
                 )));
             }
         }
+        if call.top_logprobs > TOP_LOGPROBS_MAX {
+            return Err(invalid(format!(
+                "top_logprobs = {}: at most TOP_LOGPROBS_MAX = {TOP_LOGPROBS_MAX}",
+                call.top_logprobs
+            )));
+        }
+        if call.logprobs.is_none() && (call.top_logprobs > 0 || call.top_processed) {
+            return Err(invalid(
+                "top_logprobs: the top entries are written with the log-probabilities; give logprobs",
+            ));
+        }
+        let pitch = logprobs_pitch(call.top_logprobs, call.top_processed);
         if let Some(logprobs) = call.logprobs {
             args.push(RowArg::write(
                 "log-probabilities",
                 logprobs,
                 kernel::BINDING_LOGPROBS,
-                (2, 2),
+                (pitch, pitch),
                 4,
             ));
         }
@@ -547,7 +600,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            cost: cost(shape.cols, size, list_entries),
+            cost: cost(shape.cols, size, list_entries, call.top_logprobs),
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
@@ -588,6 +641,10 @@ impl Kernels {
                 masks_base: part.base(processed::BINDING_MASKS),
                 masks_count: call.masks.map_or(0, |masks| masks.count),
                 mask_words,
+                logprobs_pitch: pitch,
+                top_n: call.top_logprobs,
+                top_processed: u32::from(call.top_processed),
+                _pad: 0,
             };
             let mut bindings = part.bindings(self);
             let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
@@ -660,17 +717,20 @@ mod tests {
             max_compute_workgroup_storage_size: 32_768,
             ..wgpu::Limits::default()
         };
-        assert_eq!(choose_size_on(32_000, None, false, &default, None), 256);
-        assert_eq!(choose_size_on(32_000, None, true, &cpu, Some(60_000)), 64);
+        assert_eq!(choose_size_on(32_000, None, 0, false, &default, None), 256);
+        assert_eq!(
+            choose_size_on(32_000, None, 0, true, &cpu, Some(60_000)),
+            64
+        );
         for cols in [1, 7, 32_000, 151_936, 262_144, 800_000] {
-            let size = choose_size_on(cols, Some(1 << 20), true, &cpu, Some(60_000));
-            let c = cost(cols, size, Some(1 << 20));
+            let size = choose_size_on(cols, Some(1 << 20), 20, true, &cpu, Some(60_000));
+            let c = cost(cols, size, Some(1 << 20), 20);
             assert!(c.iterations <= 60_000, "K = {cols} at {size}: {c:?}");
             assert!(c.workgroup_bytes <= 32_768);
         }
-        assert!(cost(1 << 21, 1024, None).iterations > 60_000);
+        assert!(cost(1 << 21, 1024, None, 0).iterations > 60_000);
         assert!(
-            cost(1, 256, Some(1)).workgroup_bytes <= default.max_compute_workgroup_storage_size
+            cost(1, 256, Some(1), 20).workgroup_bytes <= default.max_compute_workgroup_storage_size
         );
     }
 
@@ -714,4 +774,4 @@ mod tests {
 }
 
 mod host;
-pub use host::{HostTokenNoise, TokenArgs, Tokens};
+pub use host::{HostTokenNoise, TokenArgs, Tokens, TopLogprob};

@@ -2,7 +2,9 @@
 //! with every filter, and its comparison with the f64 reference on the same random words.
 
 use super::{FILTER_GAP, GUMBEL_GAP, TestRng as Rng};
-use gumbel_wgpu::reference::{RowProcessing, TokenDraw, sample_processed_token_row};
+use gumbel_wgpu::reference::{
+    RowProcessing, TokenDraw, raw_top_logprobs, sample_processed_token_row,
+};
 use gumbel_wgpu::{
     Element, RandomState, Strategy, TokenArgs, TokenEntry, TokenSettings, Tokens, mask_words,
 };
@@ -93,6 +95,8 @@ pub struct TokenCase<T> {
     pub bias_values: Vec<f32>,
     pub lists: Vec<TokenEntry>,
     pub masks: Vec<u32>,
+    /// Top entries a row, raw and processed (0: none).
+    pub top: u32,
 }
 
 impl<T: Element> TokenCase<T> {
@@ -142,7 +146,13 @@ impl<T: Element> TokenCase<T> {
             bias_values,
             lists: Vec::new(),
             masks: Vec::new(),
+            top: 0,
         }
+    }
+
+    /// With `n` top entries a row, raw and processed.
+    pub fn with_top(self, n: u32) -> Self {
+        Self { top: n, ..self }
     }
 
     /// With token lists and masks, and penalties in the rows that have a list: each list holds
@@ -251,6 +261,7 @@ impl<T: Element> TokenCase<T> {
             .with_strategy(strategy)
             .with_lists((!self.lists.is_empty()).then_some(self.lists.as_slice()))
             .with_masks((!self.masks.is_empty()).then_some(self.masks.as_slice()))
+            .with_top_logprobs(self.top, self.top > 0)
     }
 }
 /// Holds each row of `got` to the reference; returns how many rows were too near a threshold
@@ -282,19 +293,80 @@ pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
             FILTER_GAP,
         );
         let (token, [raw, sampled]) = (got.tokens[r], got.logprobs[r]);
-        let Ok(TokenDraw {
+        let Ok(draw) = &want else {
+            assert_eq!(token, NONE, "row {r}: {want:?}");
+            assert!(raw.is_nan() && sampled.is_nan(), "row {r}");
+            if case.top > 0 {
+                assert!(
+                    got.top[r].is_empty() && got.top_processed[r].is_empty(),
+                    "row {r}"
+                );
+            }
+            continue;
+        };
+        let TokenDraw {
             token: want_token,
             raw_logprob,
             sampled_logprob,
             gumbel_gap,
-            near_tokens,
+            ref near_tokens,
             ..
-        }) = want
-        else {
-            assert_eq!(token, NONE, "row {r}: {want:?}");
-            assert!(raw.is_nan() && sampled.is_nan(), "row {r}");
-            continue;
-        };
+        } = *draw;
+        // Sums of up to n_seq f32 terms in a row (EPS/2 each), one ln (4 ULP), and the
+        // subtraction of values up to 30 apart.
+        let sum_error = (n_seq + 8.0) * f64::from(f32::EPSILON);
+        let raw_tol = |lp: f64| sum_error + 8.0 * f64::from(f32::EPSILON) * (1.0 + lp.abs());
+        let sampled_tol = |lp: f64| sum_error + 1e-5 * (1.0 + lp.abs());
+        if case.top > 0 {
+            // The raw order is of the logits as given: the same columns exactly.
+            let want_top = raw_top_logprobs(&x, case.top as usize);
+            let got_top: Vec<u32> = got.top[r].iter().map(|e| e.token).collect();
+            let want_ids: Vec<u32> = want_top.iter().map(|e| e.0).collect();
+            assert_eq!(got_top, want_ids, "K = {cols}, row {r}: top columns");
+            for (e, &(_, lp)) in got.top[r].iter().zip(&want_top) {
+                let error = (f64::from(e.logprob) - lp).abs();
+                worst.0 = worst.0.max(error / raw_tol(lp));
+                assert!(
+                    error <= raw_tol(lp),
+                    "K = {cols}, row {r}: top {e:?} against {lp}"
+                );
+            }
+        }
+        if case.top > 0 {
+            // The kept entries in order, as many as the filters keep (within the slack of
+            // their thresholds); entries whose l rounds level may trade places.
+            let want_top = draw.processed_top(case.top as usize);
+            let got_top = &got.top_processed[r];
+            let n = case.top as usize;
+            let (fewest, most) = draw.kept_near;
+            assert!(
+                (fewest.min(n)..=most.min(n)).contains(&got_top.len()),
+                "K = {cols}, row {r}: {} processed top entries, {fewest} to {most} kept: {got_top:?} against {want_top:?}; {:?}; sampled {sampled} against {sampled_logprob}",
+                got_top.len(),
+                settings[r]
+            );
+            let lp_of = |c: u32| {
+                draw.processed_top(usize::MAX)
+                    .iter()
+                    .find(|e| e.0 == c)
+                    .map(|e| e.1)
+            };
+            for (e, &(c, lp)) in got_top.iter().zip(&want_top) {
+                let tol = sampled_tol(lp);
+                let error = (f64::from(e.logprob) - lp).abs();
+                // Where the kept set is in doubt, so is its total weight.
+                if fewest == most {
+                    worst.1 = worst.1.max(error / tol);
+                    assert!(
+                        error <= tol,
+                        "K = {cols}, row {r}: processed top {e:?} against {lp}"
+                    );
+                }
+                let same =
+                    e.token == c || lp_of(e.token).is_some_and(|other| (other - lp).abs() <= tol);
+                assert!(same, "K = {cols}, row {r}: processed top {e:?} against {c}");
+            }
+        }
         if gumbel_gap < GUMBEL_GAP {
             near += 1;
             continue;
@@ -309,16 +381,13 @@ pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
             continue;
         }
         assert_eq!(token, want_token, "K = {cols}, row {r}, {:?}", settings[r]);
-        // Sums of up to n_seq f32 terms in a row (EPS/2 each), one ln (4 ULP), and the
-        // subtraction of values up to 30 apart.
-        let sum_error = (n_seq + 8.0) * f64::from(f32::EPSILON);
-        let raw_tol = sum_error + 8.0 * f64::from(f32::EPSILON) * (1.0 + raw_logprob.abs());
+        let raw_tol = raw_tol(raw_logprob);
         worst.0 = worst.0.max((f64::from(raw) - raw_logprob).abs() / raw_tol);
         assert!(
             (f64::from(raw) - raw_logprob).abs() <= raw_tol,
             "K = {cols}, row {r}: raw log-probability {raw} against {raw_logprob}"
         );
-        let sampled_tol = sum_error + 1e-5 * (1.0 + sampled_logprob.abs());
+        let sampled_tol = sampled_tol(sampled_logprob);
         worst.1 = worst
             .1
             .max((f64::from(sampled) - sampled_logprob).abs() / sampled_tol);

@@ -14,6 +14,17 @@ struct First {
     scaled: vec2<f32>,   // (m, sum exp((l - m) / tau)) of the row's l
 }
 
+fn empty_first() -> First {
+    var f: First;
+    f.top_key = 0u;
+    f.top_col = NONE;
+    f.raw = vec2<f32>(0.0);
+    f.count = 0u;
+    f.bad = false;
+    f.scaled = vec2<f32>(0.0);
+    return f;
+}
+
 // (m, sum exp((v - m) / tau)) with v added: differences before the division, so that the
 // sum keeps its digits however large v / tau is.
 fn add_exp(acc: vec2<f32>, v: f32, tau: f32) -> vec2<f32> {
@@ -73,8 +84,8 @@ fn offer(c: ptr<function, Candidates>, l: f32, g: f32, column: u32, tau: f32) {
 // The first pass of a row sampled in it: the element also becomes a candidate, if it clears
 // min-p against the largest l so far (the threshold only rises).
 fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e: Elem, g: f32,
-               s: Settings) {
-    first_add(f, e);
+               s: Settings, tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
+    first_add(f, e, tops_raw, tops_l);
     if e.kind != LANE_VALUE {
         return;
     }
@@ -88,7 +99,11 @@ fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e
 }
 
 // Adds an element to the first pass.
-fn first_add(f: ptr<function, First>, e: Elem) {
+// `tops_raw` and `tops_l` keep the best params.top_n by x and by l, where top log-probabilities
+// are wanted (token_top); they are apart from First, as naga's SPIR-V writer takes no pointer to
+// a struct's member as an argument.
+fn first_add(f: ptr<function, First>, e: Elem, tops_raw: ptr<function, List>,
+             tops_l: ptr<function, List>) {
     (*f).bad = (*f).bad || e.kind == LANE_INVALID;
     if e.raw && params.want_logprobs != 0u {
         (*f).raw = add_exp((*f).raw, e.x, 1.0);
@@ -100,12 +115,19 @@ fn first_add(f: ptr<function, First>, e: Elem) {
             (*f).top_key = key;
             (*f).top_col = e.col;
         }
+        if params.top_processed != 0u {
+            insert_key(tops_l, key, e.col, params.top_n);
+        }
+    }
+    if e.raw && params.top_n != 0u {
+        insert_key(tops_raw, key_of(e.x), e.col, params.top_n);
     }
 }
 
 // Adds an element to the first pass and to `list`, which keeps the best `most`.
-fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
-    first_add(f, e);
+fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32,
+              tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
+    first_add(f, e, tops_raw, tops_l);
     if e.kind == LANE_VALUE {
         insert_key(list, key_of(e.l), e.col, most);
     }

@@ -35,6 +35,7 @@
 #import token_first_pass
 #import workgroup_sum
 #import token_select
+#import token_top
 
 struct TokenParams {
     header: RowHeader,
@@ -54,6 +55,10 @@ struct TokenParams {
     masks_base: u32,
     masks_count: u32,     // masks in the masks binding; 0: no masks
     mask_words: u32,      // words a mask: ceil(K / 32)
+    logprobs_pitch: u32,  // u32 words of logprobs a row: 2, and 2 a top entry
+    top_n: u32,           // top log-probabilities a row (token_top); 0: none
+    top_processed: u32,   // 1: processed ones too
+    _pad: u32,
 }
 
 alias Params = TokenParams;
@@ -68,7 +73,8 @@ const BINDING_LOGPROBS: u32 = 10u;
 @group(0) @binding(BINDING_STATES) var<storage, read> states: array<RandomState>;
 @group(0) @binding(BINDING_STATE_INDEX) var<storage, read> state_index: array<u32>;
 @group(0) @binding(BINDING_TOKENS) var<storage, read_write> tokens: array<u32>;
-@group(0) @binding(BINDING_LOGPROBS) var<storage, read_write> logprobs: array<f32>;
+// The log-probabilities' f32 as their bits, beside the top entries' tokens.
+@group(0) @binding(BINDING_LOGPROBS) var<storage, read_write> logprobs: array<u32>;
 
 fn needs_sum() -> bool {
     return false;
@@ -152,8 +158,10 @@ fn row_sigma(r: Row, s: Settings, row: u32, lid: u32, m: f32, count: u32) -> f32
 fn write_none(row: u32) {
     tokens[params.header.out_base + row] = NONE;
     if params.want_logprobs != 0u {
-        logprobs[params.logprobs_base + 2u * row] = nan_f32();
-        logprobs[params.logprobs_base + 2u * row + 1u] = nan_f32();
+        let at = params.logprobs_base + row * params.logprobs_pitch;
+        logprobs[at] = NAN_BITS;
+        logprobs[at + 1u] = NAN_BITS;
+        write_no_tops(row);
     }
 }
 
@@ -162,8 +170,9 @@ fn write_none(row: u32) {
 fn write_token(row: u32, token: u32, raw: vec2<f32>, sampled: f32, x: f32) {
     tokens[params.header.out_base + row] = token;
     if params.want_logprobs != 0u {
-        logprobs[params.logprobs_base + 2u * row] = (x - raw.x) - ln_accurate(raw.y);
-        logprobs[params.logprobs_base + 2u * row + 1u] = sampled;
+        let at = params.logprobs_base + row * params.logprobs_pitch;
+        logprobs[at] = bitcast<u32>((x - raw.x) - ln_accurate(raw.y));
+        logprobs[at + 1u] = bitcast<u32>(sampled);
     }
 }
 
@@ -173,15 +182,17 @@ const PATH_LISTS: u32 = 1u;
 const PATH_SELECT: u32 = 2u;
 
 // A row with neither top-k nor top-p nor top-n-sigma is sampled in its first pass, unless
-// min-p's kept weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or top-p alone whose cut
-// falls within the row's first KEPT_MAX entries, is sampled from the winners of its
-// invocations' lists (each its best LIST_MAX), unless one of them runs out.
+// min-p's kept weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or
+// top-p without top-k whose cut falls within the row's first KEPT_MAX entries, is sampled from
+// the winners of its invocations' lists (each its best LIST_MAX), unless one of them runs out.
+// (With a top-k past KEPT_MAX, top-p's share is of the top-k entries' weight, which only the
+// radix select finds.)
 fn path_of(s: Settings, call: Params) -> u32 {
     if !s.greedy && s.k == call.header.cols && s.p >= 1.0 && s.n_sigma == 0.0
         && (s.min_p == 0.0 || call.want_logprobs == 0u) {
         return PATH_ONE_PASS;
     }
-    if s.k <= KEPT_MAX || s.p < 1.0 {
+    if s.k <= KEPT_MAX || (s.p < 1.0 && s.k == call.header.cols) {
         return PATH_LISTS;
     }
     return PATH_SELECT;
@@ -215,17 +226,25 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
-    var first = First(0u, NONE, vec2<f32>(0.0), 0u, false, vec2<f32>(0.0));
+    var first = empty_first();
     // The lists, or for a row sampled in this pass its candidates.
     var list = empty_list();
     var candidates: Candidates;
     candidates.n = 0u;
     candidates.turned_away = false;
-    first_pass(r, s, row, lid, path, &first, &list, &candidates);
+    var tops_raw = empty_list();
+    var tops_l = empty_list();
+    first_pass(r, s, row, lid, path, &first, &list, &candidates, &tops_raw, &tops_l);
     if first.bad {
         atomicStore(&row_bad, 1u);
     }
     atomicAdd(&row_count, first.count);
+    if call.top_n != 0u {
+        merge_top(lid, &tops_raw, call.top_n, false);
+        if call.top_processed != 0u {
+            merge_top(lid, &tops_l, call.top_n, true);
+        }
+    }
     let raw = sum_exp(lid, first.raw.x, first.raw.y, 1.0);
     let top = best_entry(lid, first.top_key, first.top_col);
     if lid == 0u {
@@ -242,6 +261,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if s.greedy {
         if lid == 0u {
             write_token(row, d.w, raw, 0.0, elem_of_column(r, s, row, d.w).x);
+            // The argmax alone, with probability 1.
+            write_tops(row, raw, s, m, 0.0, 1u);
         }
         return;
     }
@@ -268,16 +289,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // The first pass: a loop for each path, so that each carries only its own code (on llvmpipe
 // the list code alone halved the pass of rows without lists).
 fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<function, First>,
-              list: ptr<function, List>, candidates: ptr<function, Candidates>) {
+              list: ptr<function, List>, candidates: ptr<function, Candidates>,
+              tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
     if path == PATH_ONE_PASS {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s,
+                        tops_raw, tops_l);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s,
+                        tops_raw, tops_l);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s,
+                        tops_raw, tops_l);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s,
+                        tops_raw, tops_l);
         }
     } else if path == PATH_LISTS {
         // Lists deep enough that no invocation of a row in random order holds more of its
@@ -290,19 +316,19 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            listed_add(first, elem_at(r, s, row, t, x.x), list, most);
-            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most);
-            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most);
-            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most);
+            listed_add(first, elem_at(r, s, row, t, x.x), list, most, tops_raw, tops_l);
+            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most, tops_raw, tops_l);
+            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most, tops_raw, tops_l);
+            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most, tops_raw, tops_l);
         }
     } else {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(first, elem_at(r, s, row, t, x.x));
-            first_add(first, elem_at(r, s, row, t + 1u, x.y));
-            first_add(first, elem_at(r, s, row, t + 2u, x.z));
-            first_add(first, elem_at(r, s, row, t + 3u, x.w));
+            first_add(first, elem_at(r, s, row, t, x.x), tops_raw, tops_l);
+            first_add(first, elem_at(r, s, row, t + 1u, x.y), tops_raw, tops_l);
+            first_add(first, elem_at(r, s, row, t + 2u, x.z), tops_raw, tops_l);
+            first_add(first, elem_at(r, s, row, t + 3u, x.w), tops_raw, tops_l);
         }
     }
 }
@@ -332,7 +358,10 @@ fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2
     let drawn = workgroupUniformLoad(&decided).x == 0u;
     if drawn && lid == 0u {
         let e = elem_of_column(r, s, row, won.y);
-        write_token(row, won.y, raw, (e.l - scaled.x) / s.tau - ln_accurate(scaled.y), e.x);
+        let log_z = ln_accurate(scaled.y);
+        write_token(row, won.y, raw, (e.l - scaled.x) / s.tau - log_z, e.x);
+        // No filter: every valid entry is kept.
+        write_tops(row, raw, s, scaled.x, log_z, TOP_MAX);
     }
     return drawn;
 }
@@ -474,6 +503,7 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
             }
             let e = elem_of_column(r, s, row, won.y);
             write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
+            write_tops(row, raw, s, m, ln_accurate(z), chosen.x);
         }
         return true;
     }
@@ -535,5 +565,15 @@ fn sample_after_selects(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: ve
     if lid == 0u {
         let e = elem_of_column(r, s, row, won.y);
         write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(zs.y), e.x);
+        // The filters keep a prefix of the row's order.
+        var kept_top = 0u;
+        while kept_top < params.top_n && top_l_col[kept_top] != NONE {
+            let key = top_l_key[kept_top];
+            if !kept(key, top_l_col[kept_top], weight(value_of(key), m, s), s, cut_k, cut_p) {
+                break;
+            }
+            kept_top += 1u;
+        }
+        write_tops(row, raw, s, m, ln_accurate(zs.y), kept_top);
     }
 }
