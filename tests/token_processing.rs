@@ -5,7 +5,7 @@ mod common;
 
 use common::tokens::{Bias, Compared, Processing, TokenCase, check, lm_logits, settings_mix};
 use common::{TestRng as Rng, ctx, expect_invalid, one_at_a_time};
-use gumbel_wgpu::reference::{RowProcessing, sample_processed_token_row};
+use gumbel_wgpu::reference::{RowProcessing, raw_top_logprobs, sample_processed_token_row};
 use gumbel_wgpu::{
     Element, GpuSlice, HostTokenNoise, NoiseRange, RandomState, SampleTokensCall, Shape,
     StorageType, Strategy, TokenArgs, TokenEntry, TokenLists, TokenMasks, TokenNoise,
@@ -375,6 +375,10 @@ fn bad_lists_and_masks_are_refused_by_name() {
         ),
         "settings[1].list_len",
     );
+    // The top entries.
+    let all = [TokenSettings::new(1.0); 2];
+    let args = TokenArgs::new(cols, &all, &states).with_top_logprobs(21, true);
+    expect_invalid(ctx().sample_tokens(&logits, &args), "top_logprobs = 21");
     // The penalties.
     for (settings, needle) in [
         (
@@ -535,4 +539,50 @@ fn top_logprobs_match_reference_f32() {
 fn top_logprobs_match_reference_bf16() {
     let _turn = one_at_a_time();
     top_logprobs_match::<bf16>();
+}
+
+/// A row whose 20 largest logits all fall to one invocation (blocks 1,024 apart, for any
+/// workgroup width up to 1,024) still has all 20 top entries: each invocation keeps as many as
+/// are asked for.
+#[test]
+fn top_logprobs_of_a_row_whose_best_share_one_invocation() {
+    let _turn = one_at_a_time();
+    let cols = 5 * 4096u32;
+    let mut rng = Rng::new(12);
+    let mut logits = lm_logits(&mut rng, cols);
+    for (i, c) in (0..5)
+        .flat_map(|k| (0..4).map(move |lane| 4096 * k + lane))
+        .enumerate()
+    {
+        logits[c] = 20.0 + i as f32 * 0.25;
+    }
+    let settings = [
+        TokenSettings::new(1.0),
+        TokenSettings::new(1.0).with_top_k(30),
+        TokenSettings::new(1.0).with_top_k(300).with_top_p(0.99),
+    ];
+    let batch: Vec<f32> = settings
+        .iter()
+        .flat_map(|_| logits.iter().copied())
+        .collect();
+    let states = [RandomState { seed: 5, offset: 0 }; 3];
+    let args = TokenArgs::new(cols, &settings, &states).with_top_logprobs(20, true);
+    let got = ctx().sample_tokens(&batch, &args).unwrap();
+    let want: Vec<u32> = raw_top_logprobs(&logits, 20).iter().map(|e| e.0).collect();
+    for (r, s) in settings.iter().enumerate() {
+        let raw: Vec<u32> = got.top[r].iter().map(|e| e.token).collect();
+        assert_eq!(raw, want, "row {r}");
+        let draw = sample_processed_token_row(
+            &logits,
+            &RowProcessing::default(),
+            s,
+            states[r],
+            NoiseRange::Standard,
+            0.0,
+        )
+        .unwrap();
+        let processed: Vec<u32> = got.top_processed[r].iter().map(|e| e.token).collect();
+        let kept: Vec<u32> = draw.processed_top(20).iter().map(|e| e.0).collect();
+        assert_eq!(processed, kept, "row {r}");
+    }
 }

@@ -2,6 +2,12 @@
 //! `LogitsProcessor` (one CPU thread, a row at a time, as a Rust server samples), on logits
 //! N(0, 1) * 3 at temperature 0.8, with the sampler's ratio to a read pass over the same logits
 //! in the same run. `--quick` takes the two smaller vocabularies and batches 1 and 8 only.
+//!
+//! The processed setting adds to top-k 50 + top-p 0.9 a repetition penalty over 512 tokens per
+//! row and a grammar mask per row: ours with frequency and presence penalties besides (a list
+//! of 512 `TokenEntry`s and a bitmask per row, in the call); candle's as its user would,
+//! `utils::apply_repeat_penalty` over the row's 512 context tokens and the mask added as a
+//! dense -inf / 0 row (made before the timing, which spares candle the bitmask's expansion).
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +15,8 @@ use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use gumbel_wgpu::measure::{ReadWorkload, time_per_run};
 use gumbel_wgpu::{
-    GpuContext, GpuSlice, RandomState, SampleTokensCall, Shape, StorageType, TokenNoise,
-    TokenSettings,
+    GpuContext, GpuSlice, RandomState, SampleTokensCall, Shape, StorageType, TokenEntry,
+    TokenLists, TokenMasks, TokenNoise, TokenSettings, mask_words,
 };
 use rand::{Rng, SeedableRng};
 
@@ -23,10 +29,21 @@ enum Filter {
     TopK,
     TopP,
     TopKTopP,
+    /// Top-k 50 + top-p 0.9 with penalties over `LISTED` tokens and a mask.
+    Processed,
 }
 
+/// The tokens of each row's penalty list.
+const LISTED: usize = 512;
+
 impl Filter {
-    const ALL: [Filter; 4] = [Filter::TopK, Filter::TopP, Filter::TopKTopP, Filter::Plain];
+    const ALL: [Filter; 5] = [
+        Filter::TopK,
+        Filter::TopP,
+        Filter::TopKTopP,
+        Filter::Plain,
+        Filter::Processed,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -34,6 +51,7 @@ impl Filter {
             Filter::TopK => "top-k 50",
             Filter::TopP => "top-p 0.9",
             Filter::TopKTopP => "top-k 50 + top-p 0.9",
+            Filter::Processed => "top-k 50 + top-p 0.9, penalties over 512, a mask",
         }
     }
 
@@ -43,7 +61,7 @@ impl Filter {
             Filter::Plain => plain,
             Filter::TopK => plain.with_top_k(50),
             Filter::TopP => plain.with_top_p(0.9),
-            Filter::TopKTopP => plain.with_top_k(50).with_top_p(0.9),
+            Filter::TopKTopP | Filter::Processed => plain.with_top_k(50).with_top_p(0.9),
         }
     }
 
@@ -56,7 +74,7 @@ impl Filter {
                 p: 0.9,
                 temperature,
             },
-            Filter::TopKTopP => Sampling::TopKThenTopP {
+            Filter::TopKTopP | Filter::Processed => Sampling::TopKThenTopP {
                 k: 50,
                 p: 0.9,
                 temperature,
@@ -110,9 +128,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let read = ReadWorkload::new(&ctx, (rows * cols * 4) as u64)?;
             let read_time = time_per_run(&ctx, 20, |e| read.record(ctx.kernels(), e))?;
             let tensor = Tensor::from_vec(host, (rows, cols), &Device::Cpu)?;
+            // Each row's penalty list (spread over the vocabulary) and mask (about one token
+            // in sixteen banned), in both forms.
+            let spacing = cols / LISTED;
+            let context: Vec<Vec<u32>> = (0..rows)
+                .map(|r| {
+                    (0..LISTED)
+                        .map(|i| (i * spacing + r % spacing) as u32)
+                        .collect()
+                })
+                .collect();
+            let entries: Vec<TokenEntry> = context
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, &t)| TokenEntry::new(t, 1 + (i % 3) as u32))
+                .collect();
+            let words = mask_words(cols as u32) as usize;
+            let bitmask: Vec<u32> = (0..rows * words)
+                .map(|i| {
+                    !(1u32 << ((i as u32).wrapping_mul(2_654_435_761) % 32)) & !(1 << (i % 32))
+                })
+                .collect();
+            let dense_masks: Vec<Tensor> = (0..rows)
+                .map(|r| {
+                    let row: Vec<f32> = (0..cols)
+                        .map(|v| {
+                            let allowed = bitmask[r * words + v / 32] >> (v % 32) & 1 == 1;
+                            if allowed { 0.0 } else { f32::NEG_INFINITY }
+                        })
+                        .collect();
+                    Tensor::from_vec(row, cols, &Device::Cpu)
+                })
+                .collect::<candle_core::Result<_>>()?;
+            let entries = ctx.upload(&entries)?;
+            let masks = ctx.upload(&bitmask)?;
             for filter in Filter::ALL {
-                let settings = ctx.upload(&vec![filter.ours(); rows])?;
-                let call = SampleTokensCall::new(
+                let processed = matches!(filter, Filter::Processed);
+                let row_settings: Vec<TokenSettings> = (0..rows)
+                    .map(|r| match filter {
+                        Filter::Processed => filter
+                            .ours()
+                            .with_penalties(1.1, 0.3, 0.2)
+                            .with_list((r * LISTED) as u32, LISTED as u32)
+                            .with_mask(r as u32),
+                        _ => filter.ours(),
+                    })
+                    .collect();
+                let settings = ctx.upload(&row_settings)?;
+                let mut call = SampleTokensCall::new(
                     StorageType::F32,
                     shape,
                     GpuSlice::from(&input),
@@ -120,6 +184,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     TokenNoise::per_row(GpuSlice::from(&states)),
                     GpuSlice::from(&tokens),
                 );
+                if processed {
+                    call = call
+                        .with_lists(TokenLists {
+                            entries: GpuSlice::from(&entries),
+                            count: (rows * LISTED) as u32,
+                        })
+                        .with_masks(TokenMasks {
+                            words: GpuSlice::from(&masks),
+                            count: rows as u32,
+                        });
+                }
                 let mut record =
                     |e: &mut wgpu::CommandEncoder| ctx.kernels().record_sample_tokens(e, &call);
                 let once = time_per_run(&ctx, 1, &mut record)?;
@@ -127,7 +202,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut processor = LogitsProcessor::from_sampling(7, filter.candle());
                 let mut batch = || -> candle_core::Result<()> {
                     for r in 0..rows {
-                        processor.sample(&tensor.get(r)?)?;
+                        let row = tensor.get(r)?;
+                        if processed {
+                            let row = candle_transformers::utils::apply_repeat_penalty(
+                                &row,
+                                1.1,
+                                &context[r],
+                            )?;
+                            processor.sample(&row.add(&dense_masks[r])?)?;
+                        } else {
+                            processor.sample(&row)?;
+                        }
                     }
                     Ok(())
                 };
