@@ -7,14 +7,17 @@ use common::tokens::{Bias, Compared, Processing, TokenCase, check, lm_logits, se
 use common::{TestRng as Rng, ctx, expect_invalid, one_at_a_time};
 use gumbel_wgpu::reference::{RowProcessing, raw_top_logprobs, sample_processed_token_row};
 use gumbel_wgpu::{
-    Element, GpuSlice, HostTokenNoise, NoiseRange, RandomState, SampleTokensCall, Shape,
+    Element, Error, GpuSlice, HostTokenNoise, NoiseRange, RandomState, SampleTokensCall, Shape,
     StorageType, Strategy, TokenArgs, TokenEntry, TokenLists, TokenMasks, TokenNoise,
-    TokenSettings, mask_words,
+    TokenSettings, Tokens, mask_words,
 };
 use half::{bf16, f16};
 
 const NONE: u32 = u32::MAX;
 
+/// Samples a case and holds it to the reference; `None` where a driver that counts loop
+/// iterations (llvmpipe) refuses it by name: the search of a token list for each element of
+/// each pass takes it past the budget for the longest rows.
 fn compare<T: Element>(
     cols: u32,
     rows: usize,
@@ -22,12 +25,20 @@ fn compare<T: Element>(
     bias: Bias,
     processing: Processing,
     strategy: Option<Strategy>,
-) -> Compared {
+) -> Option<Compared> {
     let case = TokenCase::<T>::new(cols, rows, case, bias).with_processing(processing, case + 7);
-    let got = ctx()
-        .sample_tokens(&case.logits, &case.args(strategy))
-        .unwrap();
-    check(&case, &got)
+    sampled(&case, strategy).map(|got| check(&case, &got))
+}
+
+fn sampled<T: Element>(case: &TokenCase<T>, strategy: Option<Strategy>) -> Option<Tokens> {
+    match ctx().sample_tokens(&case.logits, &case.args(strategy)) {
+        Err(Error::OverLimits(message)) if message.contains("loop iterations") => {
+            assert!(case.cols > 32_000, "K = {}: {message}", case.cols);
+            eprintln!("K = {}: refused on this driver: {message}", case.cols);
+            None
+        }
+        got => Some(got.unwrap()),
+    }
 }
 
 fn matches_reference<T: Element>() {
@@ -40,9 +51,10 @@ fn matches_reference<T: Element>() {
             (Bias::None, Processing::Shared),
             (Bias::Shared, Processing::PerRow),
         ] {
-            let c = compare::<T>(cols, rows, 200 + i as u64, bias, processing, None);
-            near += c.near;
-            total += c.rows;
+            if let Some(c) = compare::<T>(cols, rows, 200 + i as u64, bias, processing, None) {
+                near += c.near;
+                total += c.rows;
+            }
         }
     }
     eprintln!(
@@ -79,7 +91,7 @@ fn workgroup_widths_agree_with_lists_and_masks() {
     let _turn = one_at_a_time();
     for size in [64, 256, 1024] {
         let strategy = Some(Strategy::RowPerWorkgroup { size });
-        let c = compare::<f32>(5000, 28, 9, Bias::PerRow, Processing::PerRow, strategy);
+        let c = compare::<f32>(5000, 28, 9, Bias::PerRow, Processing::PerRow, strategy).unwrap();
         assert!(c.near * 10 <= c.rows);
     }
 }
@@ -521,7 +533,9 @@ fn top_logprobs_match<T: Element>() {
             let case = TokenCase::<T>::new(cols, rows, 300 + i as u64, Bias::Shared)
                 .with_processing(processing, 301)
                 .with_top(n);
-            let got = ctx().sample_tokens(&case.logits, &case.args(None)).unwrap();
+            let Some(got) = sampled(&case, None) else {
+                continue;
+            };
             assert_eq!(got.top.len(), rows);
             let c = check(&case, &got);
             assert!(c.near * 10 <= c.rows, "{} of {} rows near", c.near, c.rows);

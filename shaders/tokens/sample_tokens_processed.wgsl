@@ -54,14 +54,22 @@ fn mask_allows(mask: u32, col: u32) -> bool {
     return ((word >> (col % 32u)) & 1u) != 0u;
 }
 
-// One step of the binary search: the last entry at or before `col` is at `at` or `at + step`.
-fn probe(at: u32, step: u32, end: u32, col: u32) -> u32 {
-    let next = at + step;
-    return select(at, next, next < end && lists[next].token <= col);
+// The last entry of the row's list (from `first`, `len` entries) at or before `col` (the first
+// is): a binary search of bitlen(len) steps. A loop, not the steps written out: written out at
+// each of the kernel's many calls of elem_at they took Chrome's compiler minutes. Its iterations
+// count against llvmpipe's loop budget (the host's cost of the call counts them).
+fn search_list(first: u32, len: u32, col: u32) -> u32 {
+    var at = first;
+    for (var step = 1u << firstLeadingBit(len); step > 0u; step = step / 2u) {
+        let next = at + step;
+        if next < first + len && lists[next].token <= col {
+            at = next;
+        }
+    }
+    return at;
 }
 
-// l of column `col` after its entry in the row's list, if it has one. The search is written out,
-// LIST_LEN_MAX = 2^18 entries in 18 steps, so that it counts no loop iterations.
+// l of column `col` after its entry in the row's list, if it has one.
 fn adjusted_by_list(s: Settings, col: u32, l: f32) -> Listed {
     let bit = col % LISTED_BITS;
     let first = params.lists_base + s.list_start;
@@ -69,26 +77,7 @@ fn adjusted_by_list(s: Settings, col: u32, l: f32) -> Listed {
         || lists[first].token > col {
         return Listed(l, false);
     }
-    let end = first + s.list_len;
-    var at = first;
-    at = probe(at, 131072u, end, col);
-    at = probe(at, 65536u, end, col);
-    at = probe(at, 32768u, end, col);
-    at = probe(at, 16384u, end, col);
-    at = probe(at, 8192u, end, col);
-    at = probe(at, 4096u, end, col);
-    at = probe(at, 2048u, end, col);
-    at = probe(at, 1024u, end, col);
-    at = probe(at, 512u, end, col);
-    at = probe(at, 256u, end, col);
-    at = probe(at, 128u, end, col);
-    at = probe(at, 64u, end, col);
-    at = probe(at, 32u, end, col);
-    at = probe(at, 16u, end, col);
-    at = probe(at, 8u, end, col);
-    at = probe(at, 4u, end, col);
-    at = probe(at, 2u, end, col);
-    at = probe(at, 1u, end, col);
+    let at = search_list(first, s.list_len, col);
     let e = lists[at];
     if e.token != col {
         return Listed(l, false);

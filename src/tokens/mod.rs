@@ -305,7 +305,7 @@ const NARROWEST: u32 = 64;
 /// over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over
 /// their winners, then (where a list ran out) two radix selects of eight passes with invocation
 /// 0's scans of 256 bins, top-n-sigma's two passes (a step and four lanes a block), the last
-/// pass, and a row's token list read into workgroup memory (a list's search is written out).
+/// pass, and a row's token list read into workgroup memory and searched for each element.
 /// Its workgroup memory: three trees, three bin arrays, the lists' winners, the row's settings
 /// and parameters, and the token list's bits.
 fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
@@ -318,11 +318,16 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
     let sigma = 2 * 5 * per_pass;
     let shared = 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 256;
+    // A row's list read into workgroup memory; then, at worst, a search of the longest list
+    // the call's entries allow for every element of every pass that reads elements (the first,
+    // top-p's sum, sixteen radix-select passes, top-n-sigma's two and the last).
     let (listing, list_bytes) = match list_entries {
         Some(entries) => {
             let longest = entries.min(TokenSettings::LIST_LEN_MAX);
+            let steps = u64::from(32 - longest.leading_zeros());
+            let searches = 21 * 4 * per_pass * steps;
             (
-                u64::from(longest.div_ceil(size)),
+                u64::from(longest.div_ceil(size)) + searches,
                 4 * processed::LISTED_WORDS,
             )
         }

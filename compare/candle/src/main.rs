@@ -197,7 +197,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 let mut record =
                     |e: &mut wgpu::CommandEncoder| ctx.kernels().record_sample_tokens(e, &call);
-                let once = time_per_run(&ctx, 1, &mut record)?;
+                let once = match time_per_run(&ctx, 1, &mut record) {
+                    Ok(once) => once,
+                    Err(gumbel_wgpu::Error::OverLimits(message)) => {
+                        println!(
+                            "| {rows} x {cols} | {} | | refused: {message} | | |",
+                            filter.name()
+                        );
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 let ours = time_per_run(&ctx, reps(once, budget), &mut record)?;
                 let mut processor = LogitsProcessor::from_sampling(7, filter.candle());
                 let mut batch = || -> candle_core::Result<()> {

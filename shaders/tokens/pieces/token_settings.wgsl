@@ -31,8 +31,7 @@ struct RandomState {
 
 const NO_TOP_K: u32 = 0xffffffffu;
 const NO_MASK: u32 = 0xffffffffu;
-// The longest token list a row may have: the kernel finds a column in it by LIST_PROBES steps
-// of a binary search written out (llvmpipe counts loop iterations against a budget).
+// The longest token list a row may have.
 const LIST_LEN_MAX: u32 = 262144u;
 const GREEDY_BELOW: f32 = 1e-5;
 // Where a row's noise position comes from: the call's seed and offset (row r at offset + rK),
