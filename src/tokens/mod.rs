@@ -333,9 +333,14 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
         }
         None => (0, 0),
     };
-    // Two more lists of `top` in the first pass, their rounds, and their writes.
+    // Where top entries are asked for: a pass with two lists of `top`, their rounds, and the
+    // writes.
     let top = u64::from(top);
-    let tops = per_pass * 4 * 2 * top + 2 * top * (u64::from(size.ilog2()) + 3) + 2 * top;
+    let tops = if top > 0 {
+        per_pass * (5 + 4 * 2 * top) + 2 * top * (u64::from(size.ilog2()) + 3) + 2 * top
+    } else {
+        0
+    };
     RowCost {
         iterations: first + weight_pass + rounds + selects + sigma + 9 * per_pass + listing + tops,
         workgroup_bytes: shared + list_bytes + 16 * token_top::TOP_MAX,

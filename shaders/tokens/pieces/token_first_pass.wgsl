@@ -84,8 +84,8 @@ fn offer(c: ptr<function, Candidates>, l: f32, g: f32, column: u32, tau: f32) {
 // The first pass of a row sampled in it: the element also becomes a candidate, if it clears
 // min-p against the largest l so far (the threshold only rises).
 fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e: Elem, g: f32,
-               s: Settings, tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
-    first_add(f, e, tops_raw, tops_l);
+               s: Settings) {
+    first_add(f, e);
     if e.kind != LANE_VALUE {
         return;
     }
@@ -99,11 +99,7 @@ fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e
 }
 
 // Adds an element to the first pass.
-// `tops_raw` and `tops_l` keep the best params.top_n by x and by l, where top log-probabilities
-// are wanted (token_top); they are apart from First, as naga's SPIR-V writer takes no pointer to
-// a struct's member as an argument.
-fn first_add(f: ptr<function, First>, e: Elem, tops_raw: ptr<function, List>,
-             tops_l: ptr<function, List>) {
+fn first_add(f: ptr<function, First>, e: Elem) {
     (*f).bad = (*f).bad || e.kind == LANE_INVALID;
     if e.raw && params.want_logprobs != 0u {
         (*f).raw = add_exp((*f).raw, e.x, 1.0);
@@ -115,19 +111,12 @@ fn first_add(f: ptr<function, First>, e: Elem, tops_raw: ptr<function, List>,
             (*f).top_key = key;
             (*f).top_col = e.col;
         }
-        if params.top_processed != 0u {
-            insert_key(tops_l, key, e.col, params.top_n);
-        }
-    }
-    if e.raw && params.top_n != 0u {
-        insert_key(tops_raw, key_of(e.x), e.col, params.top_n);
     }
 }
 
 // Adds an element to the first pass and to `list`, which keeps the best `most`.
-fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32,
-              tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
-    first_add(f, e, tops_raw, tops_l);
+fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most: u32) {
+    first_add(f, e);
     if e.kind == LANE_VALUE {
         insert_key(list, key_of(e.l), e.col, most);
     }

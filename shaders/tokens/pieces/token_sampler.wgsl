@@ -232,18 +232,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var candidates: Candidates;
     candidates.n = 0u;
     candidates.turned_away = false;
-    var tops_raw = empty_list();
-    var tops_l = empty_list();
-    first_pass(r, s, row, lid, path, &first, &list, &candidates, &tops_raw, &tops_l);
+    first_pass(r, s, row, lid, path, &first, &list, &candidates);
     if first.bad {
         atomicStore(&row_bad, 1u);
     }
     atomicAdd(&row_count, first.count);
     if call.top_n != 0u {
-        merge_top(lid, &tops_raw, call.top_n, false);
-        if call.top_processed != 0u {
-            merge_top(lid, &tops_l, call.top_n, true);
-        }
+        top_entries(r, s, row, lid, call.top_n, call.top_processed != 0u);
     }
     let raw = sum_exp(lid, first.raw.x, first.raw.y, 1.0);
     let top = best_entry(lid, first.top_key, first.top_col);
@@ -289,21 +284,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 // The first pass: a loop for each path, so that each carries only its own code (on llvmpipe
 // the list code alone halved the pass of rows without lists).
 fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<function, First>,
-              list: ptr<function, List>, candidates: ptr<function, Candidates>,
-              tops_raw: ptr<function, List>, tops_l: ptr<function, List>) {
+              list: ptr<function, List>, candidates: ptr<function, Candidates>) {
     if path == PATH_ONE_PASS {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s,
-                        tops_raw, tops_l);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s,
-                        tops_raw, tops_l);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s,
-                        tops_raw, tops_l);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s,
-                        tops_raw, tops_l);
+            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s);
+            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
         }
     } else if path == PATH_LISTS {
         // Lists deep enough that no invocation of a row in random order holds more of its
@@ -316,19 +306,19 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            listed_add(first, elem_at(r, s, row, t, x.x), list, most, tops_raw, tops_l);
-            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most, tops_raw, tops_l);
-            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most, tops_raw, tops_l);
-            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most, tops_raw, tops_l);
+            listed_add(first, elem_at(r, s, row, t, x.x), list, most);
+            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most);
+            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most);
+            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most);
         }
     } else {
         for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(first, elem_at(r, s, row, t, x.x), tops_raw, tops_l);
-            first_add(first, elem_at(r, s, row, t + 1u, x.y), tops_raw, tops_l);
-            first_add(first, elem_at(r, s, row, t + 2u, x.z), tops_raw, tops_l);
-            first_add(first, elem_at(r, s, row, t + 3u, x.w), tops_raw, tops_l);
+            first_add(first, elem_at(r, s, row, t, x.x));
+            first_add(first, elem_at(r, s, row, t + 1u, x.y));
+            first_add(first, elem_at(r, s, row, t + 2u, x.z));
+            first_add(first, elem_at(r, s, row, t + 3u, x.w));
         }
     }
 }

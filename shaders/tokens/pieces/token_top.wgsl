@@ -1,8 +1,9 @@
 // The top-n log-probabilities of a row (n = params.top_n, up to TOP_MAX): the n most likely
 // tokens under softmax(x) of the logits as given, and where asked (params.top_processed) under
-// the distribution the token is drawn from. Each invocation keeps its best n of each order in
-// its first pass (First's raw_top and l_top), and n rounds of best_entry merge them: exact, as
-// no invocation holds more than n of the row's first n.
+// the distribution the token is drawn from. A pass of their own over the row, for rows that
+// ask: each invocation keeps its best n of each order, and n rounds of best_entry merge them,
+// exactly, as no invocation holds more than n of the row's first n. (Kept in the first pass,
+// the lists halved the speed of the calls that do not ask, on llvmpipe.)
 #import key_list
 #import best_entry
 
@@ -11,6 +12,28 @@ var<workgroup> top_raw_key: array<u32, TOP_MAX>;
 var<workgroup> top_raw_col: array<u32, TOP_MAX>;
 var<workgroup> top_l_key: array<u32, TOP_MAX>;
 var<workgroup> top_l_col: array<u32, TOP_MAX>;
+
+// The row's first n entries by x and, if `processed`, by l, into the top_* arrays.
+fn top_entries(r: Row, s: Settings, row: u32, lid: u32, n: u32, processed: bool) {
+    var by_x = empty_list();
+    var by_l = empty_list();
+    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let x = block_x(r, j);
+        for (var lane = 0u; lane < 4u; lane++) {
+            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            if e.raw {
+                insert_key(&by_x, key_of(e.x), e.col, n);
+            }
+            if processed && e.kind == LANE_VALUE {
+                insert_key(&by_l, key_of(e.l), e.col, n);
+            }
+        }
+    }
+    merge_top(lid, &by_x, n, false);
+    if processed {
+        merge_top(lid, &by_l, n, true);
+    }
+}
 
 // The first n entries of the invocations' lists in order, into (keys, columns) of invocation 0.
 fn merge_top(lid: u32, list: ptr<function, List>, n: u32, into_l: bool) {
