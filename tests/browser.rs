@@ -9,7 +9,7 @@
 mod common;
 
 use common::derivative::{Direction, SourceKind, make_inputs};
-use common::tokens::{Bias, TokenCase};
+use common::tokens::{Bias, Processing, TokenCase};
 use common::top_k::{CASES, TopKInput};
 use common::{CORE_STRATEGIES, make_batch, noise_tolerance};
 use gumbel_wgpu::{Element, GpuContext, Mode, NoiseRange, SampleArgs, Strategy, philox, reference};
@@ -186,6 +186,28 @@ async fn token_sampler_matches_reference() {
     tokens_match_reference::<f32>(&ctx).await;
     tokens_match_reference::<f16>(&ctx).await;
     tokens_match_reference::<bf16>(&ctx).await;
+}
+
+/// Token lists (penalties, sparse bias), masks and top log-probabilities, which take the
+/// sampler's second kernel (ten storage buffers: the page's device asks for the adapter's
+/// limits), against the reference.
+#[wasm_bindgen_test]
+async fn token_lists_masks_and_top_entries_match_reference() {
+    let ctx = context().await;
+    for (cols, rows, processing) in [
+        (7, 28, Processing::PerRow),
+        (32_000, 15, Processing::Shared),
+    ] {
+        let case = TokenCase::<f32>::new(cols, rows, 5, Bias::Shared)
+            .with_processing(processing, 6)
+            .with_top(5);
+        let got = ctx
+            .sample_tokens_async(&case.logits, &case.args(None))
+            .await
+            .unwrap();
+        let compared = common::tokens::check(&case, &got);
+        assert!(compared.near < rows / 4, "{} near rows", compared.near);
+    }
 }
 
 /// The host-slice calls a page would make: a sample, its indices and a conversion round trip.
