@@ -18,15 +18,17 @@
 //
 // Passes over the row (docs/design.md): rows without top-k or top-p are sampled in their
 // first pass (min-p against each invocation's running maximum). Rows with top-k up to KEPT_MAX,
-// or top-p whose cut falls within that many entries, take the row's first entries in order
-// from rounds over the invocations' lists of that pass, and make noise for those alone. Other
-// rows find top-k's and top-p's cuts by radix selects (a count, or a weight, per histogram bin)
-// and end with a pass of Gumbel-max over the kept set that makes noise only for blocks holding
-// a kept element.
+// or top-p without top-k whose cut falls within that many entries, take the row's first entries
+// in order from rounds over the invocations' lists of that pass, and make noise for those
+// alone. Other rows find top-k's and top-p's cuts by radix selects (a count, or a weight, per
+// histogram bin) and end with a pass of Gumbel-max over the kept set that makes noise only for
+// blocks holding a kept element. Rows that ask for top entries take one more pass
+// (token_top).
 //
 // The pieces: token_settings (a row's settings and elements), token_first_pass, token_weights
 // (weights, draws, top-p's fixed point and the `kept` predicate), token_select (the radix
-// select). `main` takes a row through the first pass and hands it to its path.
+// select), token_top (the top log-probabilities). `main` takes a row through the first pass
+// and hands it to its path.
 #import sampler_row
 #import params
 #import best_entry
