@@ -732,12 +732,30 @@ mod tests {
             choose_size_on(32_000, None, 0, true, &cpu, Some(60_000)),
             64
         );
-        for cols in [1, 7, 32_000, 151_936, 262_144, 800_000] {
-            let size = choose_size_on(cols, Some(1 << 20), 20, true, &cpu, Some(60_000));
-            let c = cost(cols, size, Some(1 << 20), 20);
-            assert!(c.iterations <= 60_000, "K = {cols} at {size}: {c:?}");
+        // Without top entries to 800,000; with 20 (a pass of their own) to 262,144.
+        for (cols, top) in [1, 7, 32_000, 151_936, 262_144, 800_000]
+            .into_iter()
+            .flat_map(|cols| [(cols, 0), (cols, 20)])
+            .filter(|&(cols, top)| top == 0 || cols <= 262_144)
+        {
+            let size = choose_size_on(cols, None, top, true, &cpu, Some(60_000));
+            let c = cost(cols, size, None, top);
+            assert!(
+                c.iterations <= 60_000,
+                "K = {cols}, top {top} at {size}: {c:?}"
+            );
             assert!(c.workgroup_bytes <= 32_768);
         }
+        // Token lists: each element's search counts at its worst, so that llvmpipe takes
+        // lists of 512 entries on rows of 151,936 but not of 262,144 (refused by name).
+        let lists = |cols: u32, entries: u32| {
+            let size = choose_size_on(cols, Some(entries), 0, true, &cpu, Some(60_000));
+            cost(cols, size, Some(entries), 0)
+        };
+        assert!(lists(32_000, 1 << 20).iterations <= 60_000);
+        assert!(lists(151_936, 512).iterations <= 60_000);
+        assert!(lists(262_144, 512).iterations > 60_000);
+        assert!(lists(32_000, 1 << 20).workgroup_bytes <= 32_768);
         assert!(cost(1 << 21, 1024, None, 0).iterations > 60_000);
         assert!(
             cost(1, 256, Some(1), 20).workgroup_bytes <= default.max_compute_workgroup_storage_size
