@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::tokens::{Bias, Compared, Processing, TokenCase, check, lm_logits, settings_mix};
+use common::tokens::{
+    Bias, CHI_SQUARE_CRITICAL, Compared, Processing, TokenCase, check, chi_square_of, lm_logits,
+    settings_mix,
+};
 use common::{TestRng as Rng, ctx, expect_invalid, one_at_a_time};
 use gumbel_wgpu::reference::{RowProcessing, raw_top_logprobs, sample_processed_token_row};
 use gumbel_wgpu::{
@@ -102,10 +105,6 @@ fn workgroup_widths_agree_with_lists_and_masks() {
 #[test]
 fn processed_frequencies_match_by_chi_square() {
     let _turn = one_at_a_time();
-    // P(chi2 > x) = 0.001 at 1 .. 9 degrees of freedom.
-    const CRITICAL: [f64; 10] = [
-        0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
-    ];
     let logits = [0.3f32, -1.2, 2.0, 0.0, 0.9, -0.4, 1.5, -2.5, 1.9, 0.1];
     let list = [
         TokenEntry::new(0, 0).in_prompt(true),
@@ -132,7 +131,7 @@ fn processed_frequencies_match_by_chi_square() {
         eprintln!("{settings:?}: chi-square {chi2:.2} ({dof} dof)");
         assert!(dof >= 1, "{settings:?}");
         assert!(
-            chi2 < CRITICAL[dof],
+            chi2 < CHI_SQUARE_CRITICAL[dof],
             "{settings:?}: chi-square {chi2} at {dof} dof"
         );
     }
@@ -172,28 +171,7 @@ fn chi_square(
         0.0,
     )
     .unwrap();
-    let mut counts = vec![0u64; cols as usize];
-    for t in got.tokens {
-        counts[t as usize] += 1;
-    }
-    for (c, &n) in counts.iter().enumerate() {
-        if !want.kept.contains(&(c as u32)) {
-            assert_eq!(
-                n, 0,
-                "{settings:?}: column {c} is left out but drawn {n} times"
-            );
-        }
-    }
-    let chi2 = want
-        .kept
-        .iter()
-        .zip(&want.probs)
-        .map(|(&c, &p)| {
-            let expected = p * rows as f64;
-            (counts[c as usize] as f64 - expected).powi(2) / expected
-        })
-        .sum();
-    (chi2, want.kept.len() - 1)
+    chi_square_of(&got.tokens, &want, &format!("{settings:?}"))
 }
 
 /// The same requests, each with its own list and mask (or all sharing one), in shuffled

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::tokens::{Bias, Compared, TokenCase, check, lm_logits, settings_mix};
+use common::tokens::{
+    Bias, CHI_SQUARE_CRITICAL, Compared, TokenCase, check, chi_square_of, lm_logits, settings_mix,
+};
 use common::{TestRng as Rng, assert_token_near, ctx, expect_invalid, one_at_a_time};
 use gumbel_wgpu::reference::sample_token_row;
 use gumbel_wgpu::{
@@ -102,37 +104,12 @@ fn chi_square(settings: TokenSettings, logits: &[f32]) -> (f64, usize) {
         .sample_tokens(&batch, &TokenArgs::new(cols, &all, &states))
         .unwrap();
     let want = sample_token_row(logits, None, &settings, states[0]).unwrap();
-    let mut counts = vec![0u64; cols as usize];
-    for t in got.tokens {
-        counts[t as usize] += 1;
-    }
-    for (c, &n) in counts.iter().enumerate() {
-        if !want.kept.contains(&(c as u32)) {
-            assert_eq!(
-                n, 0,
-                "{settings:?}: column {c} is filtered out but drawn {n} times"
-            );
-        }
-    }
-    let chi2 = want
-        .kept
-        .iter()
-        .zip(&want.probs)
-        .map(|(&c, &p)| {
-            let expected = p * rows as f64;
-            (counts[c as usize] as f64 - expected).powi(2) / expected
-        })
-        .sum();
-    (chi2, want.kept.len() - 1)
+    chi_square_of(&got.tokens, &want, &format!("{settings:?}"))
 }
 
 #[test]
 fn filtered_frequencies_match_by_chi_square() {
     let _turn = one_at_a_time();
-    // P(chi2 > x) = 0.001 at 1 .. 9 degrees of freedom.
-    const CRITICAL: [f64; 10] = [
-        0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
-    ];
     let logits = [0.3f32, -1.2, 2.0, 0.0, 0.9, -0.4, 1.5, -2.5, 1.9, 0.1];
     for (settings, kept) in [
         (TokenSettings::new(1.0).with_top_k(4), 4),
@@ -162,7 +139,7 @@ fn filtered_frequencies_match_by_chi_square() {
             "{settings:?}: {dof} dof"
         );
         assert!(
-            chi2 < CRITICAL[dof],
+            chi2 < CHI_SQUARE_CRITICAL[dof],
             "{settings:?}: chi-square {chi2} at {dof} dof"
         );
     }

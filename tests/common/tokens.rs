@@ -399,3 +399,34 @@ pub fn check<T: Element>(case: &TokenCase<T>, got: &Tokens) -> Compared {
     }
     Compared { rows, near, worst }
 }
+
+/// P(chi2 > x) = 0.001 at 1 .. 9 degrees of freedom (index 0 unused).
+pub const CHI_SQUARE_CRITICAL: [f64; 10] = [
+    0.0, 10.83, 13.82, 16.27, 18.47, 20.52, 22.46, 24.32, 26.12, 27.88,
+];
+
+/// Chi-square of drawn `tokens` against the reference draw's exact probabilities of the columns
+/// it keeps, and its degrees of freedom; a column it leaves out must never be drawn (`what`
+/// names the case in the message).
+pub fn chi_square_of(tokens: &[u32], want: &TokenDraw, what: &str) -> (f64, usize) {
+    let mut counts = std::collections::HashMap::<u32, u64>::new();
+    for &t in tokens {
+        *counts.entry(t).or_default() += 1;
+    }
+    for (&c, &n) in &counts {
+        assert!(
+            want.kept.contains(&c),
+            "{what}: column {c} is left out but drawn {n} times"
+        );
+    }
+    let chi2 = want
+        .kept
+        .iter()
+        .zip(&want.probs)
+        .map(|(c, &p)| {
+            let expected = p * tokens.len() as f64;
+            (counts.get(c).copied().unwrap_or(0) as f64 - expected).powi(2) / expected
+        })
+        .sum();
+    (chi2, want.kept.len() - 1)
+}
