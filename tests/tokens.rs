@@ -87,6 +87,45 @@ fn workgroup_widths_agree() {
     }
 }
 
+/// Rows spread over several workgroups against the reference, for every row of the mix: the
+/// paths split rows take (greedy, plain, min-p, top-k with top-p and min-p) and the rows left
+/// to a workgroup a row (top-p without top-k, top-k past 256, top-n-sigma). With one slice, with
+/// slices that split a row unevenly, and with more slices than a row has blocks (K = 7: empty
+/// slices).
+#[test]
+fn split_rows_match_reference() {
+    let _turn = one_at_a_time();
+    let cases = [
+        (7, 15, 64, 4),
+        (5000, 30, 64, 1),
+        (5000, 30, 256, 3),
+        (70_000, 15, 128, 64),
+        (70_000, 15, 256, 5),
+    ];
+    for (i, (cols, rows, size, slices)) in cases.into_iter().enumerate() {
+        let strategy = Some(Strategy::SplitRow { size, slices });
+        for bias in [Bias::None, Bias::PerRow] {
+            let c = compare::<f32>(cols, rows, 300 + i as u64, bias, strategy);
+            assert!(
+                c.near * 10 <= c.rows,
+                "{cols} x {slices} slices: {} near",
+                c.near
+            );
+        }
+    }
+    let c = compare::<bf16>(
+        70_000,
+        15,
+        310,
+        Bias::Shared,
+        Some(Strategy::SplitRow {
+            size: 128,
+            slices: 9,
+        }),
+    );
+    assert!(c.near * 10 <= c.rows);
+}
+
 /// Chi-square of sampled tokens, each row with its own seed, against the reference's exact
 /// filtered probabilities.
 fn chi_square(settings: TokenSettings, logits: &[f32]) -> (f64, usize) {
@@ -180,7 +219,25 @@ fn greedy_rows_take_the_argmax_and_bad_temperatures_none() {
 #[test]
 fn batches_are_invariant_to_order_and_company() {
     let _turn = one_at_a_time();
-    let cols = 3000u32;
+    batch_invariance(3000);
+}
+
+/// Rows long enough to be spread over workgroups by default (the choice depends on K, not the
+/// batch): the same bits in any batch, a batch of one row included.
+#[test]
+fn split_rows_are_invariant_to_order_and_company() {
+    let _turn = one_at_a_time();
+    let cols = gumbel_wgpu::SPLIT_FROM + 4464;
+    assert!(matches!(
+        gumbel_wgpu::choose_sample_tokens(cols, ctx().kernels()),
+        Strategy::SplitRow { .. }
+    ));
+    batch_invariance(cols);
+}
+
+/// Twelve requests alone, shuffled among nine others, and in the first 17 of those: the same
+/// token and log-probability bits.
+fn batch_invariance(cols: u32) {
     let requests = 12usize;
     let mut rng = Rng::new(77);
     let logits: Vec<Vec<f32>> = (0..requests + 9)
@@ -214,6 +271,9 @@ fn batches_are_invariant_to_order_and_company() {
             .collect::<std::collections::HashMap<_, _>>()
     };
     let first = run(&(0..requests).collect::<Vec<_>>());
+    for r in [0, 5] {
+        assert_eq!(first[&r], run(&[r])[&r], "request {r} alone");
+    }
     let mut order: Vec<usize> = (0..requests + 9).collect();
     for i in (1..order.len()).rev() {
         order.swap(i, rng.next_u32() as usize % (i + 1));
@@ -531,10 +591,32 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
         })
         .collect();
     // The sampled log-probability tells a wrong kept set even where the token happens to be
-    // right: its total weight differs.
-    let args = TokenArgs::new(cols, &settings, &states).with_logprobs(true);
-    let got = ctx().sample_tokens(&batch, &args).unwrap();
-    for r in 0..rows {
+    // right: its total weight differs. Spread over slices, the slices' lists run out as the
+    // row's do, and the row is taken whole.
+    for strategy in [
+        Strategy::RowPerWorkgroup { size: 128 },
+        Strategy::SplitRow {
+            size: 128,
+            slices: 4,
+        },
+    ] {
+        lists_run_out(&batch, &settings, &states, strategy, &row_logits);
+    }
+}
+
+fn lists_run_out(
+    batch: &[f32],
+    settings: &[TokenSettings],
+    states: &[RandomState],
+    strategy: Strategy,
+    row_logits: &dyn Fn(usize) -> Vec<f32>,
+) {
+    let cols = (batch.len() / settings.len()) as u32;
+    let args = TokenArgs::new(cols, settings, states)
+        .with_logprobs(true)
+        .with_strategy(Some(strategy));
+    let got = ctx().sample_tokens(batch, &args).unwrap();
+    for r in 0..settings.len() {
         let row = &row_logits(r);
         let range = gumbel_wgpu::NoiseRange::Standard;
         let want = assert_token_near(row, &settings[r], states[r], range, got.tokens[r], r);

@@ -1,13 +1,9 @@
-// The token sampler (token_sampler) for calls without token lists or masks: their settings
-// are off in every row, so these are never called.
+// The token sampler, a workgroup per row, for calls without token lists or masks.
+#import token_unlisted
 #import token_sampler
 
-fn load_row_list(s: Settings, lid: u32) {}
-
-fn mask_allows(mask: u32, col: u32) -> bool {
-    return true;
-}
-
-fn adjusted_by_list(s: Settings, col: u32, l: f32) -> Listed {
-    return Listed(l, false);
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_params();
+    sample_row(wid.x, lid);
 }

@@ -30,8 +30,8 @@ use crate::row::{
 };
 use crate::shaders::same_layout;
 use crate::shaders::{
-    Shader, sample_tokens_processed as processed, token_sampler as kernel, token_select,
-    token_settings, token_top,
+    Shader, token_listed as processed, token_sampler as kernel, token_select, token_settings,
+    token_split, token_top,
 };
 use crate::types::{NoiseRange, Shape, StorageType};
 
@@ -195,8 +195,8 @@ pub struct SampleTokensCall<'a> {
     /// distribution the token is drawn from (its filters, temperature and all; `u32::MAX` and
     /// -inf past what the filters keep).
     pub top_processed: bool,
-    /// `RowPerWorkgroup { size }`, `size` a power of two from 64 to 1024; `None`:
-    /// [`choose_sample_tokens`].
+    /// `RowPerWorkgroup { size }`, `size` a power of two from 64 to 1024, or
+    /// `SplitRow { size, slices }` with 1 to `size` slices; `None`: [`choose_sample_tokens`].
     pub strategy: Option<Strategy>,
 }
 
@@ -347,11 +347,50 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
     }
 }
 
-/// The default workgroup of the token sampler on the device of `kernels`: 64 on CPU drivers
-/// (as top-k measured), 256 on GPUs, wider where a driver's loop budget needs it.
+/// The default strategy of the token sampler on the device of `kernels` for calls without
+/// token lists, masks or top entries: a workgroup of 64 invocations on CPU drivers (as top-k
+/// measured), 256 on GPUs, wider where a driver's loop budget needs it; rows of
+/// [`SPLIT_FROM`] tokens or more spread over several such workgroups where the device binds
+/// enough storage buffers ([`Strategy::SplitRow`]).
 pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
-    let size = choose_size(cols, None, 0, kernels);
-    Strategy::RowPerWorkgroup { size }
+    default_strategy(cols, None, 0, false, kernels)
+}
+
+/// The shortest rows the token sampler spreads over workgroups by default: with fewer, even a
+/// batch of one row gives a workgroup thousands of elements to walk.
+pub const SPLIT_FROM: u32 = 65_536;
+
+/// The default strategy for a call with `list_entries` token list entries (where it has lists),
+/// `top` top entries a row, and lists or masks (`processed`). A row's token depends on its
+/// strategy only up to ties within f32 rounding, and the choice depends on K and the device
+/// alone, not the batch: a request draws the same token in any batch.
+fn default_strategy(
+    cols: u32,
+    list_entries: Option<u32>,
+    top: u32,
+    processed: bool,
+    kernels: &Kernels,
+) -> Strategy {
+    let size = choose_size(cols, list_entries, top, kernels);
+    let split_binds = storage_buffers(split_shader(processed));
+    if cols < SPLIT_FROM || kernels.limits.max_storage_buffers_per_shader_stage < split_binds {
+        return Strategy::RowPerWorkgroup { size };
+    }
+    // A slice of 4,096 elements gives a GPU's 256-wide workgroup 4 blocks an invocation; a CPU
+    // driver's cores each take slices of 16,384 (lavapipe: workgroups of 64).
+    let slice = if kernels.is_cpu { 16_384 } else { 4_096 };
+    Strategy::SplitRow {
+        size,
+        slices: cols.div_ceil(slice).min(size),
+    }
+}
+
+fn split_shader(processed: bool) -> Shader {
+    if processed {
+        Shader::SampleTokensSplitProcessed
+    } else {
+        Shader::SampleTokensSplit
+    }
 }
 
 /// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
@@ -406,7 +445,10 @@ struct TokenParams {
     logprobs_pitch: u32,
     top_n: u32,
     top_processed: u32,
-    _pad: u32,
+    stage: u32,
+    slices: u32,
+    slice_blocks: u32,
+    _pad: [u32; 2],
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -430,6 +472,9 @@ same_layout!(
         logprobs_pitch,
         top_n,
         top_processed,
+        stage,
+        slices,
+        slice_blocks,
         _pad,
     }
 );
@@ -452,21 +497,27 @@ impl Kernels {
             )));
         }
         let list_entries = call.lists.map(|lists| lists.count);
-        let strategy = call.strategy.unwrap_or_else(|| Strategy::RowPerWorkgroup {
-            size: choose_size(shape.cols, list_entries, call.top_logprobs, self),
+        let strategy = call.strategy.unwrap_or_else(|| {
+            default_strategy(
+                shape.cols,
+                list_entries,
+                call.top_logprobs,
+                call.processed(),
+                self,
+            )
         });
-        let size = match strategy {
-            Strategy::RowPerWorkgroup { size }
-                if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
-            {
-                size
+        let (size, slices) = match strategy {
+            Strategy::RowPerWorkgroup { size } => (size, None),
+            Strategy::SplitRow { size, slices } if (1..=size).contains(&slices) => {
+                (size, Some(slices))
             }
-            _ => {
-                return Err(invalid(format!(
-                    "the token sampler runs as RowPerWorkgroup {{ size: a power of two from {NARROWEST} to 1024 }}, not {strategy:?}"
-                )));
-            }
+            _ => (0, None),
         };
+        if !size.is_power_of_two() || !(NARROWEST..=1024).contains(&size) {
+            return Err(invalid(format!(
+                "the token sampler runs as RowPerWorkgroup {{ size }} or SplitRow {{ size, slices: 1 to size }}, size a power of two from {NARROWEST} to 1024, not {strategy:?}"
+            )));
+        }
         let settings_size = size_of::<TokenSettings>() as u64;
         let state_size = size_of::<RandomState>() as u64;
         let mut args = vec![
@@ -571,15 +622,24 @@ impl Kernels {
                 4,
             ));
         }
-        if call.processed() {
-            // Token lists and masks take two more storage buffers than the sampler without.
-            let wanted = processed_storage_buffers();
-            let held = self.limits.max_storage_buffers_per_shader_stage;
-            if held < wanted {
-                return Err(Error::OverLimits(format!(
-                    "token lists and masks: the sampler with them binds {wanted} storage buffers; this device's max_storage_buffers_per_shader_stage is {held} (request the adapter's limits: WebGPU adapters commonly offer 10)"
-                )));
-            }
+        let shader = match (slices, call.processed()) {
+            (Some(_), processed) => split_shader(processed),
+            (None, true) => Shader::SampleTokensProcessed,
+            (None, false) => Shader::SampleTokens,
+        };
+        // Token lists and masks take two more storage buffers than the sampler without, and
+        // split rows one more.
+        let wanted = storage_buffers(shader);
+        let held = self.limits.max_storage_buffers_per_shader_stage;
+        if held < wanted {
+            let what = match (slices.is_some(), call.processed()) {
+                (true, true) => "split rows with token lists and masks",
+                (true, false) => "split rows",
+                _ => "token lists and masks",
+            };
+            return Err(Error::OverLimits(format!(
+                "{what}: the sampler binds {wanted} storage buffers; this device's max_storage_buffers_per_shader_stage is {held} (request the adapter's limits: WebGPU adapters commonly offer 10)"
+            )));
         }
         if call.top_logprobs > TOP_LOGPROBS_MAX {
             return Err(invalid(format!(
@@ -615,14 +675,14 @@ impl Kernels {
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
             noise,
-            scratch: None,
+            scratch: slices.map(|slices| {
+                let slice_words = token_split::SLICE_RECORD + 2 * kernel::KEPT_MAX;
+                let words = slices * slice_words + 1;
+                (token_split::BINDING_SPLIT, 4 * u64::from(words))
+            }),
         };
         let plan = self.check_rows(&rows)?;
-        let shader = if call.processed() {
-            Shader::SampleTokensProcessed
-        } else {
-            Shader::SampleTokens
-        };
+        let slice_blocks = slices.map_or(0, |_| strategy.blocks_per_group(shape.cols) as u32);
         let pipeline = self.noise_pipeline(
             shader,
             Some(call.storage),
@@ -654,7 +714,10 @@ impl Kernels {
                 logprobs_pitch: pitch,
                 top_n: call.top_logprobs,
                 top_processed: u32::from(call.top_processed),
-                _pad: 0,
+                stage: 0,
+                slices: slices.unwrap_or(0),
+                slice_blocks,
+                _pad: [0; 2],
             };
             let mut bindings = part.bindings(self);
             let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
@@ -677,23 +740,44 @@ impl Kernels {
                     self.placeholder_out.as_entire_binding(),
                 ));
             }
-            self.dispatch_grid(
-                encoder,
-                &pipeline,
-                bytemuck::bytes_of(&params),
-                &bindings,
-                strategy.grid(part.rows),
-            )
+            let Some(slices) = slices else {
+                return self.dispatch_grid(
+                    encoder,
+                    &pipeline,
+                    bytemuck::bytes_of(&params),
+                    &bindings,
+                    strategy.grid(part.rows),
+                );
+            };
+            // A split row's stages (token_split): two over its slices, two over whole rows.
+            let rows = part.rows as u32;
+            let stages = [
+                (token_split::STAGE_FIRST, slices),
+                (token_split::STAGE_DRAW, slices),
+                (token_split::STAGE_FINISH, 1),
+                (token_split::STAGE_REST, 1),
+            ];
+            for (stage, across) in stages {
+                let params = TokenParams { stage, ..params };
+                self.dispatch_grid(
+                    encoder,
+                    &pipeline,
+                    bytemuck::bytes_of(&params),
+                    &bindings,
+                    [across, rows, 1],
+                )?;
+            }
+            Ok(())
         })
     }
 }
 
-/// The storage buffers the sampler with token lists and masks binds.
-fn processed_storage_buffers() -> u32 {
+/// The storage buffers a sampler kernel binds.
+fn storage_buffers(shader: Shader) -> u32 {
     let variant = crate::shaders::VARIANTS
         .iter()
-        .find(|v| v.shader == Shader::SampleTokensProcessed)
-        .expect("the processed sampler is composed");
+        .find(|v| v.shader == shader)
+        .expect("every sampler kernel is composed");
     // Every binding, the parameters' too, is a storage buffer.
     variant.bindings.len() as u32
 }

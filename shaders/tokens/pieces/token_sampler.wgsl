@@ -1,7 +1,8 @@
-// The token sampler, one workgroup per row: a token drawn by Gumbel-max from the row's
-// distribution after its own filters, and optionally two log-probabilities of it. Two kernels
-// import it: sample_tokens, and sample_tokens_processed with the bindings of token lists and
-// masks (two more storage buffers than WebGPU's default limits allow).
+// The token sampler, one workgroup per row (`sample_row`): a token drawn by Gumbel-max from the
+// row's distribution after its own filters, and optionally two log-probabilities of it. The
+// importing kernel provides token_settings' hooks: token_listed (token lists and masks, two
+// more storage buffers than WebGPU's default limits allow) or token_unlisted. token_split
+// spreads long rows over workgroups and hands it the rows it does not take.
 //
 // A row's settings (TokenSettings): temperature, top_k, top_p, min_p, soft_cap, top_n_sigma,
 // penalties, its token list and its mask. With x the logits as given, c = cap * tanh(x / cap)
@@ -27,8 +28,8 @@
 //
 // The pieces: token_settings (a row's settings and elements), token_first_pass, token_weights
 // (weights, draws, top-p's fixed point and the `kept` predicate), token_select (the radix
-// select), token_top (the top log-probabilities). `main` takes a row through the first pass
-// and hands it to its path.
+// select), token_top (the top log-probabilities). `sample_row` takes a row through the first
+// pass and hands it to its path.
 #import sampler_row
 #import params
 #import best_entry
@@ -60,7 +61,10 @@ struct TokenParams {
     logprobs_pitch: u32,  // u32 words of logprobs a row: 2, and 2 a top entry
     top_n: u32,           // top log-probabilities a row (token_top); 0: none
     top_processed: u32,   // 1: processed ones too
-    _pad: u32,
+    stage: u32,           // token_split's stage; whole-row kernels: unused
+    slices: u32,          // token_split: workgroups a row
+    slice_blocks: u32,    // token_split: noise blocks a slice
+    _pad: array<u32, 2>,
 }
 
 alias Params = TokenParams;
@@ -104,24 +108,31 @@ fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
     sum_s[lid] = s;
     for (var half = WORKGROUP_SIZE / 2u; half > 0u; half = half / 2u) {
         workgroupBarrier();
-        if lid < half && sum_s[lid + half] > 0.0 {
-            let m2 = sum_m[lid + half];
-            let s2 = sum_s[lid + half];
-            if sum_s[lid] == 0.0 {
-                sum_m[lid] = m2;
-                sum_s[lid] = s2;
-            } else if m2 > sum_m[lid] {
-                sum_s[lid] = s2 + sum_s[lid] * exp((sum_m[lid] - m2) / tau);
-                sum_m[lid] = m2;
-            } else {
-                sum_s[lid] += s2 * exp((m2 - sum_m[lid]) / tau);
-            }
+        if lid < half {
+            let merged = merge_exp(vec2<f32>(sum_m[lid], sum_s[lid]),
+                                   vec2<f32>(sum_m[lid + half], sum_s[lid + half]), tau);
+            sum_m[lid] = merged.x;
+            sum_s[lid] = merged.y;
         }
     }
     workgroupBarrier();
     let total = vec2<f32>(sum_m[0], sum_s[0]);
     workgroupBarrier();
     return total;
+}
+
+// Two (m, sum exp((v - m) / tau)) as one; s = 0 is empty.
+fn merge_exp(a: vec2<f32>, b: vec2<f32>, tau: f32) -> vec2<f32> {
+    if b.y == 0.0 {
+        return a;
+    }
+    if a.y == 0.0 {
+        return b;
+    }
+    if b.x > a.x {
+        return vec2<f32>(b.x, b.y + a.y * exp((a.x - b.x) / tau));
+    }
+    return vec2<f32>(a.x, a.y + b.y * exp((b.x - a.x) / tau));
 }
 
 // v added to a compensated sum (sum, lost low part): each invocation adds up to K / 64 terms,
@@ -200,10 +211,8 @@ fn path_of(s: Settings, call: Params) -> u32 {
     return PATH_SELECT;
 }
 
-@compute @workgroup_size(WORKGROUP_SIZE)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    load_params();
-    let row = wid.x;
+// Row `row` in one workgroup (the caller has loaded the parameters).
+fn sample_row(row: u32, lid: u32) {
     // Every invocation judges the row's settings and invocation 0 shares its judgement. Judged
     // by invocation 0 alone, llvmpipe's GL driver read params.settings_base as 0 (each row took
     // the settings at the start of the window).
@@ -234,7 +243,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var candidates: Candidates;
     candidates.n = 0u;
     candidates.turned_away = false;
-    first_pass(r, s, row, lid, path, &first, &list, &candidates);
+    first_pass(r, s, row, lid, path, vec2<u32>(0u, r.blocks), &first, &list, &candidates);
     if first.bad {
         atomicStore(&row_bad, 1u);
     }
@@ -283,12 +292,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     sample_after_selects(r, s, row, lid, m, raw, d.y);
 }
 
-// The first pass: a loop for each path, so that each carries only its own code (on llvmpipe
-// the list code alone halved the pass of rows without lists).
-fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<function, First>,
-              list: ptr<function, List>, candidates: ptr<function, Candidates>) {
+// The first pass over the row's noise blocks [blocks.x, blocks.y): a loop for each path, so that
+// each carries only its own code (on llvmpipe the list code alone halved the pass of rows
+// without lists).
+fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, blocks: vec2<u32>,
+              first: ptr<function, First>, list: ptr<function, List>,
+              candidates: ptr<function, Candidates>) {
     if path == PATH_ONE_PASS {
-        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
@@ -298,14 +309,8 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
             sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
         }
     } else if path == PATH_LISTS {
-        // Lists deep enough that no invocation of a row in random order holds more of its
-        // first entries (a few each, on average), and shallow enough that inserting stays
-        // cheap (on lavapipe lists of 32 ran top-k at half the speed of lists of 8). A list that
-        // runs out anyway sends the row to the radix select.
-        let wanted_first = min(s.k, KEPT_MAX);
-        let most = min(min(wanted_first, LIST_MAX),
-                       max(8u, 3u * wanted_first / WORKGROUP_SIZE + 4u));
-        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let most = list_depth(s);
+        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
             listed_add(first, elem_at(r, s, row, t, x.x), list, most);
@@ -314,7 +319,7 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
             listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most);
         }
     } else {
-        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let t = 4u * j;
             first_add(first, elem_at(r, s, row, t, x.x));
@@ -323,6 +328,24 @@ fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, first: ptr<fun
             first_add(first, elem_at(r, s, row, t + 3u, x.w));
         }
     }
+}
+
+// How many entries each invocation's list keeps in the first pass of a row sampled from the
+// lists: deep enough that no invocation of a row in random order holds more of its first
+// entries (a few each, on average), and shallow enough that inserting stays cheap (on lavapipe
+// lists of 32 ran top-k at half the speed of lists of 8). A list that runs out anyway sends
+// the row to the radix select.
+fn list_depth(s: Settings) -> u32 {
+    let wanted_first = min(s.k, KEPT_MAX);
+    return min(min(wanted_first, LIST_MAX), max(8u, 3u * wanted_first / WORKGROUP_SIZE + 4u));
+}
+
+// One round of merging the invocations' lists, whose heads are (key, column) (0, NONE where a
+// list is empty): the best head, in every invocation; `advance` where it was this one's.
+fn merge_round(lid: u32, key: u32, column: u32, advance: ptr<function, bool>) -> vec2<u32> {
+    let won = best_entry(lid, key, column);
+    *advance = won.y != NONE && won.y == column;
+    return won;
 }
 
 // A row sampled in its first pass: each invocation's draw, scored against the row's largest l
@@ -424,8 +447,9 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
         } else if (*list).turned_away {
             atomicStore(&missed, 1u);
         }
-        let won = best_entry(lid, key, column);
-        if won.y != NONE && won.y == column {
+        var advance = false;
+        let won = merge_round(lid, key, column, &advance);
+        if advance {
             head += 1u;
         }
         if lid == 0u {
@@ -448,6 +472,24 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
     if !reached {
         atomicStore(&missed, 1u);
     }
+    if lid == 0u {
+        decided.x = atomicLoad(&missed);
+    }
+    if workgroupUniformLoad(&decided).x != 0u {
+        return false;
+    }
+    draw_from_kept(r, s, row, lid, m, raw, rounds, bounded, wanted);
+    return true;
+}
+
+// The draw from the row's first `rounds` entries in order (kept_key, kept_col; NONE past the
+// row's valid ones): min-p keeps a prefix of them, top-p a prefix of that (its cut `wanted`
+// where not `bounded` by top-k, otherwise found here), and the token is Gumbel-max over those.
+fn draw_from_kept(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>, rounds: u32,
+                  bounded: bool, cut: vec2<u32>) {
+    var wanted = cut;
+    // Every invocation has read `decided` before invocation 0 writes it again.
+    workgroupBarrier();
     if lid == 0u {
         // min-p keeps a prefix of them; top-p a prefix of that.
         var n = 0u;
@@ -473,33 +515,29 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
                 before = add64(before, fixed(weight(value_of(kept_key[t]), m, s)));
             }
         }
-        decided = vec4<u32>(n, atomicLoad(&missed), 0u, 0u);
+        decided.x = n;
     }
-    let chosen = workgroupUniformLoad(&decided);
-    if chosen.y == 0u {
-        var key = 0u;
-        var column = NONE;
-        for (var t = lid; t < chosen.x; t += WORKGROUP_SIZE) {
-            let col = kept_col[t];
-            let scored = draw_key(value_of(kept_key[t]), gumbel_of_column(r, col), m, s);
-            if ranks_before(scored, col, key, column) {
-                key = scored;
-                column = col;
-            }
+    let chosen = workgroupUniformLoad(&decided).x;
+    var key = 0u;
+    var column = NONE;
+    for (var t = lid; t < chosen; t += WORKGROUP_SIZE) {
+        let col = kept_col[t];
+        let scored = draw_key(value_of(kept_key[t]), gumbel_of_column(r, col), m, s);
+        if ranks_before(scored, col, key, column) {
+            key = scored;
+            column = col;
         }
-        let won = best_entry(lid, key, column);
-        if lid == 0u {
-            var z = 0.0;
-            for (var t = 0u; t < chosen.x; t++) {
-                z += weight(value_of(kept_key[t]), m, s);
-            }
-            let e = elem_of_column(r, s, row, won.y);
-            write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
-            write_tops(row, raw, s, m, ln_accurate(z), chosen.x);
-        }
-        return true;
     }
-    return false;
+    let won = best_entry(lid, key, column);
+    if lid == 0u {
+        var z = 0.0;
+        for (var t = 0u; t < chosen; t++) {
+            z += weight(value_of(kept_key[t]), m, s);
+        }
+        let e = elem_of_column(r, s, row, won.y);
+        write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
+        write_tops(row, raw, s, m, ln_accurate(z), chosen);
+    }
 }
 
 // A row whose cuts come from radix selects (top-k's over the row's `count` valid entries, then
@@ -516,11 +554,40 @@ fn sample_after_selects(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: ve
     if s.p < 1.0 {
         cut_p = select_cut(r, s, row, lid, m, true, cut_k);
     }
-    // Gumbel-max over the kept set.
+    let drawn = draw_over(r, s, row, lid, m, vec2<u32>(0u, r.blocks), cut_k, cut_p);
+    let zs = sum_exp(lid, 0.0, drawn.z, 1.0);
+    let won = best_entry(lid, drawn.key, drawn.col);
+    if lid == 0u {
+        let e = elem_of_column(r, s, row, won.y);
+        write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(zs.y), e.x);
+        // The filters keep a prefix of the row's order.
+        var kept_top = 0u;
+        while kept_top < params.top_n && top_l_col[kept_top] != NONE {
+            let key = top_l_key[kept_top];
+            if !kept(key, top_l_col[kept_top], weight(value_of(key), m, s), s, cut_k, cut_p) {
+                break;
+            }
+            kept_top += 1u;
+        }
+        write_tops(row, raw, s, m, ln_accurate(zs.y), kept_top);
+    }
+}
+
+// An invocation's Gumbel-max over the entries of the row's noise blocks [blocks.x, blocks.y)
+// that the filters keep (`kept`), and their weight. Noise is made only for blocks holding a
+// kept entry.
+struct Drawn {
+    key: u32,
+    col: u32,
+    z: f32,
+}
+
+fn draw_over(r: Row, s: Settings, row: u32, lid: u32, m: f32, blocks: vec2<u32>,
+             cut_k: vec2<u32>, cut_p: vec2<u32>) -> Drawn {
     var best_key = 0u;
     var best_col = NONE;
     var z = 0.0;
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+    for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
         let x = block_x(r, j);
         var keep = vec4<bool>(false);
         var l = vec4<f32>(0.0);
@@ -552,20 +619,5 @@ fn sample_after_selects(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: ve
             }
         }
     }
-    let zs = sum_exp(lid, 0.0, z, 1.0);
-    let won = best_entry(lid, best_key, best_col);
-    if lid == 0u {
-        let e = elem_of_column(r, s, row, won.y);
-        write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(zs.y), e.x);
-        // The filters keep a prefix of the row's order.
-        var kept_top = 0u;
-        while kept_top < params.top_n && top_l_col[kept_top] != NONE {
-            let key = top_l_key[kept_top];
-            if !kept(key, top_l_col[kept_top], weight(value_of(key), m, s), s, cut_k, cut_p) {
-                break;
-            }
-            kept_top += 1u;
-        }
-        write_tops(row, raw, s, m, ln_accurate(zs.y), kept_top);
-    }
+    return Drawn(best_key, best_col, z);
 }

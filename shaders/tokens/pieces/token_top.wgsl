@@ -45,8 +45,9 @@ fn merge_top(lid: u32, list: ptr<function, List>, n: u32, into_l: bool) {
             key = (*list).keys[head];
             column = (*list).columns[head];
         }
-        let won = best_entry(lid, key, column);
-        if won.y != NONE && won.y == column {
+        var advance = false;
+        let won = merge_round(lid, key, column, &advance);
+        if advance {
             head += 1u;
         }
         if lid == 0u {
