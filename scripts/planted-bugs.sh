@@ -96,7 +96,8 @@ plant "16-bit input: an odd start read from the even word" storage_16bit.wgsl "l
 plant "top-k, merged lists: the winner's owner does not move on" top_k_merge_lists.wgsl "head += 1u;" "head += 0u;" top_k matches_reference_f32 || status=1
 plant "top-k, merged lists: the smaller head wins" best_entry.wgsl "if ranks_before(k2, c2, best_key[lid], best_column[lid]) {" "if ranks_before(best_key[lid], best_column[lid], k2, c2) {" top_k matches_reference_f32 || status=1
 tokens=token_sampler.wgsl
-processed=sample_tokens_processed.wgsl
+processed=token_listed.wgsl
+split=token_split.wgsl
 plant "token sampler, lists: top-p keeps one entry too many" $tokens "if ge64(before, wanted) && t > 0u {" "if ge64(before, wanted) && t > 1u {" tokens matches_reference_f32 || status=1
 plant "token sampler: min-p ignored in the last pass" token_weights.wgsl "within(key, col, cut_k) && passes_min_p(w, s) && within(key, col, cut_p)" "within(key, col, cut_k) && within(key, col, cut_p)" tokens matches_reference_f32 || status=1
 plant "token sampler, radix select: bins scanned from the wrong end" token_select.wgsl "bin = select(255u - i, i, by_column);" "bin = select(i, 255u - i, by_column);" tokens matches_reference_f32 || status=1
@@ -141,6 +142,13 @@ plant "masks: a row's mask read at mask 0" $processed "masks[params.masks_base +
 plant "masks: bits read from the high end" $processed "return ((word >> (col % 32u)) & 1u) != 0u;" "return ((word >> (31u - col % 32u)) & 1u) != 0u;" token_processing chi_square || status=1
 plant "masks: not applied" token_settings.wgsl "if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {" "if false {" token_processing chi_square || status=1
 plant "token sampler: top-p after a top-k past 256 from the lists" $tokens "if s.k <= KEPT_MAX || (s.p < 1.0 && s.k == call.header.cols) {" "if s.k <= KEPT_MAX || s.p < 1.0 {" tokens top_p_after_a_long_top_k || status=1
+plant "split rows: each slice's blocks one slice late" $split "let start = min(slice * params.slice_blocks, r.blocks);" "let start = min((slice + 1u) * params.slice_blocks, r.blocks);" tokens split_rows_match_reference || status=1
+plant "split rows: the slices' weights not summed" $split "z += bitcast<f32>(split[at + AT_DRAW_Z]);" "z = bitcast<f32>(split[at + AT_DRAW_Z]);" tokens split_rows_match_reference || status=1
+plant "split rows: the raw log-sum-exp of the first slice alone" $split "*raw = merge_exp(*raw, part, 1.0);" "*raw = select(*raw, part, slice == 0u);" tokens split_rows_match_reference || status=1
+plant "split rows: top-p rows drawn without top-p" $split "if s.k == call.header.cols && s.p >= 1.0 {" "if s.k == call.header.cols {" tokens split_rows_match_reference || status=1
+plant "split rows: a merged list's winner not taken off it" $split "            head += 1u;" "" tokens split_rows_match_reference || status=1
+plant "split rows: slices whose lists ran out not sent on" $split "| select(0u, FLAG_MISSED, atomicLoad(&missed) != 0u);" ";" tokens lists_that_run_out || status=1
+plant "split rows: the rows left not sampled" $split "            sample_row(row, lid);" "" tokens split_rows_match_reference || status=1
 plant "top log-probabilities: each invocation's list one short" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.x), e.col, n - 1u);" token_processing top_logprobs_of_a_row_whose_best_share || status=1
 plant "top log-probabilities: ranked by l, not by x" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.l), e.col, n);" token_processing top_logprobs_match_reference_f32 || status=1
 plant "top log-probabilities: a merged winner not taken off its list" token_top.wgsl "            head += 1u;" "" token_processing top_logprobs_match_reference_f32 || status=1

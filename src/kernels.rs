@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::error::{Error, Result, invalid};
-use crate::shaders::{Shader, VARIANTS, gumbel};
+use crate::shaders::{Shader, VARIANTS, Variant, gumbel};
 use crate::types::{NoiseRange, StorageType};
 
 /// A caller's buffer and a byte offset into it.
@@ -326,13 +326,20 @@ impl Kernels {
     /// (each kernel at each storage type, with its default constants), so that later calls
     /// find them ready; returns how many were built. An error names every variant the device's
     /// shader compiler refused: the check that the WGSL is valid for it (in a browser, Chrome's
-    /// compiler applies the WGSL spec's rules that naga does not).
+    /// compiler applies the WGSL spec's rules that naga does not). Kernels that bind more storage
+    /// buffers than the device allows are left out.
     pub async fn build_all_async(&self) -> Result<usize> {
         let mut built = 0;
         let mut refused = Vec::new();
         // `pipeline` picks the 64-bit variant itself where these kernels use it.
         let variants = VARIANTS.iter().filter(|v| !v.int64);
-        for variant in variants.filter(|v| !v.subgroups || self.smallest_subgroup.is_some()) {
+        // A kernel that binds more storage buffers than the device allows is refused by name
+        // where it is called (the token sampler's with lists, masks or split rows).
+        let bindable = |v: &&Variant| {
+            v.bindings.len() as u32 <= self.limits.max_storage_buffers_per_shader_stage
+        };
+        let usable = |v: &&Variant| !v.subgroups || self.smallest_subgroup.is_some();
+        for variant in variants.filter(usable).filter(bindable) {
             let storage = variant
                 .storage
                 .map(|suffix| StorageType::ALL.into_iter().find(|t| t.suffix() == suffix));
