@@ -148,6 +148,7 @@ plant "split rows: the raw log-sum-exp of the first slice alone" $split "*raw = 
 plant "split rows: top-p rows drawn without top-p" $split "if s.k == call.header.cols && s.p >= 1.0 {" "if s.k == call.header.cols {" tokens split_rows_match_reference || status=1
 plant "split rows: a merged list's winner not taken off it" $split "            head += 1u;" "" tokens split_rows_match_reference || status=1
 plant "split rows: slices whose lists ran out not sent on" $split "| select(0u, FLAG_MISSED, atomicLoad(&missed) != 0u);" ";" tokens lists_that_run_out || status=1
+plant "split rows: the row's token list not loaded in the slices" $split "        load_row_list(s, lid);" "" token_processing workgroup_widths_and_split_rows || status=1
 plant "split rows: the rows left not sampled" $split "            sample_row(row, lid);" "" tokens split_rows_match_reference || status=1
 plant "top log-probabilities: each invocation's list one short" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.x), e.col, n - 1u);" token_processing top_logprobs_of_a_row_whose_best_share || status=1
 plant "top log-probabilities: ranked by l, not by x" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.l), e.col, n);" token_processing top_logprobs_match_reference_f32 || status=1

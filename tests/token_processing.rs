@@ -88,12 +88,15 @@ fn lists_and_masks_match_reference_bf16() {
     matches_reference::<bf16>();
 }
 
-/// Every workgroup width gives the same tokens with lists and masks.
+/// Every workgroup width, and rows split over workgroups, give the same tokens with lists and
+/// masks.
 #[test]
-fn workgroup_widths_agree_with_lists_and_masks() {
+fn workgroup_widths_and_split_rows_agree_with_lists_and_masks() {
     let _turn = one_at_a_time();
-    for size in [64, 256, 1024] {
-        let strategy = Some(Strategy::RowPerWorkgroup { size });
+    let whole = [64, 256, 1024].map(|size| Strategy::RowPerWorkgroup { size });
+    let split = [(64, 7), (256, 3)].map(|(size, slices)| Strategy::SplitRow { size, slices });
+    for strategy in whole.into_iter().chain(split) {
+        let strategy = Some(strategy);
         let c = compare::<f32>(5000, 28, 9, Bias::PerRow, Processing::PerRow, strategy).unwrap();
         assert!(c.near * 10 <= c.rows);
     }
@@ -447,29 +450,39 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
     let list_buffer = ctx.upload(&lists).unwrap();
     let mask_buffer = ctx.upload(&masks).unwrap();
     let tokens = ctx.storage_buffer(4 * u64::from(rows)).unwrap();
-    let call = SampleTokensCall::new(
-        StorageType::F32,
-        Shape::new(rows, cols),
-        GpuSlice::from(&input),
-        GpuSlice::from(&settings_buffer),
-        TokenNoise::call(3, 0),
-        GpuSlice::from(&tokens),
-    )
-    .with_lists(TokenLists {
-        entries: GpuSlice::from(&list_buffer),
-        count,
-    })
-    .with_masks(TokenMasks {
-        words: GpuSlice::from(&mask_buffer),
-        count: 2,
-    });
-    ctx.submit_and_wait("tokens", |encoder| {
-        ctx.kernels().record_sample_tokens(encoder, &call)
-    })
-    .unwrap();
-    let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
-    assert!(got[..fine].iter().all(|&t| t < cols), "{got:?}");
-    assert_eq!(&got[fine..], &vec![NONE; bad.len()][..]);
+    let split = Strategy::SplitRow {
+        size: 64,
+        slices: 3,
+    };
+    for strategy in [None, Some(split)] {
+        let mut call = SampleTokensCall::new(
+            StorageType::F32,
+            Shape::new(rows, cols),
+            GpuSlice::from(&input),
+            GpuSlice::from(&settings_buffer),
+            TokenNoise::call(3, 0),
+            GpuSlice::from(&tokens),
+        )
+        .with_lists(TokenLists {
+            entries: GpuSlice::from(&list_buffer),
+            count,
+        })
+        .with_masks(TokenMasks {
+            words: GpuSlice::from(&mask_buffer),
+            count: 2,
+        });
+        call.strategy = strategy;
+        ctx.submit_and_wait("tokens", |encoder| {
+            ctx.kernels().record_sample_tokens(encoder, &call)
+        })
+        .unwrap();
+        let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
+        assert!(
+            got[..fine].iter().all(|&t| t < cols),
+            "{strategy:?}: {got:?}"
+        );
+        assert_eq!(&got[fine..], &vec![NONE; bad.len()][..], "{strategy:?}");
+    }
 }
 
 /// A device with WebGPU's default limits (8 storage buffers a stage) refuses calls with lists

@@ -349,7 +349,7 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
 
 /// The default strategy of the token sampler on the device of `kernels` for calls without
 /// token lists, masks or top entries: a workgroup of 64 invocations on CPU drivers (as top-k
-/// measured), 256 on GPUs, wider where a driver's loop budget needs it; rows of
+/// measured), 256 on GPUs, wider where a driver's loop budget needs it; on GPUs, rows of
 /// [`SPLIT_FROM`] tokens or more spread over several such workgroups where the device binds
 /// enough storage buffers ([`Strategy::SplitRow`]).
 pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
@@ -372,16 +372,28 @@ fn default_strategy(
     kernels: &Kernels,
 ) -> Strategy {
     let size = choose_size(cols, list_entries, top, kernels);
-    let split_binds = storage_buffers(split_shader(processed));
-    if cols < SPLIT_FROM || kernels.limits.max_storage_buffers_per_shader_stage < split_binds {
+    split_or_whole(cols, size, processed, kernels.is_cpu, &kernels.limits)
+}
+
+/// Rows of `size`-wide workgroups, split where that pays. A slice of 4,096 elements gives a
+/// GPU's 256-wide workgroup four blocks an invocation. CPU drivers take rows whole: on lavapipe
+/// each workgroup of this kernel costs about 1 us an invocation before it reads anything
+/// (BENCHMARKS.md), so at 151,936 tokens ten slices took 4 to 6 times as long as one workgroup
+/// a row, even at batch 1.
+fn split_or_whole(
+    cols: u32,
+    size: u32,
+    processed: bool,
+    is_cpu: bool,
+    limits: &wgpu::Limits,
+) -> Strategy {
+    let binds = storage_buffers(split_shader(processed));
+    if is_cpu || cols < SPLIT_FROM || limits.max_storage_buffers_per_shader_stage < binds {
         return Strategy::RowPerWorkgroup { size };
     }
-    // A slice of 4,096 elements gives a GPU's 256-wide workgroup 4 blocks an invocation; a CPU
-    // driver's cores each take slices of 16,384 (lavapipe: workgroups of 64).
-    let slice = if kernels.is_cpu { 16_384 } else { 4_096 };
     Strategy::SplitRow {
         size,
-        slices: cols.div_ceil(slice).min(size),
+        slices: cols.div_ceil(4_096).min(size),
     }
 }
 
@@ -844,6 +856,56 @@ mod tests {
         assert!(
             cost(1, 256, Some(1), 20).workgroup_bytes <= default.max_compute_workgroup_storage_size
         );
+    }
+
+    /// GPUs split rows from SPLIT_FROM tokens where they bind the split kernel's buffers;
+    /// CPU drivers and devices with WebGPU's default eight storage buffers take rows whole.
+    #[test]
+    fn long_rows_split_on_gpus_that_bind_the_buffers() {
+        let gpu = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: 16,
+            ..wgpu::Limits::default()
+        };
+        let split = |cols, processed, is_cpu, limits: &wgpu::Limits| {
+            split_or_whole(cols, 256, processed, is_cpu, limits)
+        };
+        assert_eq!(
+            split(151_936, false, false, &gpu),
+            Strategy::SplitRow {
+                size: 256,
+                slices: 38
+            }
+        );
+        assert_eq!(
+            split(SPLIT_FROM, true, false, &gpu),
+            Strategy::SplitRow {
+                size: 256,
+                slices: 16
+            }
+        );
+        assert_eq!(
+            split(1 << 24, false, false, &gpu),
+            Strategy::SplitRow {
+                size: 256,
+                slices: 256
+            }
+        );
+        let whole = Strategy::RowPerWorkgroup { size: 256 };
+        assert_eq!(split(SPLIT_FROM - 1, false, false, &gpu), whole);
+        assert_eq!(split(151_936, false, true, &gpu), whole);
+        assert_eq!(
+            split(151_936, false, false, &wgpu::Limits::default()),
+            whole
+        );
+        let ten = wgpu::Limits {
+            max_storage_buffers_per_shader_stage: 10,
+            ..wgpu::Limits::default()
+        };
+        assert!(matches!(
+            split(151_936, false, false, &ten),
+            Strategy::SplitRow { .. }
+        ));
+        assert_eq!(split(151_936, true, false, &ten), whole);
     }
 
     #[test]
