@@ -785,3 +785,160 @@ impl FilteredRow {
         n
     }
 }
+
+/// One position of a request's verification ([`verify_drafts`]): the target model's logits
+/// there, what the token sampler applies to them, and the row's settings. Each position has its
+/// own, since penalties and grammar masks move on with each draft token before it.
+#[derive(Clone, Copy, Debug)]
+pub struct TargetRow<'a> {
+    /// The target's K logits at this position.
+    pub logits: &'a [f32],
+    /// The dense bias, token list and mask of the position.
+    pub processing: RowProcessing<'a>,
+    /// Its temperature, filters and penalties.
+    pub settings: TokenSettings,
+}
+
+/// The outcome of verifying a request's draft tokens ([`verify_drafts`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DraftVerdict {
+    /// How many drafts were accepted, in order from the first.
+    pub accepted: usize,
+    /// The tokens emitted: the accepted drafts, then the token drawn at the first rejection
+    /// (or the bonus token after the last draft): `accepted + 1` of them. Where a position's
+    /// distribution has no token (every token banned, or a NaN or +inf logit), its token is
+    /// `u32::MAX` and nothing follows it.
+    pub tokens: Vec<u32>,
+    /// Their log-probabilities under the target's distribution at their positions (NaN for a
+    /// position without a token).
+    pub logprobs: Vec<f64>,
+}
+
+/// The uniform in (0, 1) that decides draft `i` of a request of `drafts` drafts over rows of
+/// `cols` logits: word `offset + (drafts + 1) K + i` of the request's stream, after the words
+/// of its `drafts + 1` positions, as `(x + 0.5) 2^-32`.
+pub fn acceptance_uniform(state: RandomState, cols: u32, drafts: usize, i: usize) -> f64 {
+    let at = (drafts as u64 + 1) * u64::from(cols) + i as u64;
+    let x = noise_word(state.seed, state.offset.wrapping_add(at));
+    (f64::from(x) + 0.5) * 2f64.powi(-32)
+}
+
+/// Speculative decoding's verification of one request, in f64 on the same random words as the
+/// kernels (Leviathan et al. 2023; Chen et al. 2023): draft `i` is accepted with probability
+/// `min(1, p_i(d_i) / q_i(d_i))` (`u_i q_i(d_i) < p_i(d_i)` with `u_i` from
+/// [`acceptance_uniform`]), where `p_i` is the distribution the token sampler draws from at
+/// target position `i` (its settings and processing) and `q_i` the draft's probabilities there
+/// (`draft_probs[i]`; without them, a draft given without probabilities, as a greedy draft
+/// model's or an n-gram lookup's, has `q_i` one at `d_i`). At the first rejection the token is
+/// drawn from `max(0, p_i - q_i)` renormalised, by Gumbel-max over `ln(p_j - q_j) + g_j`; after
+/// the last draft the bonus token is drawn from `p_n`. Position `i`'s noise is that of a sampler
+/// row with state `(seed, offset + i K)`, so the emitted tokens are distributed exactly as the
+/// target alone would sample them. A draft `p_i` bans is never accepted; where the residual is
+/// empty (a rejection of probability 0, as `p_i = q_i`), the token is `p_i`'s own draw. A
+/// greedy target (temperature below the greedy threshold) accepts exactly the drafts equal to
+/// its argmax and then emits the argmax.
+///
+/// Refused (`NoSample::InvalidSettings`, naming the argument): `targets` not one longer than
+/// `drafts`, rows of different lengths, a draft id `>= K`, `draft_probs` not one row of K per
+/// draft, or a row of them that is not a distribution (a negative or non-finite entry, or a
+/// sum more than 1e-3 from 1); and settings the sampler refuses.
+pub fn verify_drafts(
+    targets: &[TargetRow],
+    drafts: &[u32],
+    draft_probs: Option<&[&[f32]]>,
+    state: RandomState,
+    range: NoiseRange,
+) -> Result<DraftVerdict, NoSample> {
+    let refused = |m: String| Err(NoSample::InvalidSettings(m));
+    let n = drafts.len();
+    if targets.len() != n + 1 {
+        return refused(format!(
+            "targets: {} rows for {n} drafts; one more than the drafts is needed",
+            targets.len()
+        ));
+    }
+    let cols = targets[0].logits.len();
+    if let Some(i) = targets.iter().position(|t| t.logits.len() != cols) {
+        return refused(format!("targets[{i}]: not K = {cols} logits"));
+    }
+    if let Some(i) = drafts.iter().position(|&d| d as usize >= cols) {
+        return refused(format!("drafts[{i}] = {}: not below K = {cols}", drafts[i]));
+    }
+    if let Some(q) = draft_probs {
+        if q.len() != n {
+            return refused(format!("draft_probs: {} rows for {n} drafts", q.len()));
+        }
+        for (i, row) in q.iter().enumerate() {
+            let sum: f64 = row.iter().map(|&v| f64::from(v)).sum();
+            let bad = row.len() != cols
+                || row.iter().any(|v| !v.is_finite() || *v < 0.0)
+                || (sum - 1.0).abs() > 1e-3;
+            if bad {
+                return refused(format!(
+                    "draft_probs[{i}]: not a distribution over K = {cols} tokens"
+                ));
+            }
+        }
+    }
+    let mut verdict = DraftVerdict::default();
+    for (i, target) in targets.iter().enumerate() {
+        let position = RandomState {
+            seed: state.seed,
+            offset: state.offset.wrapping_add(i as u64 * cols as u64),
+        };
+        let draw = match sample_processed_token_row(
+            target.logits,
+            &target.processing,
+            &target.settings,
+            position,
+            range,
+            0.0,
+        ) {
+            Ok(draw) => draw,
+            Err(NoSample::AllMasked | NoSample::InvalidLogit(_)) => {
+                verdict.tokens.push(u32::MAX);
+                verdict.logprobs.push(f64::NAN);
+                return Ok(verdict);
+            }
+            Err(e) => return Err(e),
+        };
+        let p = |t: u32| {
+            draw.kept
+                .iter()
+                .position(|&c| c == t)
+                .map_or(0.0, |j| draw.probs[j])
+        };
+        let Some(&d) = drafts.get(i) else {
+            // The bonus token.
+            verdict.tokens.push(draw.token);
+            verdict.logprobs.push(draw.sampled_logprob);
+            return Ok(verdict);
+        };
+        let q = |t: u32| match draft_probs {
+            Some(q) => f64::from(q[i][t as usize]),
+            None => f64::from(u8::from(t == d)),
+        };
+        if acceptance_uniform(state, cols as u32, n, i) * q(d) < p(d) {
+            verdict.accepted += 1;
+            verdict.tokens.push(d);
+            verdict.logprobs.push(p(d).ln());
+            continue;
+        }
+        // The residual max(0, p - q) is zero wherever p is, so only kept tokens compete.
+        let recovered = draw
+            .kept
+            .iter()
+            .zip(&draw.probs)
+            .filter(|&(&t, &pt)| pt > q(t))
+            .map(|(&t, &pt)| {
+                let g = gumbel_at(range, position.seed, position.offset.wrapping_add(t.into()));
+                ((pt - q(t)).ln() + g, t)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map_or(draw.token, |(_, t)| t);
+        verdict.tokens.push(recovered);
+        verdict.logprobs.push(p(recovered).ln());
+        return Ok(verdict);
+    }
+    Ok(verdict)
+}
