@@ -391,6 +391,27 @@ fn bad_arguments_are_refused_by_name() {
         index: &index[..1],
     });
     expect_invalid(ctx().sample_tokens(&logits, &args), "1 state index entries");
+    for strategy in [
+        Strategy::SplitRow {
+            size: 64,
+            slices: 0,
+        },
+        Strategy::SplitRow {
+            size: 64,
+            slices: 65,
+        },
+        Strategy::SplitRow {
+            size: 32,
+            slices: 2,
+        },
+        Strategy::RowPerThread,
+    ] {
+        let args = TokenArgs::new(10, &two, &states).with_strategy(Some(strategy));
+        expect_invalid(
+            ctx().sample_tokens(&logits, &args),
+            "SplitRow { size, slices: 1 to size }",
+        );
+    }
 }
 
 /// Settings the host would refuse, written to a buffer of the caller's, give that row no token

@@ -372,6 +372,10 @@ fn default_strategy(
     kernels: &Kernels,
 ) -> Strategy {
     let size = choose_size(cols, list_entries, top, kernels);
+    if top > 0 {
+        // Rows with top entries are taken whole, split or not.
+        return Strategy::RowPerWorkgroup { size };
+    }
     split_or_whole(cols, size, processed, kernels.is_cpu, &kernels.limits)
 }
 
