@@ -29,7 +29,8 @@ var<workgroup> listed_bits: array<atomic<u32>, LISTED_WORDS>;
 
 // Fills listed_bits from the row's list, and marks the row bad where the list is out of order,
 // names a column past K, or holds a NaN or +inf bias or an in_prompt other than 0 and 1.
-// (Workgroup memory starts zeroed, and a workgroup takes one row.)
+// Bits an earlier workgroup left set (the pipelines skip zeroing workgroup memory, and lavapipe
+// reuses it) cost a search that finds no entry, never a wrong l.
 fn load_row_list(s: Settings, lid: u32) {
     let first = params.lists_base + s.list_start;
     var ok = true;
