@@ -168,6 +168,6 @@ plant "token sampler: sums of weights rescaled without the temperature" token_fi
 if [ "${PLANTS_IN_BROWSER:-1}" = 1 ]; then
     browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
     browser_plant "top-k rounds bounded by the private copy of k (not provably uniform)" top_k_merge_lists.wgsl "for (var t = 0u; t < k; t++) {" "for (var t = 0u; t < params.k; t++) {" every_variant_builds || status=1
-    browser_plant "the token row's settings read per invocation, not through workgroupUniformLoad" $tokens "var s = workgroupUniformLoad(&uniform_settings);" "var s = own;" every_variant_builds || status=1
+    browser_plant "the token row's settings read per invocation, not through workgroupUniformLoad" $tokens "return workgroupUniformLoad(&uniform_settings);" "return own;" every_variant_builds || status=1
 fi
 exit $status

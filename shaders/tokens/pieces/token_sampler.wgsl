@@ -211,20 +211,22 @@ fn path_of(s: Settings, call: Params) -> u32 {
     return PATH_SELECT;
 }
 
-// Row `row` in one workgroup (the caller has loaded the parameters).
-fn sample_row(row: u32, lid: u32) {
-    // Every invocation judges the row's settings and invocation 0 shares its judgement. Judged
-    // by invocation 0 alone, llvmpipe's GL driver read params.settings_base as 0 (each row took
-    // the settings at the start of the window).
+// The row's settings, and the call's parameters in `uniform_params`, as values WGSL knows to be
+// uniform. Every invocation judges the row's settings and invocation 0 shares its judgement.
+// Judged by invocation 0 alone, llvmpipe's GL driver read params.settings_base as 0 (each row
+// took the settings at the start of the window).
+fn uniform_row(row: u32, lid: u32) -> Settings {
     let own = settings_of(row);
     if lid == 0u {
         uniform_settings = own;
         uniform_params = params;
     }
-    var s = workgroupUniformLoad(&uniform_settings);
-    let call = workgroupUniformLoad(&uniform_params);
-    let r = token_row(row);
-    let path = path_of(s, call);
+    return workgroupUniformLoad(&uniform_settings);
+}
+
+// The workgroup's row flags cleared (a bad state index or bad settings mark the row), and the
+// row's token list read: one that is not in order, or names a column past K, marks it too.
+fn start_row(r: Row, s: Settings, lid: u32) {
     if lid == 0u {
         atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
         atomicStore(&row_count, 0u);
@@ -232,9 +234,17 @@ fn sample_row(row: u32, lid: u32) {
     }
     workgroupBarrier();
     if s.list_len != 0u {
-        // A list that is not in order, or names a column past K, marks the row bad.
         load_row_list(s, lid);
     }
+}
+
+// Row `row` in one workgroup (the caller has loaded the parameters).
+fn sample_row(row: u32, lid: u32) {
+    var s = uniform_row(row, lid);
+    let call = workgroupUniformLoad(&uniform_params);
+    let r = token_row(row);
+    let path = path_of(s, call);
+    start_row(r, s, lid);
 
     // Pass 1: the largest l (lowest column), the raw log-sum-exp, the lists.
     var first = empty_first();

@@ -85,16 +85,6 @@ fn split_path_of(s: Settings, call: Params) -> u32 {
     return SPLIT_REST;
 }
 
-// The row's settings and the call's parameters as uniform values (see sample_row).
-fn uniform_row(row: u32, lid: u32) -> Settings {
-    let own = settings_of(row);
-    if lid == 0u {
-        uniform_settings = own;
-        uniform_params = params;
-    }
-    return workgroupUniformLoad(&uniform_settings);
-}
-
 fn split_stage(slice: u32, row: u32, lid: u32) {
     let s = uniform_row(row, lid);
     let call = workgroupUniformLoad(&uniform_params);
@@ -117,15 +107,7 @@ fn split_stage(slice: u32, row: u32, lid: u32) {
 
 fn split_first(row: u32, slice: u32, lid: u32, s: Settings, path: u32) {
     let r = token_row(row);
-    if lid == 0u {
-        atomicStore(&row_bad, select(0u, 1u, r.bad || !s.valid));
-        atomicStore(&row_count, 0u);
-        atomicStore(&missed, 0u);
-    }
-    workgroupBarrier();
-    if s.list_len != 0u {
-        load_row_list(s, lid);
-    }
+    start_row(r, s, lid);
     var first = empty_first();
     var list = empty_list();
     var candidates: Candidates;
