@@ -100,10 +100,11 @@ pub use host::{HostTau, SampleArgs};
 pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 pub use row::{NoisePosition, Strategy, Tau, Temperature};
-pub use tokens::{HostTokenNoise, TokenArgs, Tokens, TopLogprob};
+pub use tokens::{HostTokenNoise, TokenArgs, Tokens, TopLogprob, Verified, VerifyArgs};
 pub use tokens::{
     RandomState, SPLIT_FROM, SampleTokensCall, TOP_LOGPROBS_MAX, TokenBias, TokenEntry, TokenLists,
-    TokenMasks, TokenNoise, TokenSettings, choose_sample_tokens, logprobs_pitch, mask_words,
+    TokenMasks, TokenNoise, TokenSettings, VerifyDraftsCall, choose_sample_tokens, logprobs_pitch,
+    mask_words,
 };
 pub use top_k::TopK;
 pub use top_k::{MAX_K, MAX_K_PER_THREAD, TopKCall, choose_top_k};

@@ -815,12 +815,23 @@ pub struct DraftVerdict {
 }
 
 /// The uniform in (0, 1) that decides draft `i` of a request of `drafts` drafts over rows of
-/// `cols` logits: word `offset + (drafts + 1) K + i` of the request's stream, after the words
-/// of its `drafts + 1` positions, as `(x + 0.5) 2^-32`.
-pub fn acceptance_uniform(state: RandomState, cols: u32, drafts: usize, i: usize) -> f64 {
+/// `cols` logits: from element `offset + (drafts + 1) K + i` of the request's stream, after the
+/// elements of its `drafts + 1` positions; its first word (word `2n` of element `n` with
+/// [`NoiseRange::Wide`]) as `(x + 0.5) 2^-32`.
+pub fn acceptance_uniform(
+    state: RandomState,
+    cols: u32,
+    drafts: usize,
+    i: usize,
+    range: NoiseRange,
+) -> f64 {
     let at = (drafts as u64 + 1) * u64::from(cols) + i as u64;
-    let x = noise_word(state.seed, state.offset.wrapping_add(at));
-    (f64::from(x) + 0.5) * 2f64.powi(-32)
+    let element = state.offset.wrapping_add(at);
+    let word = match range {
+        NoiseRange::Standard => element,
+        NoiseRange::Wide => element.wrapping_mul(2),
+    };
+    (f64::from(noise_word(state.seed, word)) + 0.5) * 2f64.powi(-32)
 }
 
 /// Speculative decoding's verification of one request, in f64 on the same random words as the
@@ -918,7 +929,7 @@ pub fn verify_drafts(
             Some(q) => f64::from(q[i][t as usize]),
             None => f64::from(u8::from(t == d)),
         };
-        if acceptance_uniform(state, cols as u32, n, i) * q(d) < p(d) {
+        if acceptance_uniform(state, cols as u32, n, i, range) * q(d) < p(d) {
             verdict.accepted += 1;
             verdict.tokens.push(d);
             verdict.logprobs.push(p(d).ln());

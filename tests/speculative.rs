@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::TestRng as Rng;
-use common::tokens::{CHI_SQUARE_CRITICAL, chi_square_of};
+use common::tokens::{CHI_SQUARE_CRITICAL, chi_square_of, lm_logits, settings_mix};
+use common::{FILTER_GAP, GUMBEL_GAP, TestRng as Rng, ctx};
 use gumbel_wgpu::reference::{
-    DraftVerdict, RowProcessing, TargetRow, TokenDraw, sample_token_row, verify_drafts,
+    DraftVerdict, RowProcessing, TargetRow, TokenDraw, acceptance_uniform, gumbel_at,
+    sample_processed_token_row, sample_token_row, verify_drafts,
 };
-use gumbel_wgpu::{NoiseRange, RandomState, TokenSettings};
+use gumbel_wgpu::{Element, NoiseRange, RandomState, TokenSettings, VerifyArgs};
 
 const NONE: u32 = u32::MAX;
 const TRIALS: usize = 40_000;
@@ -279,4 +280,291 @@ fn bad_arguments_are_refused_by_name() {
     refused(&targets, &[1, 2], Some(&[&q, &not_one]), "draft_probs[1]");
     refused(&targets, &[1, 2], Some(&[&negative, &q]), "draft_probs[0]");
     refused(&targets, &[1, 2], Some(&[&q, &q[..7]]), "draft_probs[1]");
+}
+
+// The GPU call (`GpuContext::verify_drafts`, `Kernels::record_verify_drafts`) against the
+// reference.
+
+/// A batch of requests: `drafts[r]` drafts for request r, each position its own settings (the
+/// sampler's mix) and language-model-like logits, drafts drawn from q (a perturbed copy of the
+/// target's softmax, so that both verdicts happen) or, without q, a guess near the argmax.
+struct Batch {
+    cols: u32,
+    x: Vec<Vec<f32>>,
+    settings: Vec<TokenSettings>,
+    offsets: Vec<u32>,
+    drafts: Vec<u32>,
+    q: Option<Vec<Vec<f32>>>,
+    states: Vec<RandomState>,
+}
+
+impl Batch {
+    fn new(cols: u32, drafts_per_request: &[usize], with_q: bool, case: u64) -> Self {
+        let mut rng = Rng::new(case);
+        let mut offsets = vec![0u32];
+        for &n in drafts_per_request {
+            offsets.push(offsets.last().unwrap() + n as u32);
+        }
+        let positions = *offsets.last().unwrap() as usize + drafts_per_request.len();
+        let x: Vec<Vec<f32>> = (0..positions).map(|_| lm_logits(&mut rng, cols)).collect();
+        let settings = settings_mix(cols, positions);
+        let (mut drafts, mut q) = (Vec::new(), Vec::new());
+        for (r, &n) in drafts_per_request.iter().enumerate() {
+            let first = offsets[r] as usize + r;
+            for i in 0..n {
+                let row = &x[first + i];
+                // softmax((x + noise) / 0.9) in f64, as f32.
+                let y: Vec<f64> = row
+                    .iter()
+                    .map(|&v| (f64::from(v) + rng.uniform(-0.3, 0.3)) / 0.9)
+                    .collect();
+                let top = y.iter().cloned().fold(f64::MIN, f64::max);
+                let w: Vec<f64> = y.iter().map(|v| (v - top).exp()).collect();
+                let total: f64 = w.iter().sum();
+                let row_q: Vec<f32> = w.iter().map(|v| (v / total) as f32).collect();
+                let d = if with_q {
+                    draw_from(&mut rng, &row_q)
+                } else if rng.next_u32() % 3 == 0 {
+                    rng.next_u32() % cols
+                } else {
+                    // The argmax of the perturbed logits: often the target's.
+                    (0..cols)
+                        .max_by(|&a, &b| y[a as usize].total_cmp(&y[b as usize]))
+                        .unwrap()
+                };
+                drafts.push(d);
+                q.push(row_q);
+            }
+        }
+        let states = (0..drafts_per_request.len() as u64)
+            .map(|r| RandomState {
+                seed: case * 7_919 + r,
+                offset: r * 1_000_003 + (r % 4),
+            })
+            .collect();
+        Self {
+            cols,
+            x,
+            settings,
+            offsets,
+            drafts,
+            q: with_q.then_some(q),
+            states,
+        }
+    }
+
+    fn requests(&self) -> usize {
+        self.states.len()
+    }
+
+    fn q_flat(&self) -> Option<Vec<f32>> {
+        self.q.as_ref().map(|q| q.concat())
+    }
+
+    fn verify_on_gpu<T: Element>(&self, range: NoiseRange) -> gumbel_wgpu::Verified {
+        let logits: Vec<T> = self.x.concat().iter().map(|&v| T::from_f32(v)).collect();
+        let q = self.q_flat();
+        let args = VerifyArgs::new(
+            self.cols,
+            &self.settings,
+            &self.offsets,
+            &self.drafts,
+            &self.states,
+        )
+        .with_draft_probs(q.as_deref())
+        .with_logprobs(true)
+        .with_noise_range(range);
+        ctx().verify_drafts(&logits, &args).unwrap()
+    }
+
+    /// Request r's positions' logits as `T` holds them.
+    fn targets<T: Element>(&self, r: usize, x: &mut Vec<Vec<f32>>) -> Vec<TokenSettings> {
+        let first = self.offsets[r] as usize + r;
+        let n = (self.offsets[r + 1] - self.offsets[r]) as usize;
+        x.clear();
+        for row in &self.x[first..=first + n] {
+            x.push(row.iter().map(|&v| T::from_f32(v).to_f32()).collect());
+        }
+        self.settings[first..=first + n].to_vec()
+    }
+
+    fn reference<T: Element>(&self, r: usize, range: NoiseRange) -> DraftVerdict {
+        let mut x = Vec::new();
+        let settings = self.targets::<T>(r, &mut x);
+        let targets: Vec<TargetRow> = x
+            .iter()
+            .zip(&settings)
+            .map(|(logits, &settings)| TargetRow {
+                logits,
+                processing: RowProcessing::default(),
+                settings,
+            })
+            .collect();
+        let span = self.offsets[r] as usize..self.offsets[r + 1] as usize;
+        let q_rows: Option<Vec<&[f32]>> = self
+            .q
+            .as_ref()
+            .map(|q| q[span.clone()].iter().map(Vec::as_slice).collect());
+        verify_drafts(
+            &targets,
+            &self.drafts[span],
+            q_rows.as_deref(),
+            self.states[r],
+            range,
+        )
+        .unwrap()
+    }
+}
+
+/// Why the GPU may part from the reference at position `i` of request r: the acceptance
+/// uniform within rounding of p(d) / q(d), the kept set or the position's own draw within the
+/// filters' and Gumbel-max's tolerances (tests/common), or the residual's two best scores within
+/// what f32's p - q carries. None where nothing excuses it.
+fn excuse<T: Element>(
+    b: &Batch,
+    r: usize,
+    i: usize,
+    range: NoiseRange,
+    got: u32,
+) -> Option<String> {
+    let mut x = Vec::new();
+    let settings = b.targets::<T>(r, &mut x);
+    let n = settings.len() - 1;
+    let state = b.states[r];
+    let position = RandomState {
+        seed: state.seed,
+        offset: state.offset.wrapping_add(i as u64 * u64::from(b.cols)),
+    };
+    let draw = sample_processed_token_row(
+        &x[i],
+        &RowProcessing::default(),
+        &settings[i],
+        position,
+        range,
+        FILTER_GAP,
+    )
+    .ok()?;
+    if draw.kept_near.0 != draw.kept_near.1 {
+        return Some(format!("kept set in doubt: {:?}", draw.kept_near));
+    }
+    let p = |t: u32| {
+        draw.kept
+            .iter()
+            .position(|&c| c == t)
+            .map_or(0.0, |j| draw.probs[j])
+    };
+    if i == n {
+        return (draw.gumbel_gap < GUMBEL_GAP || draw.near_tokens.contains(&got))
+            .then(|| format!("bonus draw near a tie ({})", draw.gumbel_gap));
+    }
+    let d = b.drafts[b.offsets[r] as usize + i];
+    let q_row = b.q.as_ref().map(|q| &q[b.offsets[r] as usize + i]);
+    let q = |t: u32| q_row.map_or(f64::from(u8::from(t == d)), |q| f64::from(q[t as usize]));
+    let u = acceptance_uniform(state, b.cols, n, i, range);
+    // p(d) in f32 carries exp's few ULP of (l - m) / tau - ln Z (|.| up to about 30) and u's
+    // and the product's roundings: 1e-5 relative covers them.
+    if (u * q(d) - p(d)).abs() <= 1e-5 * p(d).max(u * q(d)) {
+        return Some(format!(
+            "acceptance within rounding: u q = {}, p = {}",
+            u * q(d),
+            p(d)
+        ));
+    }
+    // The residual's scores; each ln(p - q) carries f32's error of p (1e-5 relative) over p - q.
+    let score = |t: u32| {
+        let left = p(t) - q(t);
+        let g = gumbel_at(range, position.seed, position.offset.wrapping_add(t.into()));
+        (left > 0.0).then(|| (left.ln() + g, 1e-5 * (p(t) + q(t)) / left + GUMBEL_GAP))
+    };
+    let best = draw
+        .kept
+        .iter()
+        .filter_map(|&t| score(t).map(|s| (s, t)))
+        .max_by(|a, b| a.0.0.total_cmp(&b.0.0))?;
+    let (mine, theirs) = (score(got)?, best.0);
+    (theirs.0 - mine.0 <= mine.1 + theirs.1)
+        .then(|| format!("residual near a tie: {} against {}", mine.0, theirs.0))
+}
+
+/// Holds every request of `b` verified on the GPU to the reference: the same count and tokens,
+/// or a difference that `excuse` explains at its first position; log-probabilities within the
+/// sampler's tolerances. Returns how many requests were excused.
+fn check_batch<T: Element>(b: &Batch, range: NoiseRange) -> usize {
+    let got = b.verify_on_gpu::<T>(range);
+    let mut excused = 0;
+    for r in 0..b.requests() {
+        let want = b.reference::<T>(r, range);
+        let tokens = &got.tokens[r];
+        if *tokens != want.tokens || got.accepted[r] as usize != want.accepted {
+            let i = tokens
+                .iter()
+                .zip(&want.tokens)
+                .position(|(a, b)| a != b)
+                .unwrap_or(tokens.len().min(want.tokens.len()) - 1);
+            let why = excuse::<T>(b, r, i, range, tokens[i]);
+            assert!(
+                why.is_some(),
+                "K = {}, request {r}, position {i}: {tokens:?} ({} accepted) against {want:?}",
+                b.cols,
+                got.accepted[r]
+            );
+            excused += 1;
+            continue;
+        }
+        for (j, (&[_, lp], &want_lp)) in got.logprobs[r].iter().zip(&want.logprobs).enumerate() {
+            if want_lp.is_nan() {
+                assert!(lp.is_nan(), "request {r}, token {j}: {lp}");
+                continue;
+            }
+            let tol = 1e-5 * (1.0 + want_lp.abs()) + f64::from(b.cols) * 1e-9;
+            assert!(
+                (f64::from(lp) - want_lp).abs() <= tol,
+                "K = {}, request {r}, token {j}: log-probability {lp} against {want_lp}",
+                b.cols
+            );
+        }
+    }
+    assert!(
+        excused * 20 <= b.requests(),
+        "{excused} of {} requests near a threshold",
+        b.requests()
+    );
+    // Both verdicts, and requests that took every draft, are among them.
+    let full = (0..b.requests())
+        .filter(|&r| b.offsets[r + 1] - b.offsets[r] >= 2)
+        .filter(|&r| got.accepted[r] == b.offsets[r + 1] - b.offsets[r])
+        .count();
+    let drafts: u32 = b.offsets[b.requests()];
+    let taken: u32 = got.accepted.iter().sum();
+    eprintln!(
+        "K = {}: {taken} of {drafts} drafts accepted, {full} of {} requests took all, {excused} excused",
+        b.cols,
+        b.requests()
+    );
+    assert!(taken > 0 && full < b.requests() && full > 0);
+    excused
+}
+
+const DRAFT_COUNTS: [usize; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 4, 2, 8];
+
+#[test]
+fn gpu_verification_matches_reference() {
+    for (cols, with_q, case) in [
+        (7, true, 1),
+        (7, false, 2),
+        (1_000, true, 3),
+        (1_000, false, 4),
+    ] {
+        let b = Batch::new(cols, &DRAFT_COUNTS.repeat(4), with_q, case);
+        check_batch::<f32>(&b, NoiseRange::Standard);
+    }
+}
+
+#[test]
+fn gpu_verification_matches_reference_in_16_bits_and_wide_noise() {
+    let b = Batch::new(500, &DRAFT_COUNTS.repeat(2), true, 11);
+    check_batch::<half::f16>(&b, NoiseRange::Standard);
+    check_batch::<half::bf16>(&b, NoiseRange::Wide);
+    let b = Batch::new(500, &DRAFT_COUNTS.repeat(2), false, 12);
+    check_batch::<half::bf16>(&b, NoiseRange::Standard);
 }

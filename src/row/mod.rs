@@ -18,5 +18,5 @@ use crate::shaders::{row_bindings as binding, row_cache_workgroup as cache};
 pub(crate) use builders::{with_noise, with_noise_range, with_strategy, with_tau};
 pub use header::{NoisePosition, Tau, Temperature};
 pub(crate) use header::{RowHeader, counter_use};
-pub(crate) use plan::{RowArg, RowCall, RowCost};
+pub(crate) use plan::{RowArg, RowCall, RowCost, RowPart};
 pub use strategy::Strategy;

@@ -152,7 +152,114 @@ pub struct TopLogprob {
     pub logprob: f32,
 }
 
+/// The rows of a host-slice call of the family, checked and uploaded: the logits, one
+/// settings entry a row, and the bias, token lists and masks the rows take.
+pub(super) struct UploadedRows {
+    pub shape: Shape,
+    pub logits: wgpu::Buffer,
+    pub settings: wgpu::Buffer,
+    bias: Option<(wgpu::Buffer, bool)>,
+    lists: Option<(wgpu::Buffer, u32)>,
+    masks: Option<(wgpu::Buffer, u32)>,
+}
+
+impl UploadedRows {
+    pub fn bias(&self) -> Option<TokenBias<'_>> {
+        self.bias.as_ref().map(|(values, per_row)| TokenBias {
+            values: GpuSlice::from(values),
+            per_row: *per_row,
+        })
+    }
+
+    pub fn lists(&self) -> Option<TokenLists<'_>> {
+        self.lists.as_ref().map(|(entries, count)| TokenLists {
+            entries: GpuSlice::from(entries),
+            count: *count,
+        })
+    }
+
+    pub fn masks(&self) -> Option<TokenMasks<'_>> {
+        self.masks.as_ref().map(|(words, count)| TokenMasks {
+            words: GpuSlice::from(words),
+            count: *count,
+        })
+    }
+}
+
 impl GpuContext {
+    /// Checks rows of `cols` logits (one a settings entry) with their bias, token lists and
+    /// masks, naming what is wrong, and uploads them.
+    pub(super) fn upload_token_rows<T: Element>(
+        &self,
+        logits: &[T],
+        cols: u32,
+        settings: &[TokenSettings],
+        bias: Option<&[f32]>,
+        lists: Option<&[TokenEntry]>,
+        masks: Option<&[u32]>,
+    ) -> Result<UploadedRows> {
+        let rows = u32::try_from(settings.len())
+            .map_err(|_| invalid(format!("{} rows: at most 2^32 - 1", settings.len())))?;
+        let shape = Shape::new(rows, cols);
+        shape.validate()?;
+        let cells = rows as usize * cols as usize;
+        if logits.len() != cells {
+            return Err(invalid(format!(
+                "{} logits given; {rows} rows (one per settings entry) of K = {cols} take {cells}",
+                logits.len(),
+            )));
+        }
+        let words = mask_words(cols) as usize;
+        let mask_count = match masks {
+            None => 0,
+            Some(masks) if !masks.is_empty() && masks.len().is_multiple_of(words) => {
+                u32::try_from(masks.len() / words)
+                    .map_err(|_| invalid(format!("{} masks: at most 2^32 - 2", masks.len())))?
+            }
+            Some(masks) => {
+                return Err(invalid(format!(
+                    "{} mask words given: masks of K = {cols} take ceil(K / 32) = {words} words each",
+                    masks.len(),
+                )));
+            }
+        };
+        let entries = lists.unwrap_or(&[]);
+        if lists.is_some() && entries.is_empty() {
+            return Err(invalid("an empty token list array given: give None"));
+        }
+        let list_count = u32::try_from(entries.len())
+            .map_err(|_| invalid(format!("{} list entries: at most 2^32 - 1", entries.len())))?;
+        for (r, settings) in settings.iter().enumerate() {
+            settings.check(r, cols)?;
+            settings.check_processing(r, cols, entries, mask_count)?;
+        }
+        let per_row_bias = match bias {
+            None => false,
+            Some(bias) if bias.len() == cols as usize => false,
+            Some(bias) if bias.len() == cells => true,
+            Some(bias) => {
+                return Err(invalid(format!(
+                    "{} bias values given: K = {cols} for every row, or {cells} for {rows} rows",
+                    bias.len(),
+                )));
+            }
+        };
+        Ok(UploadedRows {
+            shape,
+            logits: self.upload(logits)?,
+            settings: self.upload(settings)?,
+            bias: bias
+                .map(|b| Ok::<_, crate::Error>((self.upload(b)?, per_row_bias)))
+                .transpose()?,
+            lists: lists
+                .map(|l| Ok::<_, crate::Error>((self.upload(l)?, list_count)))
+                .transpose()?,
+            masks: masks
+                .map(|m| Ok::<_, crate::Error>((self.upload(m)?, mask_count)))
+                .transpose()?,
+        })
+    }
+
     /// The token sampler ([`SampleTokensCall`]) on host slices. Every argument is checked
     /// first (errors name it); a row whose logits leave no token gets `u32::MAX` instead of
     /// failing the batch.
@@ -161,55 +268,16 @@ impl GpuContext {
         logits: &[T],
         args: &TokenArgs<'_>,
     ) -> Result<Tokens> {
-        let rows = u32::try_from(args.settings.len())
-            .map_err(|_| invalid(format!("{} rows: at most 2^32 - 1", args.settings.len())))?;
-        let shape = Shape::new(rows, args.cols);
-        shape.validate()?;
-        let cells = rows as usize * args.cols as usize;
-        if logits.len() != cells {
-            return Err(invalid(format!(
-                "{} logits given; {rows} rows (one per settings entry) of K = {} take {cells}",
-                logits.len(),
-                args.cols
-            )));
-        }
-        let words = mask_words(args.cols) as usize;
-        let mask_count = match args.masks {
-            None => 0,
-            Some(masks) if !masks.is_empty() && masks.len().is_multiple_of(words) => {
-                u32::try_from(masks.len() / words)
-                    .map_err(|_| invalid(format!("{} masks: at most 2^32 - 2", masks.len())))?
-            }
-            Some(masks) => {
-                return Err(invalid(format!(
-                    "{} mask words given: masks of K = {} take ceil(K / 32) = {words} words each",
-                    masks.len(),
-                    args.cols
-                )));
-            }
-        };
-        let lists = args.lists.unwrap_or(&[]);
-        if args.lists.is_some() && lists.is_empty() {
-            return Err(invalid("an empty token list array given: give None"));
-        }
-        u32::try_from(lists.len())
-            .map_err(|_| invalid(format!("{} list entries: at most 2^32 - 1", lists.len())))?;
-        for (r, settings) in args.settings.iter().enumerate() {
-            settings.check(r, args.cols)?;
-            settings.check_processing(r, args.cols, lists, mask_count)?;
-        }
-        let per_row_bias = match args.bias {
-            None => false,
-            Some(bias) if bias.len() == args.cols as usize => false,
-            Some(bias) if bias.len() == cells => true,
-            Some(bias) => {
-                return Err(invalid(format!(
-                    "{} bias values given: K = {} for every row, or {cells} for {rows} rows",
-                    bias.len(),
-                    args.cols
-                )));
-            }
-        };
+        let uploaded = self.upload_token_rows(
+            logits,
+            args.cols,
+            args.settings,
+            args.bias,
+            args.lists,
+            args.masks,
+        )?;
+        let shape = uploaded.shape;
+        let rows = shape.rows;
         let upload_states = |states: &[RandomState]| self.upload(states);
         let (states, index) = match args.noise {
             HostTokenNoise::Call { .. } => (None, None),
@@ -256,11 +324,6 @@ impl GpuContext {
             }
             _ => unreachable!("the states are uploaded for every kind of noise that has them"),
         };
-        let input = self.upload(logits)?;
-        let settings = self.upload(args.settings)?;
-        let bias = args.bias.map(|b| self.upload(b)).transpose()?;
-        let list_buffer = args.lists.map(|l| self.upload(l)).transpose()?;
-        let mask_buffer = args.masks.map(|m| self.upload(m)).transpose()?;
         let tokens = self.storage_buffer(byte_size(self.kernels(), "tokens", rows as usize, 4)?)?;
         let pitch = logprobs_pitch(args.top_logprobs, args.top_processed) as usize;
         let logprobs = args
@@ -274,29 +337,14 @@ impl GpuContext {
         let mut call = SampleTokensCall::new(
             T::STORAGE,
             shape,
-            GpuSlice::from(&input),
-            GpuSlice::from(&settings),
+            GpuSlice::from(&uploaded.logits),
+            GpuSlice::from(&uploaded.settings),
             noise,
             GpuSlice::from(&tokens),
         );
-        if let Some(bias) = &bias {
-            call = call.with_bias(TokenBias {
-                values: GpuSlice::from(bias),
-                per_row: per_row_bias,
-            });
-        }
-        if let Some(entries) = &list_buffer {
-            call = call.with_lists(TokenLists {
-                entries: GpuSlice::from(entries),
-                count: lists.len() as u32,
-            });
-        }
-        if let Some(words) = &mask_buffer {
-            call = call.with_masks(TokenMasks {
-                words: GpuSlice::from(words),
-                count: mask_count,
-            });
-        }
+        call.bias = uploaded.bias();
+        call.lists = uploaded.lists();
+        call.masks = uploaded.masks();
         if let Some(logprobs) = &logprobs {
             call = call
                 .with_logprobs(GpuSlice::from(logprobs))

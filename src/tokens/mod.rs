@@ -26,7 +26,7 @@ use bytemuck::{Pod, Zeroable};
 use crate::error::{Error, Result, invalid};
 use crate::kernels::{GpuSlice, Kernels};
 use crate::row::{
-    NoisePosition, RowArg, RowCall, RowCost, RowHeader, Strategy, Tau, with_strategy,
+    NoisePosition, RowArg, RowCall, RowCost, RowHeader, RowPart, Strategy, Tau, with_strategy,
 };
 use crate::shaders::same_layout;
 use crate::shaders::{
@@ -464,7 +464,12 @@ struct TokenParams {
     stage: u32,
     slices: u32,
     slice_blocks: u32,
-    _pad: [u32; 2],
+    requests: u32,
+    drafts_base: u32,
+    offsets_base: u32,
+    draft_probs_base: u32,
+    has_draft_probs: u32,
+    accepted_base: u32,
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -491,10 +496,156 @@ same_layout!(
         stage,
         slices,
         slice_blocks,
-        _pad,
+        requests,
+        drafts_base,
+        offsets_base,
+        draft_probs_base,
+        has_draft_probs,
+        accepted_base,
     }
 );
 
+/// What every call of the family reads and writes a row of: the logits, their settings, bias,
+/// token lists and masks, the token and its log-probabilities. The sampler adds where its noise
+/// comes from; the verification of drafts adds the drafts.
+struct TokenRows<'a> {
+    storage: StorageType,
+    shape: Shape,
+    logits: GpuSlice<'a>,
+    settings: GpuSlice<'a>,
+    bias: Option<TokenBias<'a>>,
+    lists: Option<TokenLists<'a>>,
+    masks: Option<TokenMasks<'a>>,
+    tokens: GpuSlice<'a>,
+    logprobs: Option<GpuSlice<'a>>,
+    /// u32 words of log-probabilities a row.
+    logprobs_pitch: u32,
+}
+
+impl<'a> TokenRows<'a> {
+    fn processed(&self) -> bool {
+        self.lists.is_some() || self.masks.is_some()
+    }
+
+    /// Checks the shape; the arguments the row layer binds: the logits first and the tokens
+    /// second (the header's input and output), then the rest.
+    fn args(&self) -> Result<Vec<RowArg<'a>>> {
+        let shape = self.shape;
+        shape.validate()?;
+        let mut args = vec![
+            RowArg::input("logits", self.logits, shape, self.storage.size()),
+            RowArg::write("tokens", self.tokens, kernel::BINDING_TOKENS, (1, 1), 4),
+            RowArg::read(
+                "settings",
+                self.settings,
+                kernel::BINDING_SETTINGS,
+                (1, 1),
+                size_of::<TokenSettings>() as u64,
+            ),
+        ];
+        if let Some(bias) = self.bias {
+            let pitch = if bias.per_row { shape.cols } else { 0 };
+            args.push(RowArg::read(
+                "bias",
+                bias.values,
+                kernel::BINDING_BIAS,
+                (shape.cols, pitch),
+                4,
+            ));
+        }
+        if let Some(lists) = self.lists {
+            args.push(RowArg::read(
+                "token lists",
+                lists.entries,
+                processed::BINDING_LISTS,
+                (lists.count.max(1), 0),
+                size_of::<TokenEntry>() as u64,
+            ));
+        }
+        if let Some(masks) = self.masks {
+            let mask_words = mask_words(shape.cols);
+            let words = u64::from(masks.count) * u64::from(mask_words);
+            let words = u32::try_from(words).map_err(|_| {
+                invalid(format!(
+                    "masks: {} masks of {mask_words} words are more than 2^32 - 1 words",
+                    masks.count
+                ))
+            })?;
+            args.push(RowArg::read(
+                "masks",
+                masks.words,
+                processed::BINDING_MASKS,
+                (words.max(1), 0),
+                4,
+            ));
+        }
+        if let Some(logprobs) = self.logprobs {
+            let pitch = self.logprobs_pitch;
+            args.push(RowArg::write(
+                "log-probabilities",
+                logprobs,
+                kernel::BINDING_LOGPROBS,
+                (pitch, pitch),
+                4,
+            ));
+        }
+        Ok(args)
+    }
+
+    /// The parameters of a dispatch of `part` whose calls' fields (noise, split rows, drafts)
+    /// the caller fills in.
+    fn params(&self, part: &RowPart) -> TokenParams {
+        TokenParams {
+            header: part.header,
+            settings_base: part.base(kernel::BINDING_SETTINGS),
+            bias_base: part.base(kernel::BINDING_BIAS),
+            bias_pitch: match self.bias {
+                Some(b) if b.per_row => self.shape.cols,
+                _ => 0,
+            },
+            has_bias: u32::from(self.bias.is_some()),
+            row0: part.row0 as u32,
+            logprobs_base: part.base(kernel::BINDING_LOGPROBS),
+            want_logprobs: u32::from(self.logprobs.is_some()),
+            lists_base: part.base(processed::BINDING_LISTS),
+            lists_count: self.lists.map_or(0, |lists| lists.count),
+            masks_base: part.base(processed::BINDING_MASKS),
+            masks_count: self.masks.map_or(0, |masks| masks.count),
+            mask_words: mask_words(self.shape.cols),
+            logprobs_pitch: self.logprobs_pitch,
+            ..TokenParams::zeroed()
+        }
+    }
+
+    /// The part's bindings, with placeholders for the optional ones `optional` names that the
+    /// call leaves out (the kernels' layouts hold them whether used or not).
+    fn bindings<'s>(
+        &self,
+        part: &'s RowPart,
+        kernels: &'s Kernels,
+        optional: &[u32],
+    ) -> Vec<(u32, wgpu::BindingResource<'s>)> {
+        let mut bindings = part.bindings(kernels);
+        let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
+        let mut optional = optional.to_vec();
+        optional.push(kernel::BINDING_BIAS);
+        if self.processed() {
+            optional.extend([processed::BINDING_LISTS, processed::BINDING_MASKS]);
+        }
+        for missing in optional {
+            if !present.contains(&missing) {
+                bindings.push((missing, kernels.placeholder.as_entire_binding()));
+            }
+        }
+        if !present.contains(&kernel::BINDING_LOGPROBS) {
+            bindings.push((
+                kernel::BINDING_LOGPROBS,
+                kernels.placeholder_out.as_entire_binding(),
+            ));
+        }
+        bindings
+    }
+}
 impl Kernels {
     /// Records a token-sampler call into `encoder`, split by rows where one dispatch cannot
     /// take them all.
@@ -534,19 +685,42 @@ impl Kernels {
                 "the token sampler runs as RowPerWorkgroup {{ size }} or SplitRow {{ size, slices: 1 to size }}, size a power of two from {NARROWEST} to 1024, not {strategy:?}"
             )));
         }
-        let settings_size = size_of::<TokenSettings>() as u64;
+        let shader = match (slices, call.processed()) {
+            (Some(_), processed) => split_shader(processed),
+            (None, true) => Shader::SampleTokensProcessed,
+            (None, false) => Shader::SampleTokens,
+        };
+        let what = match (slices.is_some(), call.processed()) {
+            (true, true) => "split rows with token lists and masks",
+            (true, false) => "split rows",
+            _ => "token lists and masks",
+        };
+        self.check_storage_buffers(shader, what)?;
+        if call.top_logprobs > TOP_LOGPROBS_MAX {
+            return Err(invalid(format!(
+                "top_logprobs = {}: at most TOP_LOGPROBS_MAX = {TOP_LOGPROBS_MAX}",
+                call.top_logprobs
+            )));
+        }
+        if call.logprobs.is_none() && (call.top_logprobs > 0 || call.top_processed) {
+            return Err(invalid(
+                "top_logprobs: the top entries are written with the log-probabilities; give logprobs",
+            ));
+        }
+        let token_rows = TokenRows {
+            storage: call.storage,
+            shape,
+            logits: call.logits,
+            settings: call.settings,
+            bias: call.bias,
+            lists: call.lists,
+            masks: call.masks,
+            tokens: call.tokens,
+            logprobs: call.logprobs,
+            logprobs_pitch: logprobs_pitch(call.top_logprobs, call.top_processed),
+        };
+        let mut args = token_rows.args()?;
         let state_size = size_of::<RandomState>() as u64;
-        let mut args = vec![
-            RowArg::input("logits", call.logits, shape, call.storage.size()),
-            RowArg::write("tokens", call.tokens, kernel::BINDING_TOKENS, (1, 1), 4),
-            RowArg::read(
-                "settings",
-                call.settings,
-                kernel::BINDING_SETTINGS,
-                (1, 1),
-                settings_size,
-            ),
-        ];
         let (source, states_count) = match call.noise {
             TokenNoise::Call(NoisePosition {
                 counter: Some(counter),
@@ -602,82 +776,6 @@ impl Kernels {
                 (token_settings::SOURCE_INDEX, count)
             }
         };
-        if let Some(bias) = call.bias {
-            let pitch = if bias.per_row { shape.cols } else { 0 };
-            args.push(RowArg::read(
-                "bias",
-                bias.values,
-                kernel::BINDING_BIAS,
-                (shape.cols, pitch),
-                4,
-            ));
-        }
-        let mask_words = mask_words(shape.cols);
-        if let Some(lists) = call.lists {
-            args.push(RowArg::read(
-                "token lists",
-                lists.entries,
-                processed::BINDING_LISTS,
-                (lists.count.max(1), 0),
-                size_of::<TokenEntry>() as u64,
-            ));
-        }
-        if let Some(masks) = call.masks {
-            let words = u64::from(masks.count) * u64::from(mask_words);
-            let words = u32::try_from(words).map_err(|_| {
-                invalid(format!(
-                    "masks: {} masks of {mask_words} words are more than 2^32 - 1 words",
-                    masks.count
-                ))
-            })?;
-            args.push(RowArg::read(
-                "masks",
-                masks.words,
-                processed::BINDING_MASKS,
-                (words.max(1), 0),
-                4,
-            ));
-        }
-        let shader = match (slices, call.processed()) {
-            (Some(_), processed) => split_shader(processed),
-            (None, true) => Shader::SampleTokensProcessed,
-            (None, false) => Shader::SampleTokens,
-        };
-        // Token lists and masks take two more storage buffers than the sampler without, and
-        // split rows one more.
-        let wanted = storage_buffers(shader);
-        let held = self.limits.max_storage_buffers_per_shader_stage;
-        if held < wanted {
-            let what = match (slices.is_some(), call.processed()) {
-                (true, true) => "split rows with token lists and masks",
-                (true, false) => "split rows",
-                _ => "token lists and masks",
-            };
-            return Err(Error::OverLimits(format!(
-                "{what}: the sampler binds {wanted} storage buffers; this device's max_storage_buffers_per_shader_stage is {held} (request the adapter's limits: WebGPU adapters commonly offer 10)"
-            )));
-        }
-        if call.top_logprobs > TOP_LOGPROBS_MAX {
-            return Err(invalid(format!(
-                "top_logprobs = {}: at most TOP_LOGPROBS_MAX = {TOP_LOGPROBS_MAX}",
-                call.top_logprobs
-            )));
-        }
-        if call.logprobs.is_none() && (call.top_logprobs > 0 || call.top_processed) {
-            return Err(invalid(
-                "top_logprobs: the top entries are written with the log-probabilities; give logprobs",
-            ));
-        }
-        let pitch = logprobs_pitch(call.top_logprobs, call.top_processed);
-        if let Some(logprobs) = call.logprobs {
-            args.push(RowArg::write(
-                "log-probabilities",
-                logprobs,
-                kernel::BINDING_LOGPROBS,
-                (pitch, pitch),
-                4,
-            ));
-        }
         // A counter is bound as the states (above), not where the row layer binds one.
         let noise = match call.noise {
             TokenNoise::Call(position) => position.with_counter(None),
@@ -707,55 +805,18 @@ impl Kernels {
         )?;
         self.each_part(&rows, &plan, |part| {
             let params = TokenParams {
-                header: part.header,
-                settings_base: part.base(kernel::BINDING_SETTINGS),
-                bias_base: part.base(kernel::BINDING_BIAS),
-                bias_pitch: match call.bias {
-                    Some(b) if b.per_row => shape.cols,
-                    _ => 0,
-                },
-                has_bias: u32::from(call.bias.is_some()),
                 states_base: part.base(kernel::BINDING_STATES),
                 states_count,
                 state_source: source,
                 index_base: part.base(kernel::BINDING_STATE_INDEX),
-                row0: part.row0 as u32,
-                logprobs_base: part.base(kernel::BINDING_LOGPROBS),
-                want_logprobs: u32::from(call.logprobs.is_some()),
-                lists_base: part.base(processed::BINDING_LISTS),
-                lists_count: call.lists.map_or(0, |lists| lists.count),
-                masks_base: part.base(processed::BINDING_MASKS),
-                masks_count: call.masks.map_or(0, |masks| masks.count),
-                mask_words,
-                logprobs_pitch: pitch,
                 top_n: call.top_logprobs,
                 top_processed: u32::from(call.top_processed),
-                stage: 0,
                 slices: slices.unwrap_or(0),
                 slice_blocks,
-                _pad: [0; 2],
+                ..token_rows.params(part)
             };
-            let mut bindings = part.bindings(self);
-            let present: Vec<u32> = bindings.iter().map(|(b, _)| *b).collect();
-            let mut optional = vec![
-                kernel::BINDING_BIAS,
-                kernel::BINDING_STATES,
-                kernel::BINDING_STATE_INDEX,
-            ];
-            if call.processed() {
-                optional.extend([processed::BINDING_LISTS, processed::BINDING_MASKS]);
-            }
-            for missing in optional {
-                if !present.contains(&missing) {
-                    bindings.push((missing, self.placeholder.as_entire_binding()));
-                }
-            }
-            if !present.contains(&kernel::BINDING_LOGPROBS) {
-                bindings.push((
-                    kernel::BINDING_LOGPROBS,
-                    self.placeholder_out.as_entire_binding(),
-                ));
-            }
+            let optional = [kernel::BINDING_STATES, kernel::BINDING_STATE_INDEX];
+            let bindings = token_rows.bindings(part, self, &optional);
             let Some(slices) = slices else {
                 return self.dispatch_grid(
                     encoder,
@@ -785,6 +846,20 @@ impl Kernels {
             }
             Ok(())
         })
+    }
+
+    /// Refuses `shader` (`what` it serves, in the message) where this device binds fewer
+    /// storage buffers than it takes: token lists and masks take two more than the sampler
+    /// without, split rows one more, and the verification of drafts two more.
+    fn check_storage_buffers(&self, shader: Shader, what: &str) -> Result<()> {
+        let wanted = storage_buffers(shader);
+        let held = self.limits.max_storage_buffers_per_shader_stage;
+        if held < wanted {
+            return Err(Error::OverLimits(format!(
+                "{what}: the kernel binds {wanted} storage buffers; this device's max_storage_buffers_per_shader_stage is {held} (request the adapter's limits: WebGPU adapters commonly offer 10)"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -953,3 +1028,5 @@ mod tests {
 
 mod host;
 pub use host::{HostTokenNoise, TokenArgs, Tokens, TopLogprob};
+mod verify;
+pub use verify::{Verified, VerifyArgs, VerifyDraftsCall};

@@ -64,7 +64,12 @@ struct TokenParams {
     stage: u32,           // token_split's stage; whole-row kernels: unused
     slices: u32,          // token_split: workgroups a row
     slice_blocks: u32,    // token_split: noise blocks a slice
-    _pad: array<u32, 2>,
+    requests: u32,        // token_verify: requests in the call; 0 in the sampler's calls
+    drafts_base: u32,
+    offsets_base: u32,
+    draft_probs_base: u32,
+    has_draft_probs: u32,
+    accepted_base: u32,
 }
 
 alias Params = TokenParams;
@@ -101,6 +106,27 @@ var<workgroup> sum_s: array<f32, WORKGROUP_SIZE>;
 const KEPT_MAX: u32 = 256u;
 var<workgroup> kept_key: array<u32, KEPT_MAX>;
 var<workgroup> kept_col: array<u32, KEPT_MAX>;
+// What a row's draw kept, for a kernel that draws from it again (token_verify): its first
+// `listed` entries in kept_key and kept_col, or where 0 every valid entry that `kept` keeps
+// with (cut_k, cut_p) and min_p; the row's largest l (m), ln of the kept entries' weight
+// against it, the token drawn, and the row's raw log-sum-exp.
+struct KeptSet {
+    listed: u32,
+    token: u32,
+    cut_k: vec2<u32>,
+    cut_p: vec2<u32>,
+    m: f32,
+    log_z: f32,
+    min_p: f32,
+    raw: vec2<f32>,
+}
+var<workgroup> kept_set: KeptSet;
+
+// Invocation 0 records the kept set of the row's draw.
+fn keep_set(listed: u32, token: u32, cuts: vec4<u32>, s: Settings, m: f32, log_z: f32,
+            raw: vec2<f32>) {
+    kept_set = KeptSet(listed, token, cuts.xy, cuts.zw, m, log_z, s.min_p, raw);
+}
 // (m, s) with s = sum exp((v - m) / tau) over every invocation's (m, s), in every invocation;
 // s = 0 is empty.
 fn sum_exp(lid: u32, m: f32, s: f32, tau: f32) -> vec2<f32> {
@@ -198,11 +224,13 @@ const PATH_SELECT: u32 = 2u;
 // min-p's kept weight is wanted for a log-probability. A row with top-k up to KEPT_MAX, or
 // top-p without top-k whose cut falls within the row's first KEPT_MAX entries, is sampled from
 // the winners of its invocations' lists (each its best LIST_MAX), unless one of them runs out.
+// (min-p's kept weight is also wanted where the row's draw is verified against: token_verify.)
 // (With a top-k past KEPT_MAX, top-p's share is of the top-k entries' weight, which only the
 // radix select finds.)
 fn path_of(s: Settings, call: Params) -> u32 {
+    let weight_wanted = call.want_logprobs != 0u || call.requests != 0u;
     if !s.greedy && s.k == call.header.cols && s.p >= 1.0 && s.n_sigma == 0.0
-        && (s.min_p == 0.0 || call.want_logprobs == 0u) {
+        && (s.min_p == 0.0 || !weight_wanted) {
         return PATH_ONE_PASS;
     }
     if s.k <= KEPT_MAX || (s.p < 1.0 && s.k == call.header.cols) {
@@ -240,9 +268,14 @@ fn start_row(r: Row, s: Settings, lid: u32) {
 
 // Row `row` in one workgroup (the caller has loaded the parameters).
 fn sample_row(row: u32, lid: u32) {
+    draw_row(token_row(row), row, lid);
+}
+
+// Row `row` in one workgroup, its noise from `r`: its token and log-probabilities written, and
+// its kept set in kept_set. False where the row has no token.
+fn draw_row(r: Row, row: u32, lid: u32) -> bool {
     var s = uniform_row(row, lid);
     let call = workgroupUniformLoad(&uniform_params);
-    let r = token_row(row);
     let path = path_of(s, call);
     start_row(r, s, lid);
 
@@ -271,7 +304,7 @@ fn sample_row(row: u32, lid: u32) {
         if lid == 0u {
             write_none(row);
         }
-        return;
+        return false;
     }
     let m = value_of(d.z);
     if s.greedy {
@@ -279,8 +312,11 @@ fn sample_row(row: u32, lid: u32) {
             write_token(row, d.w, raw, 0.0, elem_of_column(r, s, row, d.w).x);
             // The argmax alone, with probability 1.
             write_tops(row, raw, s, m, 0.0, 1u);
+            kept_key[0] = d.z;
+            kept_col[0] = d.w;
+            keep_set(1u, d.w, vec4<u32>(KEEP_ALL, KEEP_ALL), s, m, 0.0, raw);
         }
-        return;
+        return true;
     }
     if s.n_sigma > 0.0 {
         // Top-n-sigma keeps l >= m - n sigma, which is w >= exp(-n sigma / tau): min-p's
@@ -294,12 +330,13 @@ fn sample_row(row: u32, lid: u32) {
     // Each path returns whether it drew the token; one that could not hands the row on.
     if path == PATH_ONE_PASS
         && sample_in_one_pass(r, s, row, lid, m, raw, first.scaled, &candidates) {
-        return;
+        return true;
     }
     if path == PATH_LISTS && sample_from_lists(r, s, row, lid, m, raw, &list) {
-        return;
+        return true;
     }
     sample_after_selects(r, s, row, lid, m, raw, d.y);
+    return true;
 }
 
 // The first pass over the row's noise blocks [blocks.x, blocks.y): a loop for each path, so that
@@ -387,6 +424,7 @@ fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2
         write_token(row, won.y, raw, (e.l - scaled.x) / s.tau - log_z, e.x);
         // No filter: every valid entry is kept.
         write_tops(row, raw, s, scaled.x, log_z, TOP_MAX);
+        keep_set(0u, won.y, vec4<u32>(KEEP_ALL, KEEP_ALL), s, scaled.x, log_z, raw);
     }
     return drawn;
 }
@@ -547,6 +585,7 @@ fn draw_from_kept(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32
         let e = elem_of_column(r, s, row, won.y);
         write_token(row, won.y, raw, (e.l - m) / s.tau - ln_accurate(z), e.x);
         write_tops(row, raw, s, m, ln_accurate(z), chosen);
+        keep_set(chosen, won.y, vec4<u32>(KEEP_ALL, KEEP_ALL), s, m, ln_accurate(z), raw);
     }
 }
 
@@ -580,6 +619,7 @@ fn sample_after_selects(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: ve
             kept_top += 1u;
         }
         write_tops(row, raw, s, m, ln_accurate(zs.y), kept_top);
+        keep_set(0u, won.y, vec4<u32>(cut_k, cut_p), s, m, ln_accurate(zs.y), raw);
     }
 }
 

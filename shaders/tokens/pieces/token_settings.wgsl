@@ -110,30 +110,33 @@ fn settings_of(row: u32) -> Settings {
 // The row's layout and noise position (sampler_row's Row); `bad` when its state index is out
 // of range.
 fn token_row(row: u32) -> Row {
-    var r: Row;
     var start = NoiseStart(params.header.seed, params.header.offset);
     if params.state_source == SOURCE_COUNTER {
         let held = states[params.states_base];
         start = NoiseStart(held.seed, add64(held.offset, params.header.offset));
     }
-    r.seed = start.seed;
     var first = add64_u32(start.offset, row * params.header.cols);
-    r.bad = false;
     if params.state_source == SOURCE_ROW || params.state_source == SOURCE_INDEX {
         var s = params.row0 + row;
         if params.state_source == SOURCE_INDEX {
             s = state_index[params.index_base + row];
         }
-        if s < params.states_count {
-            let state = states[params.states_base + s];
-            r.seed = state.seed;
-            first = state.offset;
-        } else {
-            r.bad = true;
+        if s >= params.states_count {
+            return row_at(row, NoiseStart(start.seed, first), true);
         }
+        let state = states[params.states_base + s];
+        return row_at(row, NoiseStart(state.seed, state.offset), false);
     }
-    r.block0 = shr64_2(first);
-    r.lead = first.x & 3u;
+    return row_at(row, NoiseStart(start.seed, first), false);
+}
+
+// Row `row`'s layout, its column 0 at flat noise index `start.offset` of `start.seed`.
+fn row_at(row: u32, start: NoiseStart, bad: bool) -> Row {
+    var r: Row;
+    r.seed = start.seed;
+    r.bad = bad;
+    r.block0 = shr64_2(start.offset);
+    r.lead = start.offset.x & 3u;
     r.blocks = (r.lead + params.header.cols + 3u) / 4u;
     r.in_at = params.header.in_base + row * params.header.in_pitch;
     r.out_at = params.header.out_base + row;
