@@ -529,7 +529,7 @@ fn check_batch<T: Element>(b: &Batch, range: NoiseRange) -> usize {
         "{excused} of {} requests near a threshold",
         b.requests()
     );
-    // Both verdicts, and requests that took every draft, are among them.
+    // Both verdicts are among them (requests that take every draft: greedy_gpu_targets_...).
     let full = (0..b.requests())
         .filter(|&r| b.offsets[r + 1] - b.offsets[r] >= 2)
         .filter(|&r| got.accepted[r] == b.offsets[r + 1] - b.offsets[r])
@@ -541,7 +541,7 @@ fn check_batch<T: Element>(b: &Batch, range: NoiseRange) -> usize {
         b.cols,
         b.requests()
     );
-    assert!(taken > 0 && full < b.requests() && full > 0);
+    assert!(taken > 0 && taken < drafts);
     excused
 }
 
