@@ -93,9 +93,15 @@ fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e
         return;
     }
     offer(candidates, e.l, g, e.col, s.tau);
-    if params.want_logprobs != 0u {
+    if weight_wanted(params) {
         (*f).scaled = add_exp((*f).scaled, e.l, s.tau);
     }
+}
+
+// Whether a row's kept weight is wanted: for its token's log-probability, or to verify a draft
+// against the row (token_verify).
+fn weight_wanted(call: Params) -> bool {
+    return call.want_logprobs != 0u || call.requests != 0u;
 }
 
 // Adds an element to the first pass.

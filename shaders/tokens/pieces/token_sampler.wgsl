@@ -228,9 +228,8 @@ const PATH_SELECT: u32 = 2u;
 // (With a top-k past KEPT_MAX, top-p's share is of the top-k entries' weight, which only the
 // radix select finds.)
 fn path_of(s: Settings, call: Params) -> u32 {
-    let weight_wanted = call.want_logprobs != 0u || call.requests != 0u;
     if !s.greedy && s.k == call.header.cols && s.p >= 1.0 && s.n_sigma == 0.0
-        && (s.min_p == 0.0 || !weight_wanted) {
+        && (s.min_p == 0.0 || !weight_wanted(call)) {
         return PATH_ONE_PASS;
     }
     if s.k <= KEPT_MAX || (s.p < 1.0 && s.k == call.header.cols) {
