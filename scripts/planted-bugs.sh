@@ -150,6 +150,19 @@ plant "split rows: a merged list's winner not taken off it" $split "            
 plant "split rows: slices whose lists ran out not sent on" $split "| select(0u, FLAG_MISSED, atomicLoad(&missed) != 0u);" ";" tokens lists_that_run_out || status=1
 plant "split rows: the row's token list not loaded in the slices" $split "        load_row_list(s, lid);" "" token_processing workgroup_widths_and_split_rows || status=1
 plant "split rows: the rows left not sampled" $split "            sample_row(row, lid);" "" tokens split_rows_match_reference || status=1
+verify=token_verify.wgsl
+plant "verification: q left out of the acceptance" $verify "if u * q_d < p_d {" "if u < p_d {" speculative gpu_verification_matches_reference || status=1
+plant "verification: every draft's uniform the first's" $verify "add64_u32(mul_wide(at.z + 1u, params.header.cols), at.y)" "mul_wide(at.z + 1u, params.header.cols)" speculative gpu_verification_matches_reference || status=1
+plant "verification: wide noise's uniform from word n, not 2n" $verify "word = vec2<u32>(e.x << 1u, (e.y << 1u) | (e.x >> 31u));" "word = e;" speculative gpu_verification_matches_reference_in_16_bits || status=1
+plant "verification: every position the noise of the first" $verify "add64(state.offset, mul_wide(at.y, params.header.cols))" "state.offset" speculative gpu_verification_matches_reference || status=1
+plant "verification: the residual ln p, q not taken off" $verify "- draft_probs[q_row + col];" ";" speculative gpu_verification_matches_reference || status=1
+plant "verification: a rejected draft without q may be drawn again" $verify "select(key_of(log_weight(l, k.m, s) + g), 0u, col == draft)" "key_of(log_weight(l, k.m, s) + g)" speculative gpu_verification_matches_reference || status=1
+plant "verification: min-p left out of a draft's probability" $verify "        filtered.min_p = k.min_p;" "        filtered.min_p = 0.0;" speculative gpu_verification_matches_reference || status=1
+plant "verification: the first listed entry never the draft" $verify "if kept_col[t] == col {" "if kept_col[t] == col && t > 0u {" speculative gpu_verification_matches_reference || status=1
+plant "verification: positions located one request late" $verify "if offset_of(mid) + mid <= p {" "if offset_of(mid) + mid < p {" speculative gpu_verification_matches_reference || status=1
+plant "verification: accepted drafts keep their mark" $verify "tokens[at] = t & ~ACCEPTED;" "tokens[at] = t;" speculative gpu_verification_matches_reference || status=1
+plant "verification: slots past the emitted tokens left" $verify "tokens[params.header.out_base + first + i] = NONE;" "" speculative recorded_verification || status=1
+plant "verification: the one-pass path's kept weight only with log-probabilities" token_first_pass.wgsl "    if weight_wanted(params) {" "    if params.want_logprobs != 0u {" speculative recorded_verification || status=1
 plant "top log-probabilities: each invocation's list one short" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.x), e.col, n - 1u);" token_processing top_logprobs_of_a_row_whose_best_share || status=1
 plant "top log-probabilities: ranked by l, not by x" token_top.wgsl "insert_key(&by_x, key_of(e.x), e.col, n);" "insert_key(&by_x, key_of(e.l), e.col, n);" token_processing top_logprobs_match_reference_f32 || status=1
 plant "top log-probabilities: a merged winner not taken off its list" token_top.wgsl "            head += 1u;" "" token_processing top_logprobs_match_reference_f32 || status=1
