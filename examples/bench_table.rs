@@ -23,13 +23,16 @@
 //! [4, 1024, 64] and [2, 8192, 256], otherwise [64, 1024, 64] and [8, 8192, 1024]); and last,
 //! the token sampler under
 //! each filter setting beside a read-only pass over its logits
-//! (`--quick`: 256x32000 and 16x151936; otherwise 1024x200000, 64x262144 and 4096x32000).
+//! (`--quick`: 256x32000 and 16x151936; otherwise 1024x200000, 64x262144 and 4096x32000); then
+//! the verification of four drafts a request (`verify`) beside a read-only pass over the
+//! target's logits and the draft probabilities, at 1 and 64 requests of K = 32,000 and 151,936
+//! (`--quick`: 8 requests at 151,936; `--shape REQUESTSxK` for one).
 
 use std::time::Duration;
 
 use gumbel_wgpu::measure::{
-    CopyWorkload, Kernel, ReadWorkload, TokenFilter, TokenWorkload, Workload, gb_per_s,
-    time_per_run, timestamps_available,
+    CopyWorkload, Kernel, ReadWorkload, TokenFilter, TokenWorkload, VerifyCase, VerifyWorkload,
+    Workload, gb_per_s, time_per_run, timestamps_available,
 };
 use gumbel_wgpu::reference;
 use gumbel_wgpu::{GpuContext, Mode, NoiseRange, Shape, StorageType, Strategy, WideMultiply};
@@ -391,6 +394,54 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Err(e) => format!(
                     "| {} | F32 | {rows}x{cols} | refused: {e} | | |",
                     filter.name()
+                ),
+            };
+            println!("{line}");
+            lines.push(line);
+        }
+    }
+    // Speculative decoding's verification, four drafts a request, beside a read-only pass over
+    // the target's logits and the draft probabilities.
+    let verify_shapes: &[(u32, u32)] = match (chosen.is_empty(), quick) {
+        (false, _) => &chosen,
+        (true, true) => &[(1, 32_000), (64, 32_000), (1, 151_936), (8, 151_936)],
+        (true, false) => &[(1, 32_000), (64, 32_000), (1, 151_936), (64, 151_936)],
+    };
+    const DRAFTS: u32 = 4;
+    if VerifyCase::ALL.iter().any(|c| wanted(&c.name(DRAFTS))) {
+        for line in [
+            "| kernel | storage | requests (positions x K) | GB/s | read GB/s | ratio to a read of the logits and q |",
+            "|---|---|---|---|---|---|",
+        ] {
+            println!("{line}");
+            lines.push(line.into());
+        }
+    }
+    for &(requests, cols) in verify_shapes {
+        let cases: Vec<VerifyCase> = VerifyCase::ALL
+            .into_iter()
+            .filter(|c| wanted(&c.name(DRAFTS)))
+            .collect();
+        if cases.is_empty() {
+            continue;
+        }
+        let work = VerifyWorkload::new(&ctx, requests, DRAFTS, cols)?;
+        let positions = work.shape.rows;
+        for case in cases {
+            let bytes = work.read_bytes(case);
+            let read_work = ReadWorkload::new(&ctx, bytes)?;
+            let read = bench.time(|e| read_work.record(ctx.kernels(), e))?;
+            let line = match bench.time(|e| work.record(ctx.kernels(), e, case)) {
+                Ok(t) => format!(
+                    "| {} | F32 | {requests} requests ({positions}x{cols}) | {:.2} | {:.2} | {:.3} |",
+                    case.name(DRAFTS),
+                    gb_per_s(bytes, t),
+                    gb_per_s(bytes, read),
+                    read.as_secs_f64() / t.as_secs_f64()
+                ),
+                Err(e) => format!(
+                    "| {} | F32 | {requests} requests ({positions}x{cols}) | refused: {e} | | |",
+                    case.name(DRAFTS)
                 ),
             };
             println!("{line}");

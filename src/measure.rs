@@ -23,7 +23,7 @@ use crate::shaders::same_layout;
 use crate::shaders::{self, Shader};
 use crate::tokens::{
     RandomState, SampleTokensCall, TokenEntry, TokenLists, TokenMasks, TokenNoise, TokenSettings,
-    mask_words,
+    VerifyDraftsCall, mask_words,
 };
 use crate::top_k::{MAX_K, TopKCall};
 use crate::types::{Mode, NoiseRange, Shape, StorageType};
@@ -656,6 +656,22 @@ impl TokenFilter {
     }
 }
 
+/// `n` logits shaped like a language model's: a spread from -6 to 2, one in 500 raised by
+/// `raise` plus up to 8.
+fn lm_like_logits(n: u64, raise: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let h = i.wrapping_mul(2_654_435_761) % 100_000;
+            let peak = if h.is_multiple_of(500) {
+                raise + (h % 9) as f32
+            } else {
+                0.0
+            };
+            (h % 1000) as f32 * 0.008 - 6.0 + peak
+        })
+        .collect()
+}
+
 /// Buffers to run the token sampler at one shape: f32 logits shaped like a language model's
 /// (a spread from -6 to 2, one in 500 raised by 6 to 14, so that a few dozen tokens hold most
 /// of the probability), flat ones (one in 500 raised by up to 8 only: top-p 0.9 keeps
@@ -679,19 +695,7 @@ impl TokenWorkload {
     /// Buffers for `rows` x `cols`.
     pub fn new(ctx: &GpuContext, rows: u32, cols: u32) -> Result<Self> {
         let n = u64::from(rows) * u64::from(cols);
-        let logits = |raise: f32| -> Vec<f32> {
-            (0..n)
-                .map(|i| {
-                    let h = i.wrapping_mul(2_654_435_761) % 100_000;
-                    let peak = if h.is_multiple_of(500) {
-                        raise + (h % 9) as f32
-                    } else {
-                        0.0
-                    };
-                    (h % 1000) as f32 * 0.008 - 6.0 + peak
-                })
-                .collect()
-        };
+        let logits = |raise: f32| lm_like_logits(n, raise);
         let states: Vec<RandomState> = (0..u64::from(rows))
             .map(|r| RandomState {
                 seed: r,
@@ -772,5 +776,152 @@ impl TokenWorkload {
                 });
         }
         kernels.record_sample_tokens(encoder, &call)
+    }
+}
+
+/// The verification settings the benchmarks time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerifyCase {
+    /// Temperature 1, drafts with their probabilities.
+    Plain,
+    /// Temperature 1, drafts without probabilities (greedy drafts, n-gram lookups).
+    PlainNoProbs,
+    /// Top-k 50 and top-p 0.9, drafts with their probabilities.
+    TopKTopP,
+}
+
+impl VerifyCase {
+    /// Every case of the benchmark table.
+    pub const ALL: [VerifyCase; 3] = [
+        VerifyCase::Plain,
+        VerifyCase::PlainNoProbs,
+        VerifyCase::TopKTopP,
+    ];
+
+    fn settings(self) -> TokenSettings {
+        match self {
+            VerifyCase::TopKTopP => TokenSettings::new(1.0).with_top_k(50).with_top_p(0.9),
+            _ => TokenSettings::new(1.0),
+        }
+    }
+
+    /// Whether the drafts come with their probabilities.
+    pub fn with_probs(self) -> bool {
+        self != VerifyCase::PlainNoProbs
+    }
+
+    /// A name for tables.
+    pub fn name(self, drafts: u32) -> String {
+        match self {
+            VerifyCase::Plain => format!("verify {drafts} drafts, plain, with q"),
+            VerifyCase::PlainNoProbs => format!("verify {drafts} drafts, plain, no q"),
+            VerifyCase::TopKTopP => format!("verify {drafts} drafts, top-k 50, top-p 0.9, with q"),
+        }
+    }
+}
+
+/// Buffers to verify `drafts` draft tokens for each of `requests` requests over K tokens: the
+/// target's logits at each position as [`TokenWorkload`]'s, the drafts (every other one the
+/// position's argmax, the rest its neighbour), and draft probabilities (flat rows).
+pub struct VerifyWorkload {
+    /// Target positions (rows) and K.
+    pub shape: Shape,
+    requests: u32,
+    logits: wgpu::Buffer,
+    settings: Vec<(VerifyCase, wgpu::Buffer)>,
+    offsets: wgpu::Buffer,
+    drafts: wgpu::Buffer,
+    probs: wgpu::Buffer,
+    states: wgpu::Buffer,
+    tokens: wgpu::Buffer,
+    accepted: wgpu::Buffer,
+    logprobs: wgpu::Buffer,
+}
+
+impl VerifyWorkload {
+    /// Buffers for `requests` requests of `drafts` drafts over `cols` tokens.
+    pub fn new(ctx: &GpuContext, requests: u32, drafts: u32, cols: u32) -> Result<Self> {
+        let rows = requests * (drafts + 1);
+        let logits = lm_like_logits(u64::from(rows) * u64::from(cols), 6.0);
+        let argmax = |row: usize| {
+            let x = &logits[row * cols as usize..][..cols as usize];
+            (0..cols).max_by(|&a, &b| x[a as usize].total_cmp(&x[b as usize]))
+        };
+        let draft_tokens: Vec<u32> = (0..requests)
+            .flat_map(|r| (0..drafts).map(move |i| (r, i)))
+            .map(|(r, i)| {
+                let best = argmax((r * (drafts + 1) + i) as usize).unwrap_or(0);
+                if (r + i).is_multiple_of(2) {
+                    best
+                } else {
+                    (best + 1) % cols
+                }
+            })
+            .collect();
+        let offsets: Vec<u32> = (0..=requests).map(|r| r * drafts).collect();
+        let probs = vec![1.0 / cols as f32; (requests * drafts) as usize * cols as usize];
+        let states: Vec<RandomState> = (0..u64::from(requests))
+            .map(|r| RandomState {
+                seed: r,
+                offset: r << 32,
+            })
+            .collect();
+        let settings = VerifyCase::ALL
+            .into_iter()
+            .map(|case| Ok((case, ctx.upload(&vec![case.settings(); rows as usize])?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            shape: Shape::new(rows, cols),
+            requests,
+            logits: ctx.upload(&logits)?,
+            settings,
+            offsets: ctx.upload(&offsets)?,
+            drafts: ctx.upload(&draft_tokens)?,
+            probs: ctx.upload(&probs)?,
+            states: ctx.upload(&states)?,
+            tokens: ctx.storage_buffer(u64::from(rows) * 4)?,
+            accepted: ctx.storage_buffer(u64::from(requests) * 4)?,
+            logprobs: ctx.storage_buffer(u64::from(rows) * 8)?,
+        })
+    }
+
+    /// The bytes a verification must read: the target's logits, and the draft probabilities
+    /// where `case` has them.
+    pub fn read_bytes(&self, case: VerifyCase) -> u64 {
+        let logits = self.shape.noise_elements() * 4;
+        let drafts = u64::from(self.shape.rows - self.requests) * u64::from(self.shape.cols);
+        logits + if case.with_probs() { drafts * 4 } else { 0 }
+    }
+
+    /// Records one verification under `case`.
+    pub fn record(
+        &self,
+        kernels: &Kernels,
+        encoder: &mut wgpu::CommandEncoder,
+        case: VerifyCase,
+    ) -> Result<()> {
+        let settings = self
+            .settings
+            .iter()
+            .find(|(c, _)| *c == case)
+            .map(|(_, b)| b)
+            .ok_or_else(|| invalid(format!("{case:?} is not in VerifyCase::ALL")))?;
+        let mut call = VerifyDraftsCall::new(
+            StorageType::F32,
+            self.shape,
+            GpuSlice::from(&self.logits),
+            GpuSlice::from(settings),
+            self.requests,
+            GpuSlice::from(&self.offsets),
+            GpuSlice::from(&self.drafts),
+            GpuSlice::from(&self.states),
+            GpuSlice::from(&self.tokens),
+            GpuSlice::from(&self.accepted),
+        )
+        .with_logprobs(GpuSlice::from(&self.logprobs));
+        if case.with_probs() {
+            call = call.with_draft_probs(GpuSlice::from(&self.probs));
+        }
+        kernels.record_verify_drafts(encoder, &call)
     }
 }
