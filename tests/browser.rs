@@ -210,6 +210,21 @@ async fn token_lists_masks_and_top_entries_match_reference() {
     }
 }
 
+/// Speculative decoding's verification (ten storage buffers, as the processed sampler) against
+/// the reference: drafts with and without their probabilities, f32 and bf16, wide noise.
+#[wasm_bindgen_test]
+async fn draft_verification_matches_reference() {
+    use common::speculative::{Batch, check_batch};
+    let ctx = context().await;
+    let counts = [0, 1, 2, 4, 8, 3, 4, 1];
+    for (cols, with_q, case) in [(7, true, 1), (500, false, 2), (32_000, true, 3)] {
+        let b = Batch::new(cols, &counts, with_q, case);
+        check_batch::<f32>(&ctx, &b, NoiseRange::Standard).await;
+    }
+    let b = Batch::new(300, &counts, true, 4);
+    check_batch::<bf16>(&ctx, &b, NoiseRange::Wide).await;
+}
+
 /// The host-slice calls a page would make: a sample, its indices and a conversion round trip.
 #[wasm_bindgen_test]
 async fn host_slice_calls_work_without_blocking() {

@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod derivative;
 pub mod forward;
+pub mod speculative;
 pub mod tokens;
 pub mod top_k;
 
