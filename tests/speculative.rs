@@ -331,6 +331,17 @@ fn gpu_verification_matches_reference_on_long_rows() {
     block_on(check_batch::<half::bf16>(ctx(), &b, NoiseRange::Standard));
 }
 
+/// Positions past one dispatch: 130 rows of 262,144 f32 logits are more than a 128 MiB binding
+/// holds, so the positions run in two dispatches and the requests' finish over all of them.
+#[test]
+fn gpu_verification_spans_dispatches() {
+    let _turn = one_at_a_time();
+    let b = Batch::new(262_144, &[4; 26], true, 36);
+    let rows = b.target.settings.len() as u64;
+    assert!(rows * 262_144 * 4 > 128 << 20);
+    block_on(check_batch::<f32>(ctx(), &b, NoiseRange::Standard));
+}
+
 /// A greedy target on the GPU: every draft equal to the argmax accepted, the first other one
 /// replaced by the argmax, and a request of argmax drafts takes them all and the bonus argmax.
 #[test]

@@ -470,6 +470,8 @@ struct TokenParams {
     draft_probs_base: u32,
     has_draft_probs: u32,
     accepted_base: u32,
+    positions: u32,
+    _pad: u32,
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -502,6 +504,8 @@ same_layout!(
         draft_probs_base,
         has_draft_probs,
         accepted_base,
+        positions,
+        _pad,
     }
 );
 

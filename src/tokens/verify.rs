@@ -163,9 +163,10 @@ fn verify_cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
 }
 
 impl Kernels {
-    /// Records the verification of a call's draft tokens into `encoder`: a dispatch over the
-    /// target positions and one over the requests. The call's positions must fit one dispatch
-    /// (65,535 on most devices).
+    /// Records the verification of a call's draft tokens into `encoder`: dispatches over the
+    /// target positions (split by rows where one cannot take them all, as the sampler's), then
+    /// one over the requests. The draft probabilities are bound whole: they must fit one
+    /// storage binding.
     pub fn record_verify_drafts(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -303,13 +304,6 @@ impl Kernels {
             scratch: None,
         };
         let plan = self.check_rows(&rows)?;
-        // A request's positions read each other's verdicts: all in one dispatch.
-        if plan.rows_per_dispatch < u64::from(shape.rows) {
-            return Err(Error::OverLimits(format!(
-                "verify drafts: {} target positions; one dispatch on this device takes {}",
-                shape.rows, plan.rows_per_dispatch
-            )));
-        }
         let positions = self.noise_pipeline(
             shader,
             Some(call.storage),
@@ -317,6 +311,9 @@ impl Kernels {
             call.noise_range,
         )?;
         let finish = self.pipeline(Shader::VerifyDraftsFinish, Some(call.storage), &[])?;
+        // The positions' dispatches (several where one binding or dispatch cannot take every
+        // row), then the requests' over the outputs bound whole.
+        let mut last = None;
         self.each_part(&rows, &plan, |part| {
             let params = TokenParams {
                 states_base: part.base(kernel::BINDING_STATES),
@@ -326,21 +323,59 @@ impl Kernels {
                 draft_probs_base: part.base(verify::BINDING_DRAFT_PROBS),
                 has_draft_probs: u32::from(call.draft_probs.is_some() && drafts > 0),
                 accepted_base: part.base(verify::BINDING_ACCEPTED),
+                positions: shape.rows,
                 ..token_rows.params(part)
             };
+            last = Some(params);
             let optional = [verify::BINDING_DRAFTS, verify::BINDING_DRAFT_PROBS];
             let bindings = token_rows.bindings(part, self, &optional);
-            let params = bytemuck::bytes_of(&params);
             self.dispatch_grid(
                 encoder,
                 &positions,
-                params,
+                bytemuck::bytes_of(&params),
                 &bindings,
                 strategy.grid(part.rows),
-            )?;
-            let groups = requests.div_ceil(verify::FINISH_SIZE);
-            self.dispatch_grid(encoder, &finish, params, &bindings, [groups, 1, 1])
-        })
+            )
+        })?;
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let rows = u64::from(shape.rows);
+        let tokens = self.window(call.tokens, 0, rows, 4)?;
+        let logprobs = match call.logprobs {
+            Some(logprobs) => Some(self.window(logprobs, 0, 2 * rows, 4)?),
+            None => None,
+        };
+        let offsets = self.window(call.draft_offsets, 0, u64::from(requests) + 1, 4)?;
+        let accepted = self.window(call.accepted, 0, u64::from(requests), 4)?;
+        let mut header = last.header;
+        header.out_base = tokens.base;
+        let params = TokenParams {
+            header,
+            logprobs_base: logprobs.as_ref().map_or(0, |w| w.base),
+            offsets_base: offsets.base,
+            accepted_base: accepted.base,
+            ..last
+        };
+        let bindings = [
+            (kernel::BINDING_TOKENS, tokens.binding()),
+            (
+                kernel::BINDING_LOGPROBS,
+                logprobs
+                    .as_ref()
+                    .map_or_else(|| self.placeholder_out.as_entire_binding(), |w| w.binding()),
+            ),
+            (verify::BINDING_OFFSETS, offsets.binding()),
+            (verify::BINDING_ACCEPTED, accepted.binding()),
+        ];
+        let groups = requests.div_ceil(verify::FINISH_SIZE);
+        self.dispatch_grid(
+            encoder,
+            &finish,
+            bytemuck::bytes_of(&params),
+            &bindings,
+            [groups, 1, 1],
+        )
     }
 }
 

@@ -70,6 +70,8 @@ struct TokenParams {
     draft_probs_base: u32,
     has_draft_probs: u32,
     accepted_base: u32,
+    positions: u32,       // token_verify: target positions in the call
+    _pad: u32,
 }
 
 alias Params = TokenParams;

@@ -11,8 +11,9 @@
 // where that is empty the row's own draw. The position's token (an accepted draft with
 // ACCEPTED set) and its log-probabilities go to its slot of the outputs.
 //
-// `finish_request`, an invocation a request: the accepted drafts from the first, the token of
-// the position after them, `u32::MAX` and NaN in the slots past it, and the count.
+// `finish_request`, an invocation a request, after every position's dispatch (the outputs bound
+// whole): the accepted drafts from the first, the token of the position after them, `u32::MAX`
+// and NaN in the slots past it, and the count.
 #import token_sampler
 
 const BINDING_DRAFTS: u32 = 14u;
@@ -37,8 +38,8 @@ fn offset_of(r: u32) -> u32 {
 fn request_ok(r: u32) -> bool {
     let last = offset_of(params.requests);
     return offset_of(0u) == 0u && offset_of(r) <= offset_of(r + 1u)
-        && offset_of(r + 1u) <= last && last < params.header.rows
-        && params.header.rows - last == params.requests;
+        && offset_of(r + 1u) <= last && last < params.positions
+        && params.positions - last == params.requests;
 }
 
 // Position p's request, its index there, the request's drafts, and its draft (NONE at the
@@ -87,9 +88,10 @@ fn uniform_of_element(seed: vec2<u32>, e: vec2<u32>) -> f32 {
     return (f32(x) + 0.5) * TWO_POW_M32;
 }
 
+// Row `p` of this dispatch: position row0 + p of the call.
 fn verify_position(p: u32, lid: u32) {
     if lid == 0u {
-        at_position = locate(p);
+        at_position = locate(params.row0 + p);
     }
     let at = workgroupUniformLoad(&at_position);
     let state = states[params.states_base + at.x];
