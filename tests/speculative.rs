@@ -336,9 +336,23 @@ fn gpu_verification_matches_reference_on_long_rows() {
 #[test]
 fn gpu_verification_spans_dispatches() {
     let _turn = one_at_a_time();
-    let b = Batch::new(262_144, &[4; 26], true, 36);
-    let rows = b.target.settings.len() as u64;
-    assert!(rows * 262_144 * 4 > 128 << 20);
+    let mut b = Batch::new(262_144, &[4; 26], true, 36);
+    let rows = b.target.settings.len();
+    assert!(rows as u64 * 262_144 * 4 > 128 << 20);
+    // The last two requests greedy with their argmax as drafts: they take every draft, so the
+    // second dispatch's positions decide what they emit.
+    for p in 120..rows {
+        b.target.settings[p] = TokenSettings::greedy();
+        if p % 5 != 4 {
+            let draw = sample_token_row(
+                &b.row::<f32>(p),
+                None,
+                &TokenSettings::greedy(),
+                b.states[0],
+            );
+            b.drafts[p - p / 5] = draw.unwrap().token;
+        }
+    }
     block_on(check_batch::<f32>(ctx(), &b, NoiseRange::Standard));
 }
 
