@@ -194,16 +194,18 @@ impl Batch {
     }
 }
 
-/// Why the GPU may part from the reference at position `i` of request r: the acceptance
-/// uniform within rounding of p(d) / q(d), the kept set or the position's own draw within the
-/// filters' and Gumbel-max's tolerances (tests/common), or the residual's two best scores within
-/// what f32's p - q carries. None where nothing excuses it.
+/// Why the GPU may part from the reference at position `i` of request r: the kept set within
+/// the filters' tolerances (tests/common); where the verdicts on the draft differ, the
+/// acceptance uniform within rounding of p(d) / q(d); where the same verdict gave different
+/// tokens, the position's own draw within Gumbel-max's tolerance, or the residual's two best
+/// scores within what f32's p - q carries. None where nothing excuses it.
 fn excuse<T: Element>(
     b: &Batch,
     r: usize,
     i: usize,
     range: NoiseRange,
     got: u32,
+    verdicts_differ: bool,
 ) -> Option<String> {
     let (first, n) = b.span(r);
     let state = b.states[r];
@@ -240,12 +242,14 @@ fn excuse<T: Element>(
     let u = acceptance_uniform(state, cols, n, i, range);
     // p(d) in f32 carries exp's few ULP of (l - m) / tau - ln Z (|.| up to about 30) and u's
     // and the product's roundings: 1e-5 relative covers them.
-    if (u * q(d) - p(d)).abs() <= 1e-5 * p(d).max(u * q(d)) {
-        return Some(format!(
-            "acceptance within rounding: u q = {}, p = {}",
-            u * q(d),
-            p(d)
-        ));
+    if verdicts_differ {
+        return ((u * q(d) - p(d)).abs() <= 1e-5 * p(d).max(u * q(d))).then(|| {
+            format!(
+                "acceptance within rounding: u q = {}, p = {}",
+                u * q(d),
+                p(d)
+            )
+        });
     }
     // The residual's scores; each ln(p - q) carries f32's error of p (1e-5 relative) over p - q.
     let score = |t: u32| {
@@ -273,12 +277,10 @@ pub async fn check_batch<T: Element>(ctx: &GpuContext, b: &Batch, range: NoiseRa
         let want = b.reference::<T>(r, range);
         let tokens = &got.tokens[r];
         if *tokens != want.tokens || got.accepted[r] as usize != want.accepted {
-            let i = tokens
-                .iter()
-                .zip(&want.tokens)
-                .position(|(a, b)| a != b)
-                .unwrap_or(tokens.len().min(want.tokens.len()) - 1);
-            let why = excuse::<T>(b, r, i, range, tokens[i]);
+            // The first position where the verdicts differ, or else where the tokens drawn do.
+            let i = (got.accepted[r] as usize).min(want.accepted);
+            let verdicts_differ = got.accepted[r] as usize != want.accepted;
+            let why = excuse::<T>(b, r, i, range, tokens[i], verdicts_differ);
             assert!(
                 why.is_some(),
                 "K = {}, request {r}, position {i}: {tokens:?} ({} accepted) against {want:?}",
