@@ -160,6 +160,7 @@ plant "verification: a rejected draft without q may be drawn again" $verify "sel
 plant "verification: min-p left out of a draft's probability" $verify "        filtered.min_p = k.min_p;" "        filtered.min_p = 0.0;" speculative gpu_verification_matches_reference || status=1
 plant "verification: the first listed entry never the draft" $verify "if kept_col[t] == col {" "if kept_col[t] == col && t > 0u {" speculative gpu_verification_matches_reference || status=1
 plant "verification: positions located one request late" $verify "if offset_of(mid) + mid <= p {" "if offset_of(mid) + mid < p {" speculative gpu_verification_matches_reference || status=1
+plant "verification: a later dispatch's positions located from row 0" $verify "at_position = locate(params.row0 + p);" "at_position = locate(p);" speculative gpu_verification_spans_dispatches || status=1
 plant "verification: accepted drafts keep their mark" $verify "tokens[at] = t & ~ACCEPTED;" "tokens[at] = t;" speculative gpu_verification_matches_reference || status=1
 plant "verification: slots past the emitted tokens left" $verify "tokens[params.header.out_base + first + i] = NONE;" "" speculative recorded_verification || status=1
 plant "verification: the one-pass path's kept weight only with log-probabilities" token_first_pass.wgsl "    if weight_wanted(params) {" "    if params.want_logprobs != 0u {" speculative recorded_verification || status=1
