@@ -157,6 +157,7 @@ plant "verification: wide noise's uniform from word n, not 2n" $verify "word = v
 plant "verification: every position the noise of the first" $verify "add64(state.offset, mul_wide(at.y, params.header.cols))" "state.offset" speculative gpu_verification_matches_reference || status=1
 plant "verification: the residual ln p, q not taken off" $verify "- draft_probs[q_row + col];" ";" speculative gpu_verification_matches_reference || status=1
 plant "verification: a rejected draft without q may be drawn again" $verify "select(key_of(log_weight(l, k.m, s) + g), 0u, col == draft)" "key_of(log_weight(l, k.m, s) + g)" speculative gpu_verification_matches_reference || status=1
+plant "verification: without q, a rejected draft that was the row's own draw given back" $verify "if params.has_draft_probs == 0u && k.token != d {" "if params.has_draft_probs == 0u {" speculative gpu_verification_matches_reference || status=1
 plant "verification: min-p left out of a draft's probability" $verify "        filtered.min_p = k.min_p;" "        filtered.min_p = 0.0;" speculative gpu_verification_matches_reference || status=1
 plant "verification: the first listed entry never the draft" $verify "if kept_col[t] == col {" "if kept_col[t] == col && t > 0u {" speculative gpu_verification_matches_reference || status=1
 plant "verification: positions located one request late" $verify "if offset_of(mid) + mid <= p {" "if offset_of(mid) + mid < p {" speculative gpu_verification_matches_reference || status=1

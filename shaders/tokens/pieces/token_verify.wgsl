@@ -133,7 +133,11 @@ fn verify_position(p: u32, lid: u32) {
     }
     var best_key = 0u;
     var best_col = NONE;
-    if k.listed != 0u {
+    if params.has_draft_probs == 0u && k.token != d {
+        // Without q the residual is p without the draft, drawn with the row's own noise: the
+        // row's own draw, unless that was the draft.
+        best_col = k.token;
+    } else if k.listed != 0u {
         for (var t = lid; t < k.listed; t += WORKGROUP_SIZE) {
             let col = kept_col[t];
             let key = residual_key(value_of(kept_key[t]), col, gumbel_of_column(r, col), s, k, d,
