@@ -634,7 +634,9 @@ impl GpuContext {
         };
         for r in 0..requests {
             let first = args.draft_offsets[r] as usize + r;
-            let emitted = got.accepted[r] as usize + 1;
+            let drafts = (args.draft_offsets[r + 1] - args.draft_offsets[r]) as usize;
+            // The checked offsets hold every request: at most its drafts are accepted.
+            let emitted = (got.accepted[r] as usize).min(drafts) + 1;
             got.tokens.push(slots[first..first + emitted].to_vec());
             if args.logprobs {
                 let pairs = words[2 * first..2 * (first + emitted)].chunks_exact(2);
