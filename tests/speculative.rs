@@ -422,7 +422,8 @@ fn greedy_gpu_targets_decode_their_argmax() {
 }
 
 /// Many requests with the same target rows, fresh states and drafts from q in one call: the
-/// first emitted token follows p_0 and, after an accepted first draft, the second p_1.
+/// first draft is accepted at the rate sum min(p, q), the first emitted token follows p_0 and,
+/// after an accepted first draft, the second p_1.
 #[test]
 fn gpu_emitted_tokens_follow_the_target() {
     let _turn = one_at_a_time();
@@ -450,6 +451,25 @@ fn gpu_emitted_tokens_follow_the_target() {
     let args = VerifyArgs::new(cols, &all_settings, &offsets, &drafts, &states)
         .with_draft_probs(probs.as_slice());
     let got = ctx().verify_drafts(&logits, &args).unwrap();
+    // The first draft is accepted at the rate sum min(p_0, q_0), within four standard
+    // deviations.
+    let p0 = target_draw(&x[0], &settings);
+    let p = |t: usize| {
+        p0.kept
+            .iter()
+            .position(|&c| c as usize == t)
+            .map_or(0.0, |j| p0.probs[j])
+    };
+    let overlap: f64 = (0..cols as usize)
+        .map(|t| p(t).min(f64::from(q[0][t])))
+        .sum();
+    let taken = got.accepted.iter().filter(|&&a| a >= 1).count() as f64;
+    let n = requests as f64;
+    let sd = (n * overlap * (1.0 - overlap)).sqrt();
+    assert!(
+        (taken - n * overlap).abs() < 4.0 * sd,
+        "{taken} first drafts accepted of {n}; sum min(p, q) = {overlap:.4}"
+    );
     let first: Vec<u32> = got.tokens.iter().map(|t| t[0]).collect();
     let second: Vec<u32> = got
         .tokens

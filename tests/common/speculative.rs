@@ -26,7 +26,8 @@ pub fn draw_from(rng: &mut Rng, q: &[f32]) -> u32 {
 /// A batch of requests: `drafts[r]` drafts for request r, its positions rows of a sampler test
 /// case (tests/common: language-model-like logits, the sampler's settings mix, rows without a
 /// token, banned entries, and where asked a bias, token lists with penalties and masks), drafts
-/// drawn from q (a perturbed copy of the logits' softmax, so that both verdicts happen) or,
+/// drawn from q (a perturbed copy of the logits' softmax, so that both verdicts happen, with
+/// zeros where p has none) or,
 /// without q, near the argmax.
 pub struct Batch {
     pub target: TokenCase<f32>,
@@ -84,7 +85,15 @@ impl Batch {
                     drafts.push(rng.next_u32() % cols);
                     continue;
                 }
-                let w: Vec<f64> = y.iter().map(|v| (v - top).exp()).collect();
+                // q is 0 at every fifth token (but its largest), where p is not.
+                let w: Vec<f64> = y
+                    .iter()
+                    .enumerate()
+                    .map(|(c, v)| match c % 5 == 3 && *v < top {
+                        true => 0.0,
+                        false => (v - top).exp(),
+                    })
+                    .collect();
                 let total: f64 = w.iter().sum();
                 let row_q: Vec<f32> = w.iter().map(|v| (v / total) as f32).collect();
                 let d = if with_q {
