@@ -78,14 +78,16 @@ fn locate(p: u32) -> vec4<u32> {
     return vec4<u32>(lo, index, n, draft);
 }
 
-// The uniform in (0, 1) of element `e` of the stream: its first word, as (x + 0.5) 2^-32.
+// The uniform in (0, 1) of element `e` of the stream: its first word, as (x + 0.5) 2^-32, held
+// below 1 (f32 rounds the largest 128 words up to 1, where a draft with p = q = 1 would be
+// rejected).
 fn uniform_of_element(seed: vec2<u32>, e: vec2<u32>) -> f32 {
     var word = e;
     if NOISE_RANGE == NOISE_RANGE_WIDE {
         word = vec2<u32>(e.x << 1u, (e.y << 1u) | (e.x >> 31u));
     }
     let x = noise_block(seed, shr64_2(word))[word.x & 3u];
-    return (f32(x) + 0.5) * TWO_POW_M32;
+    return min((f32(x) + 0.5) * TWO_POW_M32, 0.99999994);
 }
 
 // Row `p` of this dispatch: position row0 + p of the call.
