@@ -153,12 +153,12 @@ plant "split rows: the rows left not sampled" $split "            sample_row(row
 verify=token_verify.wgsl
 plant "verification: q left out of the acceptance" $verify "if u * q_d < p_d {" "if u < p_d {" speculative gpu_verification_matches_reference || status=1
 plant "verification: every draft's uniform the first's" $verify "add64_u32(mul_wide(at.z + 1u, params.header.cols), at.y)" "mul_wide(at.z + 1u, params.header.cols)" speculative gpu_verification_matches_reference || status=1
-plant "verification: wide noise's uniform from word n, not 2n" $verify "word = vec2<u32>(e.x << 1u, (e.y << 1u) | (e.x >> 31u));" "word = e;" speculative gpu_verification_matches_reference_in_16_bits || status=1
+plant "verification: wide noise's uniform from word n, not 2n" $verify "word = shl64_1(e);" "word = e;" speculative gpu_verification_matches_reference_in_16_bits || status=1
 plant "verification: every position the noise of the first" $verify "add64(state.offset, mul_wide(at.y, params.header.cols))" "state.offset" speculative gpu_verification_matches_reference || status=1
 plant "verification: the residual ln p, q not taken off" $verify "- draft_probs[q_row + col];" ";" speculative gpu_verification_matches_reference || status=1
 plant "verification: a rejected draft without q may be drawn again" $verify "select(key_of(log_weight(l, k.m, s) + g), 0u, col == draft)" "key_of(log_weight(l, k.m, s) + g)" speculative gpu_verification_matches_reference || status=1
 plant "verification: without q, a rejected draft that was the row's own draw given back" $verify "if params.has_draft_probs == 0u && k.token != d {" "if params.has_draft_probs == 0u {" speculative gpu_verification_matches_reference || status=1
-plant "verification: min-p left out of a draft's probability" $verify "        filtered.min_p = k.min_p;" "        filtered.min_p = 0.0;" speculative gpu_verification_matches_reference || status=1
+plant "verification: min-p left out of a draft's probability" $verify "    s.min_p = k.min_p;" "    s.min_p = 0.0;" speculative gpu_verification_matches_reference || status=1
 plant "verification: the first listed entry never the draft" $verify "if kept_col[t] == col {" "if kept_col[t] == col && t > 0u {" speculative gpu_verification_matches_reference || status=1
 plant "verification: positions located one request late" $verify "if offset_of(mid) + mid <= p {" "if offset_of(mid) + mid < p {" speculative gpu_verification_matches_reference || status=1
 plant "verification: a later dispatch's positions located from row 0" $verify "at_position = locate(params.row0 + p);" "at_position = locate(p);" speculative gpu_verification_spans_dispatches || status=1

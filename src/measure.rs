@@ -800,8 +800,8 @@ impl VerifyCase {
 
     fn settings(self) -> TokenSettings {
         match self {
-            VerifyCase::TopKTopP => TokenSettings::new(1.0).with_top_k(50).with_top_p(0.9),
-            _ => TokenSettings::new(1.0),
+            VerifyCase::TopKTopP => TokenFilter::TopKTopP.settings(),
+            _ => TokenFilter::Plain.settings(),
         }
     }
 

@@ -139,7 +139,7 @@ fn gumbel_of_pair(lo: u32, hi: u32) -> f32 {
 // one word an element, or two (Philox blocks 2*block and 2*block + 1) with NOISE_RANGE_WIDE.
 fn gumbel_block(seed: vec2<u32>, block: vec2<u32>) -> vec4<f32> {
     if NOISE_RANGE == NOISE_RANGE_WIDE {
-        let first = vec2<u32>(block.x << 1u, (block.y << 1u) | (block.x >> 31u));
+        let first = shl64_1(block);
         let a = noise_block(seed, first);
         let b = noise_block(seed, add64_u32(first, 1u));
         return vec4<f32>(gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w),

@@ -9,6 +9,10 @@ fn add64_u32(a: vec2<u32>, b: u32) -> vec2<u32> {
     return add64(a, vec2<u32>(b, 0u));
 }
 
+fn shl64_1(a: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x << 1u, (a.y << 1u) | (a.x >> 31u));
+}
+
 fn shr64_2(a: vec2<u32>) -> vec2<u32> {
     return vec2<u32>((a.x >> 2u) | (a.y << 30u), a.y >> 2u);
 }

@@ -82,35 +82,6 @@ impl<'a> TokenArgs<'a> {
         Self { noise, ..self }
     }
 
-    /// A bias added to the logits: K values for every row, or `rows * K` (`None`: none).
-    pub fn with_bias(self, bias: impl Into<Option<&'a [f32]>>) -> Self {
-        Self {
-            bias: bias.into(),
-            ..self
-        }
-    }
-
-    /// The token lists the rows' settings name (`None`: none).
-    pub fn with_lists(self, lists: impl Into<Option<&'a [TokenEntry]>>) -> Self {
-        Self {
-            lists: lists.into(),
-            ..self
-        }
-    }
-
-    /// The masks the rows' settings name, [`mask_words`]`(K)` words each (`None`: none).
-    pub fn with_masks(self, masks: impl Into<Option<&'a [u32]>>) -> Self {
-        Self {
-            masks: masks.into(),
-            ..self
-        }
-    }
-
-    /// Whether to return log-probabilities.
-    pub fn with_logprobs(self, logprobs: bool) -> Self {
-        Self { logprobs, ..self }
-    }
-
     /// With each row's `n` most likely tokens under `softmax(x)` and, if `processed`, under
     /// the distribution its token is drawn from (and the log-probabilities on).
     pub fn with_top_logprobs(self, n: u32, processed: bool) -> Self {
@@ -124,6 +95,7 @@ impl<'a> TokenArgs<'a> {
 }
 
 with_noise_range!(TokenArgs);
+with_host_row_inputs!(TokenArgs);
 with_strategy!(TokenArgs);
 
 /// The result of a host-slice token-sampler call.

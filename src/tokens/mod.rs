@@ -227,41 +227,9 @@ impl<'a> SampleTokensCall<'a> {
         }
     }
 
-    /// With a bias.
-    pub fn with_bias(self, bias: TokenBias<'a>) -> Self {
-        Self {
-            bias: Some(bias),
-            ..self
-        }
-    }
-
-    /// With token lists (sparse bias and penalties).
-    pub fn with_lists(self, lists: TokenLists<'a>) -> Self {
-        Self {
-            lists: Some(lists),
-            ..self
-        }
-    }
-
-    /// With masks.
-    pub fn with_masks(self, masks: TokenMasks<'a>) -> Self {
-        Self {
-            masks: Some(masks),
-            ..self
-        }
-    }
-
     /// Whether the call runs the kernel with token lists and masks.
     fn processed(&self) -> bool {
         self.lists.is_some() || self.masks.is_some()
-    }
-
-    /// With log-probabilities written to `logprobs`.
-    pub fn with_logprobs(self, logprobs: GpuSlice<'a>) -> Self {
-        Self {
-            logprobs: Some(logprobs),
-            ..self
-        }
     }
 
     /// One word of noise an element, or two (docs/contract.md, section 2).
@@ -283,6 +251,85 @@ impl<'a> SampleTokensCall<'a> {
         }
     }
 }
+
+/// `with_bias`, `with_lists`, `with_masks` and `with_logprobs`, for the family's calls on
+/// GPU buffers.
+macro_rules! with_row_inputs {
+    ($call:ident) => {
+        impl<'a> $call<'a> {
+            /// With a bias.
+            pub fn with_bias(self, bias: TokenBias<'a>) -> Self {
+                Self {
+                    bias: Some(bias),
+                    ..self
+                }
+            }
+
+            /// With token lists (sparse bias and penalties).
+            pub fn with_lists(self, lists: TokenLists<'a>) -> Self {
+                Self {
+                    lists: Some(lists),
+                    ..self
+                }
+            }
+
+            /// With masks.
+            pub fn with_masks(self, masks: TokenMasks<'a>) -> Self {
+                Self {
+                    masks: Some(masks),
+                    ..self
+                }
+            }
+
+            /// With log-probabilities written to `logprobs`.
+            pub fn with_logprobs(self, logprobs: GpuSlice<'a>) -> Self {
+                Self {
+                    logprobs: Some(logprobs),
+                    ..self
+                }
+            }
+        }
+    };
+}
+
+/// The same for the family's host-slice arguments.
+macro_rules! with_host_row_inputs {
+    ($args:ident) => {
+        impl<'a> $args<'a> {
+            /// A bias added to the logits: K values for every row, or a row of K each (`None`:
+            /// none).
+            pub fn with_bias(self, bias: impl Into<Option<&'a [f32]>>) -> Self {
+                Self {
+                    bias: bias.into(),
+                    ..self
+                }
+            }
+
+            /// The token lists the rows' settings name (`None`: none).
+            pub fn with_lists(self, lists: impl Into<Option<&'a [TokenEntry]>>) -> Self {
+                Self {
+                    lists: lists.into(),
+                    ..self
+                }
+            }
+
+            /// The masks the rows' settings name, [`mask_words`]`(K)` words each (`None`: none).
+            pub fn with_masks(self, masks: impl Into<Option<&'a [u32]>>) -> Self {
+                Self {
+                    masks: masks.into(),
+                    ..self
+                }
+            }
+
+            /// Whether to return log-probabilities.
+            pub fn with_logprobs(self, logprobs: bool) -> Self {
+                Self { logprobs, ..self }
+            }
+        }
+    };
+}
+
+with_row_inputs!(SampleTokensCall);
 
 /// The most top entries a row may ask for.
 pub const TOP_LOGPROBS_MAX: u32 = token_top::TOP_MAX;
@@ -427,10 +474,22 @@ fn choose_size_on(
     limits: &wgpu::Limits,
     budget: Option<u64>,
 ) -> u32 {
+    narrowest_fitting(is_cpu, limits, budget, |size| {
+        cost(cols, size, list_entries, top)
+    })
+}
+
+/// The narrowest workgroup from 64 (CPU drivers) or 256 up whose `cost` fits the device and
+/// the loop budget; the narrowest where none does.
+fn narrowest_fitting(
+    is_cpu: bool,
+    limits: &wgpu::Limits,
+    budget: Option<u64>,
+    cost: impl Fn(u32) -> RowCost,
+) -> u32 {
     let narrowest = if is_cpu { NARROWEST } else { 256 };
     let fits = |size: u32| {
-        size <= limits.max_compute_invocations_per_workgroup
-            && cost(cols, size, list_entries, top).fits(limits, budget)
+        size <= limits.max_compute_invocations_per_workgroup && cost(size).fits(limits, budget)
     };
     (narrowest.ilog2()..=10)
         .map(|bits| 1 << bits)

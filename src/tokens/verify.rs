@@ -114,41 +114,10 @@ impl<'a> VerifyDraftsCall<'a> {
             ..self
         }
     }
-
-    /// With a bias.
-    pub fn with_bias(self, bias: TokenBias<'a>) -> Self {
-        Self {
-            bias: Some(bias),
-            ..self
-        }
-    }
-
-    /// With token lists (sparse bias and penalties).
-    pub fn with_lists(self, lists: TokenLists<'a>) -> Self {
-        Self {
-            lists: Some(lists),
-            ..self
-        }
-    }
-
-    /// With masks.
-    pub fn with_masks(self, masks: TokenMasks<'a>) -> Self {
-        Self {
-            masks: Some(masks),
-            ..self
-        }
-    }
-
-    /// With log-probabilities written to `logprobs`.
-    pub fn with_logprobs(self, logprobs: GpuSlice<'a>) -> Self {
-        Self {
-            logprobs: Some(logprobs),
-            ..self
-        }
-    }
 }
 
 with_strategy!(VerifyDraftsCall);
+with_row_inputs!(VerifyDraftsCall);
 with_noise_range!(VerifyDraftsCall);
 
 /// What one invocation of the verification costs at most: the sampler's row, then the draft's
@@ -193,43 +162,6 @@ impl Kernels {
                 call.requests, shape.rows
             )));
         }
-        let processed = call.lists.is_some() || call.masks.is_some();
-        let shader = if processed {
-            Shader::VerifyDraftsProcessed
-        } else {
-            Shader::VerifyDrafts
-        };
-        let what = if processed {
-            "verifying drafts with token lists and masks"
-        } else {
-            "verifying drafts"
-        };
-        self.check_storage_buffers(shader, what)?;
-        let list_entries = call.lists.map(|lists| lists.count);
-        let size = match call.strategy {
-            None => {
-                let first = choose_size(shape.cols, list_entries, 0, self);
-                (first.ilog2()..=10)
-                    .map(|bits| 1 << bits)
-                    .find(|&size| {
-                        size <= self.limits.max_compute_invocations_per_workgroup
-                            && verify_cost(shape.cols, size, list_entries)
-                                .fits(&self.limits, self.loop_budget)
-                    })
-                    .unwrap_or(first)
-            }
-            Some(Strategy::RowPerWorkgroup { size })
-                if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
-            {
-                size
-            }
-            Some(other) => {
-                return Err(invalid(format!(
-                    "verify drafts runs as RowPerWorkgroup {{ size }}, size a power of two from {NARROWEST} to 1024, not {other:?}"
-                )));
-            }
-        };
-        let strategy = Strategy::RowPerWorkgroup { size };
         let token_rows = TokenRows {
             storage: call.storage,
             shape,
@@ -242,6 +174,32 @@ impl Kernels {
             logprobs: call.logprobs,
             logprobs_pitch: 2,
         };
+        let (shader, what) = if token_rows.processed() {
+            (
+                Shader::VerifyDraftsProcessed,
+                "verifying drafts with token lists and masks",
+            )
+        } else {
+            (Shader::VerifyDrafts, "verifying drafts")
+        };
+        self.check_storage_buffers(shader, what)?;
+        let list_entries = call.lists.map(|lists| lists.count);
+        let size = match call.strategy {
+            None => narrowest_fitting(self.is_cpu, &self.limits, self.loop_budget, |size| {
+                verify_cost(shape.cols, size, list_entries)
+            }),
+            Some(Strategy::RowPerWorkgroup { size })
+                if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
+            {
+                size
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "verify drafts runs as RowPerWorkgroup {{ size }}, size a power of two from {NARROWEST} to 1024, not {other:?}"
+                )));
+            }
+        };
+        let strategy = Strategy::RowPerWorkgroup { size };
         let mut args = token_rows.args()?;
         let requests = call.requests;
         let drafts = shape.rows - requests;
@@ -446,35 +404,6 @@ impl<'a> VerifyArgs<'a> {
         }
     }
 
-    /// A bias added to the logits: K values for every position, or a row of K each.
-    pub fn with_bias(self, bias: impl Into<Option<&'a [f32]>>) -> Self {
-        Self {
-            bias: bias.into(),
-            ..self
-        }
-    }
-
-    /// The token lists the positions' settings name (`None`: none).
-    pub fn with_lists(self, lists: impl Into<Option<&'a [TokenEntry]>>) -> Self {
-        Self {
-            lists: lists.into(),
-            ..self
-        }
-    }
-
-    /// The masks the positions' settings name (`None`: none).
-    pub fn with_masks(self, masks: impl Into<Option<&'a [u32]>>) -> Self {
-        Self {
-            masks: masks.into(),
-            ..self
-        }
-    }
-
-    /// Whether to return log-probabilities.
-    pub fn with_logprobs(self, logprobs: bool) -> Self {
-        Self { logprobs, ..self }
-    }
-
     /// Checks the requests' layout, drafts and draft probabilities, naming what is wrong.
     fn check(&self) -> Result<()> {
         let requests = self.states.len();
@@ -546,6 +475,7 @@ impl<'a> VerifyArgs<'a> {
 }
 
 with_noise_range!(VerifyArgs);
+with_host_row_inputs!(VerifyArgs);
 with_strategy!(VerifyArgs);
 
 /// The result of a host-slice verification, per request.

@@ -84,7 +84,7 @@ fn locate(p: u32) -> vec4<u32> {
 fn uniform_of_element(seed: vec2<u32>, e: vec2<u32>) -> f32 {
     var word = e;
     if NOISE_RANGE == NOISE_RANGE_WIDE {
-        word = vec2<u32>(e.x << 1u, (e.y << 1u) | (e.x >> 31u));
+        word = shl64_1(e);
     }
     let x = noise_block(seed, shr64_2(word))[word.x & 3u];
     return min((f32(x) + 0.5) * TWO_POW_M32, 0.99999994);
@@ -110,7 +110,9 @@ fn verify_position(p: u32, lid: u32) {
         return;
     }
     let k = workgroupUniformLoad(&kept_set);
-    let s = workgroupUniformLoad(&uniform_settings);
+    // The row's settings with the least weight its draw kept (min-p's, or top-n-sigma's).
+    var s = workgroupUniformLoad(&uniform_settings);
+    s.min_p = k.min_p;
     let d = at.w;
     let q_row = params.draft_probs_base + (offset_of(at.x) + at.y) * params.header.cols;
     if lid == 0u {
@@ -177,10 +179,8 @@ fn kept_logprob(r: Row, s: Settings, row: u32, k: KeptSet, col: u32) -> f32 {
         }
     } else {
         let e = elem_of_column(r, s, row, col);
-        var filtered = s;
-        filtered.min_p = k.min_p;
         in_set = e.kind == LANE_VALUE
-            && kept(key_of(e.l), col, weight(e.l, k.m, s), filtered, k.cut_k, k.cut_p);
+            && kept(key_of(e.l), col, weight(e.l, k.m, s), s, k.cut_k, k.cut_p);
         l = e.l;
     }
     if !in_set {
@@ -216,8 +216,6 @@ fn residual_key(l: f32, col: u32, g: f32, s: Settings, k: KeptSet, draft: u32, q
 // making noise only for blocks holding a kept entry.
 fn residual_over(r: Row, s: Settings, row: u32, lid: u32, k: KeptSet, draft: u32,
                  q_row: u32) -> vec2<u32> {
-    var filtered = s;
-    filtered.min_p = k.min_p;
     var best_key = 0u;
     var best_col = NONE;
     for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
@@ -228,7 +226,7 @@ fn residual_over(r: Row, s: Settings, row: u32, lid: u32, k: KeptSet, draft: u32
         for (var i = 0u; i < 4u; i++) {
             let e = elem_at(r, s, row, 4u * j + i, x[i]);
             if e.kind == LANE_VALUE
-                && kept(key_of(e.l), e.col, weight(e.l, k.m, s), filtered, k.cut_k, k.cut_p) {
+                && kept(key_of(e.l), e.col, weight(e.l, k.m, s), s, k.cut_k, k.cut_p) {
                 keep[i] = true;
                 l[i] = e.l;
                 any = true;
