@@ -216,6 +216,10 @@ fn split_finish(row: u32, lid: u32, s: Settings, path: u32) {
         return;
     }
     let r = token_row(row);
+    // The token's own l (elem_of_column) needs the row's list.
+    if s.list_len != 0u {
+        load_row_list(s, lid);
+    }
     var raw = vec2<f32>(0.0);
     let d = row_of_slices(row, lid, &raw);
     let left = (d.w & FLAG_MISSED) != 0u && (d.w & FLAG_BAD) == 0u;
