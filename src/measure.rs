@@ -766,10 +766,13 @@ impl TokenWorkload {
         .with_logprobs(GpuSlice::from(&self.logprobs));
         if filter == TokenFilter::Processed {
             call = call
-                .with_lists(TokenLists {
-                    entries: GpuSlice::from(&self.lists),
-                    count: self.shape.rows * PROCESSED_LIST.min(self.shape.cols),
-                })
+                .with_lists(
+                    TokenLists::new(
+                        GpuSlice::from(&self.lists),
+                        self.shape.rows * PROCESSED_LIST.min(self.shape.cols),
+                    )
+                    .with_longest(PROCESSED_LIST.min(self.shape.cols)),
+                )
                 .with_masks(TokenMasks {
                     words: GpuSlice::from(&self.masks),
                     count: self.shape.rows,

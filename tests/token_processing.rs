@@ -398,7 +398,8 @@ fn bad_lists_and_masks_are_refused_by_name() {
 }
 
 /// Lists, windows, masks and penalties the host would refuse, in buffers of the caller's, give
-/// that row no token and leave the other rows alone. The buffers hold more than the call says
+/// that row no token and leave the other rows alone; so does a list longer than the call's
+/// `longest`. The buffers hold more than the call says
 /// (valid lists and a mask that allows every token), so that a window or a mask index past the
 /// call's counts reads good data if the kernel lets it through.
 #[test]
@@ -456,7 +457,8 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
         size: 64,
         slices: 3,
     };
-    for strategy in [None, Some(split)] {
+    // Lists no longer than 2 a row: the first row's list of 3 is bad too.
+    for (strategy, longest) in [(None, count), (Some(split), count), (None, 2)] {
         let mut call = SampleTokensCall::new(
             StorageType::F32,
             Shape::new(rows, cols),
@@ -465,10 +467,7 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
             TokenNoise::call(3, 0),
             GpuSlice::from(&tokens),
         )
-        .with_lists(TokenLists {
-            entries: GpuSlice::from(&list_buffer),
-            count,
-        })
+        .with_lists(TokenLists::new(GpuSlice::from(&list_buffer), count).with_longest(longest))
         .with_masks(TokenMasks {
             words: GpuSlice::from(&mask_buffer),
             count: 2,
@@ -479,8 +478,14 @@ fn kernel_gives_rows_with_bad_lists_no_token() {
         })
         .unwrap();
         let got: Vec<u32> = ctx.read_back(&tokens, rows as usize).unwrap();
+        let too_long = usize::from(longest < 3);
+        assert_eq!(
+            &got[..too_long],
+            &vec![NONE; too_long][..],
+            "{longest}: {got:?}"
+        );
         assert!(
-            got[..fine].iter().all(|&t| t < cols),
+            got[too_long..fine].iter().all(|&t| t < cols),
             "{strategy:?}: {got:?}"
         );
         assert_eq!(&got[fine..], &vec![NONE; bad.len()][..], "{strategy:?}");

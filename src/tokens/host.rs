@@ -131,7 +131,8 @@ pub(super) struct UploadedRows {
     pub logits: wgpu::Buffer,
     pub settings: wgpu::Buffer,
     bias: Option<(wgpu::Buffer, bool)>,
-    lists: Option<(wgpu::Buffer, u32)>,
+    /// The entries, their count and the longest row's list.
+    lists: Option<(wgpu::Buffer, u32, u32)>,
     masks: Option<(wgpu::Buffer, u32)>,
 }
 
@@ -144,9 +145,8 @@ impl UploadedRows {
     }
 
     pub fn lists(&self) -> Option<TokenLists<'_>> {
-        self.lists.as_ref().map(|(entries, count)| TokenLists {
-            entries: GpuSlice::from(entries),
-            count: *count,
+        self.lists.as_ref().map(|(entries, count, longest)| {
+            TokenLists::new(GpuSlice::from(entries), *count).with_longest(*longest)
         })
     }
 
@@ -205,6 +205,13 @@ impl GpuContext {
             settings.check(r, cols)?;
             settings.check_processing(r, cols, entries, mask_count)?;
         }
+        // The kernels' worst case grows with the bits of the longest list, so all its bits
+        // set: a row's workgroup width then changes with the batch's other lists only where
+        // their length gains a bit.
+        let longest_list = match settings.iter().map(|s| s.list_len).max().unwrap_or(0) {
+            0 => 0,
+            longest => u32::MAX >> longest.leading_zeros(),
+        };
         let per_row_bias = match bias {
             None => false,
             Some(bias) if bias.len() == cols as usize => false,
@@ -224,7 +231,7 @@ impl GpuContext {
                 .map(|b| Ok::<_, crate::Error>((self.upload(b)?, per_row_bias)))
                 .transpose()?,
             lists: lists
-                .map(|l| Ok::<_, crate::Error>((self.upload(l)?, list_count)))
+                .map(|l| Ok::<_, crate::Error>((self.upload(l)?, list_count, longest_list)))
                 .transpose()?,
             masks: masks
                 .map(|m| Ok::<_, crate::Error>((self.upload(m)?, mask_count)))

@@ -136,6 +136,35 @@ pub struct TokenLists<'a> {
     pub entries: GpuSlice<'a>,
     /// How many entries the buffer holds from the offset.
     pub count: u32,
+    /// The longest window a row's settings may name: a row whose `list_len` exceeds it gets no
+    /// token, as with other bad settings. The kernels' worst case (and so the workgroup width
+    /// a driver with a loop budget needs) grows with it; [`TokenLists::new`] sets it to what
+    /// the entries allow.
+    pub longest: u32,
+}
+
+impl<'a> TokenLists<'a> {
+    /// Lists of `count` entries, any row's window as long as they allow.
+    pub fn new(entries: GpuSlice<'a>, count: u32) -> Self {
+        TokenLists {
+            entries,
+            count,
+            longest: count.min(TokenSettings::LIST_LEN_MAX),
+        }
+    }
+
+    /// The same lists with no row's window longer than `longest` entries.
+    pub fn with_longest(self, longest: u32) -> Self {
+        TokenLists { longest, ..self }
+    }
+
+    /// The longest window a row can have: `longest` within what the entries and
+    /// [`TokenSettings::LIST_LEN_MAX`] allow.
+    pub(crate) fn longest_window(&self) -> u32 {
+        self.longest
+            .min(self.count)
+            .min(TokenSettings::LIST_LEN_MAX)
+    }
 }
 
 /// The masks of a call, in the layout of xgrammar and llguidance: each mask is ceil(K / 32) u32
@@ -346,7 +375,8 @@ with_strategy!(SampleTokensCall);
 const NARROWEST: u32 = 64;
 
 /// What one invocation of the sampler costs over a row of `cols` in a workgroup of `size`, at
-/// worst, with the token lists of `list_entries` entries where the call has lists and `top` top
+/// worst, with token lists of up to `longest_list` entries a row where the call has lists and
+/// `top` top
 /// entries a row. Its loop
 /// iterations: the first pass with every element shifting a list of `LIST_MAX`, top-p's pass
 /// over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over
@@ -355,7 +385,7 @@ const NARROWEST: u32 = 64;
 /// pass, and a row's token list read into workgroup memory and searched for each element.
 /// Its workgroup memory: three trees, three bin arrays, the lists' winners, the row's settings
 /// and parameters, and the token list's bits.
-fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
+fn cost(cols: u32, size: u32, longest_list: Option<u32>, top: u32) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
     let kept = u64::from(kernel::KEPT_MAX);
@@ -366,11 +396,10 @@ fn cost(cols: u32, size: u32, list_entries: Option<u32>, top: u32) -> RowCost {
     let sigma = 2 * 5 * per_pass;
     let shared = 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 256;
     // A row's list read into workgroup memory; then, at worst, a search of the longest list
-    // the call's entries allow for every element of every pass that reads elements (the first,
+    // the call allows for every element of every pass that reads elements (the first,
     // top-p's sum, sixteen radix-select passes, top-n-sigma's two and the last).
-    let (listing, list_bytes) = match list_entries {
-        Some(entries) => {
-            let longest = entries.min(TokenSettings::LIST_LEN_MAX);
+    let (listing, list_bytes) = match longest_list {
+        Some(longest) => {
             let steps = u64::from(32 - longest.leading_zeros());
             let searches = 21 * 4 * per_pass * steps;
             (
@@ -407,18 +436,20 @@ pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
 /// batch of one row gives a workgroup thousands of elements to walk.
 pub const SPLIT_FROM: u32 = 65_536;
 
-/// The default strategy for a call with `list_entries` token list entries (where it has lists),
+/// The default strategy for a call whose rows' token lists are at most `longest_list` long
+/// (where it has lists),
 /// `top` top entries a row, and lists or masks (`processed`). A row's token depends on its
-/// strategy only up to ties within f32 rounding, and the choice depends on K and the device
-/// alone, not the batch: a request draws the same token in any batch.
+/// strategy only up to ties within f32 rounding, and the choice depends on K, the device and
+/// the call's longest list alone, not the batch: a request draws the same token in any batch
+/// whose lists allow the same longest.
 fn default_strategy(
     cols: u32,
-    list_entries: Option<u32>,
+    longest_list: Option<u32>,
     top: u32,
     processed: bool,
     kernels: &Kernels,
 ) -> Strategy {
-    let size = choose_size(cols, list_entries, top, kernels);
+    let size = choose_size(cols, longest_list, top, kernels);
     if top > 0 {
         // Rows with top entries are taken whole, split or not.
         return Strategy::RowPerWorkgroup { size };
@@ -457,25 +488,26 @@ fn split_shader(processed: bool) -> Shader {
 }
 
 /// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
-/// budget with token lists of `list_entries` entries where the call has them and `top` top
+/// budget with token lists of up to `longest_list` entries a row where the call has them and
+/// `top` top
 /// entries a row; the narrowest
 /// where none does (the call is then refused with the reason). On llvmpipe's budget rows of up
 /// to about 850,000 logits fit.
-fn choose_size(cols: u32, list_entries: Option<u32>, top: u32, kernels: &Kernels) -> u32 {
+fn choose_size(cols: u32, longest_list: Option<u32>, top: u32, kernels: &Kernels) -> u32 {
     let (is_cpu, limits, budget) = (kernels.is_cpu, &kernels.limits, kernels.loop_budget);
-    choose_size_on(cols, list_entries, top, is_cpu, limits, budget)
+    choose_size_on(cols, longest_list, top, is_cpu, limits, budget)
 }
 
 fn choose_size_on(
     cols: u32,
-    list_entries: Option<u32>,
+    longest_list: Option<u32>,
     top: u32,
     is_cpu: bool,
     limits: &wgpu::Limits,
     budget: Option<u64>,
 ) -> u32 {
     narrowest_fitting(is_cpu, limits, budget, |size| {
-        cost(cols, size, list_entries, top)
+        cost(cols, size, longest_list, top)
     })
 }
 
@@ -530,7 +562,7 @@ struct TokenParams {
     has_draft_probs: u32,
     accepted_base: u32,
     positions: u32,
-    _pad: u32,
+    list_longest: u32,
 }
 same_layout!(
     TokenParams = TokenParams {
@@ -564,7 +596,7 @@ same_layout!(
         has_draft_probs,
         accepted_base,
         positions,
-        _pad,
+        list_longest,
     }
 );
 
@@ -672,6 +704,7 @@ impl<'a> TokenRows<'a> {
             want_logprobs: u32::from(self.logprobs.is_some()),
             lists_base: part.base(processed::BINDING_LISTS),
             lists_count: self.lists.map_or(0, |lists| lists.count),
+            list_longest: self.lists.map_or(0, |lists| lists.longest_window()),
             masks_base: part.base(processed::BINDING_MASKS),
             masks_count: self.masks.map_or(0, |masks| masks.count),
             mask_words: mask_words(self.shape.cols),
@@ -726,11 +759,11 @@ impl Kernels {
                 shape.out_pitch, shape.cols
             )));
         }
-        let list_entries = call.lists.map(|lists| lists.count);
+        let longest_list = call.lists.map(|lists| lists.longest_window());
         let strategy = call.strategy.unwrap_or_else(|| {
             default_strategy(
                 shape.cols,
-                list_entries,
+                longest_list,
                 call.top_logprobs,
                 call.processed(),
                 self,
@@ -847,7 +880,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            cost: cost(shape.cols, size, list_entries, call.top_logprobs),
+            cost: cost(shape.cols, size, longest_list, call.top_logprobs),
             args,
             // The temperatures are in the settings.
             tau: Tau::Scalar(1.0),
@@ -990,10 +1023,10 @@ mod tests {
             let size = choose_size_on(cols, Some(entries), 0, true, &cpu, Some(60_000));
             cost(cols, size, Some(entries), 0)
         };
-        assert!(lists(32_000, 1 << 20).iterations <= 60_000);
+        assert!(lists(32_000, TokenSettings::LIST_LEN_MAX).iterations <= 60_000);
         assert!(lists(151_936, 512).iterations <= 60_000);
         assert!(lists(262_144, 512).iterations > 60_000);
-        assert!(lists(32_000, 1 << 20).workgroup_bytes <= 32_768);
+        assert!(lists(32_000, TokenSettings::LIST_LEN_MAX).workgroup_bytes <= 32_768);
         assert!(cost(1 << 21, 1024, None, 0).iterations > 60_000);
         assert!(
             cost(1, 256, Some(1), 20).workgroup_bytes <= default.max_compute_workgroup_storage_size

@@ -122,8 +122,8 @@ with_noise_range!(VerifyDraftsCall);
 
 /// What one invocation of the verification costs at most: the sampler's row, then the draft's
 /// verdict (a search of the kept entries) and the residual's pass over the row.
-fn verify_cost(cols: u32, size: u32, list_entries: Option<u32>) -> RowCost {
-    let sampler = cost(cols, size, list_entries, 0);
+fn verify_cost(cols: u32, size: u32, longest_list: Option<u32>) -> RowCost {
+    let sampler = cost(cols, size, longest_list, 0);
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     RowCost {
         iterations: sampler.iterations + 9 * per_pass + 2 * u64::from(kernel::KEPT_MAX),
@@ -183,10 +183,10 @@ impl Kernels {
             (Shader::VerifyDrafts, "verifying drafts")
         };
         self.check_storage_buffers(shader, what)?;
-        let list_entries = call.lists.map(|lists| lists.count);
+        let longest_list = call.lists.map(|lists| lists.longest_window());
         let size = match call.strategy {
             None => narrowest_fitting(self.is_cpu, &self.limits, self.loop_budget, |size| {
-                verify_cost(shape.cols, size, list_entries)
+                verify_cost(shape.cols, size, longest_list)
             }),
             Some(Strategy::RowPerWorkgroup { size })
                 if size.is_power_of_two() && (NARROWEST..=1024).contains(&size) =>
@@ -255,7 +255,7 @@ impl Kernels {
         let rows = RowCall {
             shape,
             strategy,
-            cost: verify_cost(shape.cols, size, list_entries),
+            cost: verify_cost(shape.cols, size, longest_list),
             args,
             tau: Tau::Scalar(1.0),
             noise: NoisePosition::new(0, 0).with_range(call.noise_range),

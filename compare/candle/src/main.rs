@@ -186,10 +186,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 if processed {
                     call = call
-                        .with_lists(TokenLists {
-                            entries: GpuSlice::from(&entries),
-                            count: (rows * LISTED) as u32,
-                        })
+                        .with_lists(
+                            TokenLists::new(GpuSlice::from(&entries), (rows * LISTED) as u32)
+                                .with_longest(LISTED as u32),
+                        )
                         .with_masks(TokenMasks {
                             words: GpuSlice::from(&masks),
                             count: rows as u32,

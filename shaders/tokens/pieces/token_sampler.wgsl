@@ -71,7 +71,7 @@ struct TokenParams {
     has_draft_probs: u32,
     accepted_base: u32,
     positions: u32,       // token_verify: target positions in the call
-    _pad: u32,
+    list_longest: u32,    // the longest list a row may name (at most LIST_LEN_MAX)
 }
 
 alias Params = TokenParams;

@@ -96,7 +96,7 @@ fn settings_of(row: u32) -> Settings {
         && (t.frequency_penalty & 0x7f800000u) != 0x7f800000u
         && (t.presence_penalty & 0x7f800000u) != 0x7f800000u;
     let list_ok = t.list_len == 0u
-        || (t.list_len <= LIST_LEN_MAX && t.list_start < params.lists_count
+        || (t.list_len <= params.list_longest && t.list_start < params.lists_count
             && t.list_len <= params.lists_count - t.list_start);
     let mask_ok = s.mask == NO_MASK || s.mask < params.masks_count;
     // An invalid row reads neither its list nor its mask.
