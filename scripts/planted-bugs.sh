@@ -111,6 +111,8 @@ plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw
 plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
 plant "token sampler: a bad top_k taken as no top-k" token_settings.wgsl "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "if column == NONE && (*candidates).turned_away {" "if false {" tokens min_p_in_the_first_pass || status=1
+plant "token sampler, one pass without min-p: every element replaces the best" token_first_pass.wgsl "if (*best).column == NONE || scores_above(e.l, g, (*best).l, (*best).g, s.tau) {" "if true {" tokens matches_reference_f32 || status=1
+plant "token sampler, one pass without min-p: the best kept without its noise" token_first_pass.wgsl "*best = Scored(e.l, g, e.col);" "*best = Scored(e.l, 0.0, e.col);" tokens matches_reference_f32 || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if (*list).turned_away {" "} else if false {" tokens lists_that_run_out || status=1
 plant "token sampler, top-p from the lists: the row's total weight halved" $tokens "total = add64(total, fixed(w));" "total = add64(total, fixed(w * 0.5));" tokens matches_reference_f32 || status=1
 plant "wide noise: the high word of a draw is the low one again" gumbel.wgsl "gumbel_of_pair(a.x, a.y), gumbel_of_pair(a.z, a.w)" "gumbel_of_pair(a.x, a.x), gumbel_of_pair(a.z, a.w)" wide_noise wide_noise_is_within_bound || status=1

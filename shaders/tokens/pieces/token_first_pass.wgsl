@@ -98,6 +98,28 @@ fn sampled_add(f: ptr<function, First>, candidates: ptr<function, Candidates>, e
     }
 }
 
+// An invocation's best score so far, l / tau + g kept as l and g (as a candidate).
+struct Scored {
+    l: f32,
+    g: f32,
+    column: u32,
+}
+
+// The first pass of a row sampled in it without min-p: the element replaces the best if it
+// scores above it (columns come in increasing order, so an equal score stays behind).
+fn best_add(f: ptr<function, First>, best: ptr<function, Scored>, e: Elem, g: f32, s: Settings) {
+    first_add(f, e);
+    if e.kind != LANE_VALUE {
+        return;
+    }
+    if (*best).column == NONE || scores_above(e.l, g, (*best).l, (*best).g, s.tau) {
+        *best = Scored(e.l, g, e.col);
+    }
+    if weight_wanted(params) {
+        (*f).scaled = add_exp((*f).scaled, e.l, s.tau);
+    }
+}
+
 // Whether a row's kept weight is wanted: for its token's log-probability, or to verify a draft
 // against the row (token_verify).
 fn weight_wanted(call: Params) -> bool {

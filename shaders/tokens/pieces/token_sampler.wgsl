@@ -346,7 +346,23 @@ fn draw_row(r: Row, row: u32, lid: u32) -> bool {
 fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, blocks: vec2<u32>,
               first: ptr<function, First>, list: ptr<function, List>,
               candidates: ptr<function, Candidates>) {
-    if path == PATH_ONE_PASS {
+    if path == PATH_ONE_PASS && s.min_p == 0.0 {
+        // Without min-p the best score alone is the draw: kept in scalars rather than in the
+        // candidates' arrays, whose indexing cost more than the noise on llvmpipe.
+        var best = Scored(0.0, 0.0, NONE);
+        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+            let x = block_x(r, j);
+            let g = gumbel_block(r.seed, add64_u32(r.block0, j));
+            let t = 4u * j;
+            best_add(first, &best, elem_at(r, s, row, t, x.x), g.x, s);
+            best_add(first, &best, elem_at(r, s, row, t + 1u, x.y), g.y, s);
+            best_add(first, &best, elem_at(r, s, row, t + 2u, x.z), g.z, s);
+            best_add(first, &best, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+        }
+        if best.column != NONE {
+            offer(candidates, best.l, best.g, best.column, s.tau);
+        }
+    } else if path == PATH_ONE_PASS {
         for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
