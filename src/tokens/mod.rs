@@ -391,7 +391,7 @@ fn cost(cols: u32, size: u32, longest_list: Option<u32>, top: u32) -> RowCost {
     let kept = u64::from(kernel::KEPT_MAX);
     let first = per_pass * (5 + 4 * list);
     let weight_pass = 5 * per_pass + list;
-    let rounds = kept * (u64::from(size.ilog2()) + 3) + 4 * kept;
+    let rounds = kept * (merge_round_iterations(size) + 3) + 4 * kept;
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
     let sigma = 2 * 5 * per_pass;
     let shared = 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 256;
@@ -413,7 +413,7 @@ fn cost(cols: u32, size: u32, longest_list: Option<u32>, top: u32) -> RowCost {
     // writes.
     let top = u64::from(top);
     let tops = if top > 0 {
-        per_pass * (5 + 4 * 2 * top) + 2 * top * (u64::from(size.ilog2()) + 3) + 2 * top
+        per_pass * (5 + 4 * 2 * top) + 2 * top * (merge_round_iterations(size) + 3) + 2 * top
     } else {
         0
     };
@@ -435,6 +435,17 @@ pub fn choose_sample_tokens(cols: u32, kernels: &Kernels) -> Strategy {
 /// The shortest rows the token sampler spreads over workgroups by default: with fewer, even a
 /// batch of one row gives a workgroup thousands of elements to walk.
 pub const SPLIT_FROM: u32 = 65_536;
+
+/// The loop iterations of one round of merging the invocations' lists (the kernel's
+/// `merge_round`): up to `MERGE_BY_GROUPS_UP_TO`, a group of heads in the first invocations,
+/// then the groups' winners in invocation 0; wider, a tree.
+fn merge_round_iterations(size: u32) -> u64 {
+    if size > kernel::MERGE_BY_GROUPS_UP_TO {
+        return u64::from(size.ilog2());
+    }
+    let group = 1u64 << size.trailing_zeros().div_ceil(2);
+    group + u64::from(size) / group
+}
 
 /// The default strategy for a call whose rows' token lists are at most `longest_list` long
 /// (where it has lists),

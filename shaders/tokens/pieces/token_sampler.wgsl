@@ -404,10 +404,59 @@ fn list_depth(s: Settings) -> u32 {
     return min(min(wanted_first, LIST_MAX), max(8u, 3u * wanted_first / WORKGROUP_SIZE + 4u));
 }
 
+// The rounds' winners by groups rather than by best_entry's tree, in workgroups up to
+// MERGE_BY_GROUPS_UP_TO: the first few invocations each take a group of heads (about the square
+// root of the workgroup's), invocation 0 their winners. Three barriers a round where the tree
+// takes log2(WORKGROUP_SIZE) + 3: a round is little work, and llvmpipe pays for every barrier in
+// every invocation. Wider workgroups (llvmpipe's for its loop budget) keep the tree, whose
+// rounds count fewer iterations.
+const MERGE_BY_GROUPS_UP_TO: u32 = 256u;
+const MERGE_GROUPS_MAX: u32 = 16u;
+var<workgroup> group_key: array<u32, MERGE_GROUPS_MAX>;
+var<workgroup> group_col: array<u32, MERGE_GROUPS_MAX>;
+var<workgroup> merged: vec2<u32>;
+
+// Heads a group takes: 8 of 64, 16 of 128 or 256.
+fn merge_group() -> u32 {
+    return 1u << ((countTrailingZeros(WORKGROUP_SIZE) + 1u) / 2u);
+}
+
 // One round of merging the invocations' lists, whose heads are (key, column) (0, NONE where a
 // list is empty): the best head, in every invocation; `advance` where it was this one's.
+// The heads go where best_entry keeps its offers (the two never overlap).
 fn merge_round(lid: u32, key: u32, column: u32, advance: ptr<function, bool>) -> vec2<u32> {
-    let won = best_entry(lid, key, column);
+    if WORKGROUP_SIZE > MERGE_BY_GROUPS_UP_TO {
+        let won = best_entry(lid, key, column);
+        *advance = won.y != NONE && won.y == column;
+        return won;
+    }
+    best_key[lid] = key;
+    best_column[lid] = column;
+    workgroupBarrier();
+    let group = merge_group();
+    if lid < WORKGROUP_SIZE / group {
+        var best = vec2<u32>(best_key[lid * group], best_column[lid * group]);
+        for (var i = lid * group + 1u; i < (lid + 1u) * group; i++) {
+            if ranks_before(best_key[i], best_column[i], best.x, best.y) {
+                best = vec2<u32>(best_key[i], best_column[i]);
+            }
+        }
+        group_key[lid] = best.x;
+        group_col[lid] = best.y;
+    }
+    workgroupBarrier();
+    if lid == 0u {
+        var best = vec2<u32>(group_key[0], group_col[0]);
+        for (var i = 1u; i < WORKGROUP_SIZE / group; i++) {
+            if ranks_before(group_key[i], group_col[i], best.x, best.y) {
+                best = vec2<u32>(group_key[i], group_col[i]);
+            }
+        }
+        merged = best;
+    }
+    // Every invocation has read the heads and the winner before the next round writes them:
+    // it passes this load's barrier and that round's first.
+    let won = workgroupUniformLoad(&merged);
     *advance = won.y != NONE && won.y == column;
     return won;
 }
