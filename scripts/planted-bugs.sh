@@ -111,6 +111,8 @@ plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw
 plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
 plant "token sampler: a bad top_k taken as no top-k" token_settings.wgsl "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
 plant "token sampler, one pass: a lost min-p draw not drawn again" $tokens "if column == NONE && (*candidates).turned_away {" "if false {" tokens min_p_in_the_first_pass || status=1
+plant "token sampler, lists' rounds: each group's last head left out" $tokens "i < (lid + 1u) * group; i++) {" "i + 1u < (lid + 1u) * group; i++) {" tokens matches_reference_f32 || status=1
+plant "token sampler, lists' rounds: the last group left out" $tokens "for (var i = 1u; i < WORKGROUP_SIZE / group; i++) {" "for (var i = 1u; i + 1u < WORKGROUP_SIZE / group; i++) {" tokens matches_reference_f32 || status=1
 plant "token sampler, one pass without min-p: every element replaces the best" token_first_pass.wgsl "if (*best).column == NONE || scores_above(e.l, g, (*best).l, (*best).g, s.tau) {" "if true {" tokens matches_reference_f32 || status=1
 plant "token sampler, one pass without min-p: the best kept without its noise" token_first_pass.wgsl "*best = Scored(e.l, g, e.col);" "*best = Scored(e.l, 0.0, e.col);" tokens matches_reference_f32 || status=1
 plant "token sampler, lists: a list that ran out goes unnoticed" $tokens "} else if (*list).turned_away {" "} else if false {" tokens lists_that_run_out || status=1
@@ -140,6 +142,7 @@ plant "token lists: the search a step short" $processed "step > 0u; step = step 
 plant "token lists: the row's window read from the list's start" $processed "let first = params.lists_base + s.list_start;" "let first = params.lists_base;" token_processing match_reference_f32 || status=1
 plant "token lists: a list out of order taken" $processed "let after_previous = i == 0u || lists[first + i - 1u].token < e.token;" "let after_previous = true;" token_processing kernel_gives_rows_with_bad_lists || status=1
 plant "token lists: a NaN penalty taken" token_settings.wgsl "&& (t.presence_penalty & 0x7f800000u) != 0x7f800000u;" ";" token_processing kernel_gives_rows_with_bad_lists || status=1
+plant "token lists: a list past the call's longest taken" token_settings.wgsl "|| (t.list_len <= params.list_longest && " "|| (" token_processing kernel_gives_rows_with_bad_lists || status=1
 plant "masks: a row's mask read at mask 0" $processed "masks[params.masks_base + mask * params.mask_words + col / 32u]" "masks[params.masks_base + col / 32u]" token_processing match_reference_f32 || status=1
 plant "masks: bits read from the high end" $processed "return ((word >> (col % 32u)) & 1u) != 0u;" "return ((word >> (31u - col % 32u)) & 1u) != 0u;" token_processing chi_square || status=1
 plant "masks: not applied" token_settings.wgsl "if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {" "if false {" token_processing chi_square || status=1
