@@ -376,15 +376,13 @@ const NARROWEST: u32 = 64;
 
 /// What one invocation of the sampler costs over a row of `cols` in a workgroup of `size`, at
 /// worst, with token lists of up to `longest_list` entries a row where the call has lists and
-/// `top` top
-/// entries a row. Its loop
-/// iterations: the first pass with every element shifting a list of `LIST_MAX`, top-p's pass
+/// `top` top entries a row. Its loop iterations: the first pass with every element shifting a list of `LIST_MAX`, top-p's pass
 /// over the row and its list, up to `KEPT_MAX` rounds of the lists and invocation 0's walks over
 /// their winners, then (where a list ran out) two radix selects of eight passes with invocation
 /// 0's scans of 256 bins, top-n-sigma's two passes (a step and four lanes a block), the last
 /// pass, and a row's token list read into workgroup memory and searched for each element.
-/// Its workgroup memory: three trees, three bin arrays, the lists' winners, the row's settings
-/// and parameters, and the token list's bits.
+/// Its workgroup memory: three trees, three bin arrays, the lists' winners and their rounds'
+/// groups, the row's settings and parameters, and the token list's bits.
 fn cost(cols: u32, size: u32, longest_list: Option<u32>, top: u32) -> RowCost {
     let per_pass = (u64::from(cols).div_ceil(4) + 1).div_ceil(u64::from(size));
     let list = u64::from(crate::shaders::key_list::LIST_MAX);
@@ -394,7 +392,11 @@ fn cost(cols: u32, size: u32, longest_list: Option<u32>, top: u32) -> RowCost {
     let rounds = kept * (merge_round_iterations(size) + 3) + 4 * kept;
     let selects = 16 * (5 * per_pass + 2 * 256 + 4) + 128;
     let sigma = 2 * 5 * per_pass;
-    let shared = 20 * size + 3 * 4 * token_select::BINS + 8 * kernel::KEPT_MAX + 256;
+    let shared = 20 * size
+        + 3 * 4 * token_select::BINS
+        + 8 * kernel::KEPT_MAX
+        + 8 * kernel::MERGE_GROUPS_MAX
+        + 264;
     // A row's list read into workgroup memory; then, at worst, a search of the longest list
     // the call allows for every element of every pass that reads elements (the first,
     // top-p's sum, sixteen radix-select passes, top-n-sigma's two and the last).
@@ -448,8 +450,7 @@ fn merge_round_iterations(size: u32) -> u64 {
 }
 
 /// The default strategy for a call whose rows' token lists are at most `longest_list` long
-/// (where it has lists),
-/// `top` top entries a row, and lists or masks (`processed`). A row's token depends on its
+/// (where it has lists), `top` top entries a row, and lists or masks (`processed`). A row's token depends on its
 /// strategy only up to ties within f32 rounding, and the choice depends on K, the device and
 /// the call's longest list alone, not the batch: a request draws the same token in any batch
 /// whose lists allow the same longest.
@@ -500,9 +501,7 @@ fn split_shader(processed: bool) -> Shader {
 
 /// The narrowest workgroup from 64 (CPU drivers) or 256 up that fits the device and the loop
 /// budget with token lists of up to `longest_list` entries a row where the call has them and
-/// `top` top
-/// entries a row; the narrowest
-/// where none does (the call is then refused with the reason). On llvmpipe's budget rows of up
+/// `top` top entries a row; the narrowest where none does (the call is then refused with the reason). On llvmpipe's budget rows of up
 /// to about 850,000 logits fit.
 fn choose_size(cols: u32, longest_list: Option<u32>, top: u32, kernels: &Kernels) -> u32 {
     let (is_cpu, limits, budget) = (kernels.is_cpu, &kernels.limits, kernels.loop_budget);
