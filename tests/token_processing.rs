@@ -399,9 +399,9 @@ fn bad_lists_and_masks_are_refused_by_name() {
 
 /// Lists, windows, masks and penalties the host would refuse, in buffers of the caller's, give
 /// that row no token and leave the other rows alone; so does a list longer than the call's
-/// `longest`. The buffers hold more than the call says
-/// (valid lists and a mask that allows every token), so that a window or a mask index past the
-/// call's counts reads good data if the kernel lets it through.
+/// `longest`. The buffers hold more than the call says (valid lists and a mask that allows every
+/// token), so that a window or a mask index past the call's counts reads good data if the
+/// kernel lets it through.
 #[test]
 fn kernel_gives_rows_with_bad_lists_no_token() {
     let _turn = one_at_a_time();
