@@ -753,15 +753,6 @@ impl<'a> TokenRows<'a> {
     }
 }
 impl Kernels {
-    /// The override constants of the token sampler's kernels in `size`-wide workgroups.
-    pub(crate) fn sampler_constants(&self, size: u32) -> [(&'static str, f64); 2] {
-        let contiguous = self.block_order == crate::BlockOrder::Contiguous;
-        [
-            ("WORKGROUP_SIZE", f64::from(size)),
-            ("CONTIGUOUS_BLOCKS", f64::from(u8::from(contiguous))),
-        ]
-    }
-
     /// Records a token-sampler call into `encoder`, split by rows where one dispatch cannot
     /// take them all.
     pub fn record_sample_tokens(
@@ -915,7 +906,7 @@ impl Kernels {
         let pipeline = self.noise_pipeline(
             shader,
             Some(call.storage),
-            &self.sampler_constants(size),
+            &[("WORKGROUP_SIZE", f64::from(size))],
             call.noise.range(),
         )?;
         self.each_part(&rows, &plan, |part| {

@@ -265,7 +265,7 @@ impl Kernels {
         let positions = self.noise_pipeline(
             shader,
             Some(call.storage),
-            &self.sampler_constants(size),
+            &[("WORKGROUP_SIZE", f64::from(size))],
             call.noise_range,
         )?;
         let finish = self.pipeline(Shader::VerifyDraftsFinish, Some(call.storage), &[])?;
