@@ -27,13 +27,14 @@ await new Promise((resolve, reject) => {
   runner.on('exit', (code) => reject(new Error(`wasm-bindgen-test-runner exited with ${code}`)));
 });
 
-// The suite's output, or null where the page failed. A page that fails within its first
-// minute (Firefox has once lost its page before any test ran) gets one more try; one that ran
-// out of time does not.
+// The suite's output; where the page failed, undefined within its first minute (Firefox has
+// once lost its page before any test ran: it gets one more try) and null after (no retry).
+// A failed page's output so far is printed, so that the test it stopped at shows.
 async function run_suite(browser) {
   const started = Date.now();
+  let page;
   try {
-    const page = await browser.newPage();
+    page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(
       () => /test result: /.test(document.getElementById('output')?.textContent ?? ''),
@@ -42,6 +43,11 @@ async function run_suite(browser) {
     return await page.evaluate(() => document.getElementById('output').textContent);
   } catch (e) {
     console.error(`the suite in ${name} did not finish: ${e.message}`);
+    const so_far = await page
+      ?.evaluate(() => document.getElementById('output')?.textContent)
+      .catch((read) => `(the page could not be read: ${read.message})`);
+    console.error(`its output so far:\n${so_far}`);
+    await page?.close().catch(() => {});
     return Date.now() - started < 60_000 ? undefined : null;
   }
 }
