@@ -1,7 +1,7 @@
 //! Finding a device: a real GPU when there is one, otherwise a CPU Vulkan driver (lavapipe).
 
 use crate::error::{Error, Result};
-use crate::kernels::{Kernels, NoiseMap, WideMultiply};
+use crate::kernels::{BlockOrder, Kernels, NoiseMap, WideMultiply};
 
 /// The environment variable that picks an adapter by (a case-insensitive part of) its name.
 pub const ADAPTER_ENV: &str = "GUMBEL_WGPU_ADAPTER";
@@ -111,13 +111,23 @@ impl GpuContext {
     }
 
     /// This context with kernels that form Philox's products as `wide_multiply` says (the
-    /// default is the fastest the device allows), keeping their noise map; an error where the
-    /// device lacks what it needs.
+    /// default is the fastest the device allows), keeping their noise map and block order; an
+    /// error where the device lacks what it needs.
     pub fn with_wide_multiply(mut self, wide_multiply: WideMultiply) -> Result<Self> {
-        let noise_map = self.kernels.noise_map();
-        self.kernels =
-            Kernels::with_wide_multiply(&self.device, wide_multiply)?.with_noise_map(noise_map);
+        let (noise_map, order) = (self.kernels.noise_map(), self.kernels.block_order());
+        self.kernels = Kernels::with_wide_multiply(&self.device, wide_multiply)?
+            .with_noise_map(noise_map)
+            .with_block_order(order);
         Ok(self)
+    }
+
+    /// This context with the token sampler walking rows in `order`
+    /// ([`Kernels::with_block_order`]).
+    pub fn with_block_order(self, order: BlockOrder) -> Self {
+        Self {
+            kernels: self.kernels.with_block_order(order),
+            ..self
+        }
     }
 
     /// This context with kernels that map words to Gumbel noise as `noise_map` says (the

@@ -97,7 +97,7 @@ pub use error::{Error, NoSample, Result};
 pub use forward::ForwardCall;
 pub use generator::Generator;
 pub use host::{HostTau, SampleArgs};
-pub use kernels::{GpuSlice, Kernels, NoiseMap, WideMultiply};
+pub use kernels::{BlockOrder, GpuSlice, Kernels, NoiseMap, WideMultiply};
 pub use noise::{GumbelOfWordsCall, NoiseCall, NoiseCountCall, NoiseOutput};
 pub use row::{NoisePosition, Strategy, Tau, Temperature};
 pub use tokens::{HostTokenNoise, TokenArgs, Tokens, TopLogprob, Verified, VerifyArgs};

@@ -9,7 +9,8 @@ use common::tokens::{
 use common::{TestRng as Rng, assert_token_near, ctx, expect_invalid, one_at_a_time};
 use gumbel_wgpu::reference::sample_token_row;
 use gumbel_wgpu::{
-    Element, HostTokenNoise, RandomState, StorageType, Strategy, TokenArgs, TokenSettings,
+    BlockOrder, Element, GpuContext, HostTokenNoise, RandomState, StorageType, Strategy, TokenArgs,
+    TokenSettings,
 };
 use half::{bf16, f16};
 
@@ -124,6 +125,42 @@ fn split_rows_match_reference() {
         }),
     );
     assert!(c.near * 10 <= c.rows);
+}
+
+/// The block order that the test device does not take by default (on a CPU driver, GPUs'
+/// interleaved walk) against the reference: rows whole at several widths, and split.
+#[test]
+fn the_other_block_order_matches_reference() {
+    let _turn = one_at_a_time();
+    let other = match ctx().kernels().block_order() {
+        BlockOrder::Contiguous => BlockOrder::Interleaved,
+        BlockOrder::Interleaved => BlockOrder::Contiguous,
+    };
+    let other_ctx = GpuContext::new().unwrap().with_block_order(other);
+    let cases = [
+        (5000, 28, Strategy::RowPerWorkgroup { size: 64 }),
+        (32_000, 14, Strategy::RowPerWorkgroup { size: 256 }),
+        (
+            70_000,
+            15,
+            Strategy::SplitRow {
+                size: 128,
+                slices: 5,
+            },
+        ),
+    ];
+    for (i, (cols, rows, strategy)) in cases.into_iter().enumerate() {
+        let case = TokenCase::<f32>::new(cols, rows, 400 + i as u64, Bias::PerRow);
+        let got = other_ctx
+            .sample_tokens(&case.logits, &case.args(Some(strategy)))
+            .unwrap();
+        let c = check(&case, &got);
+        assert!(
+            c.near * 10 <= c.rows,
+            "{other:?} at {cols}: {} near",
+            c.near
+        );
+    }
 }
 
 /// Chi-square of sampled tokens, each row with its own seed, against the reference's exact

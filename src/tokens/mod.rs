@@ -753,6 +753,15 @@ impl<'a> TokenRows<'a> {
     }
 }
 impl Kernels {
+    /// The override constants of the token sampler's kernels in `size`-wide workgroups.
+    pub(crate) fn sampler_constants(&self, size: u32) -> [(&'static str, f64); 2] {
+        let contiguous = self.block_order == crate::BlockOrder::Contiguous;
+        [
+            ("WORKGROUP_SIZE", f64::from(size)),
+            ("CONTIGUOUS_BLOCKS", f64::from(u8::from(contiguous))),
+        ]
+    }
+
     /// Records a token-sampler call into `encoder`, split by rows where one dispatch cannot
     /// take them all.
     pub fn record_sample_tokens(
@@ -906,7 +915,7 @@ impl Kernels {
         let pipeline = self.noise_pipeline(
             shader,
             Some(call.storage),
-            &[("WORKGROUP_SIZE", f64::from(size))],
+            &self.sampler_constants(size),
             call.noise.range(),
         )?;
         self.each_part(&rows, &plan, |part| {

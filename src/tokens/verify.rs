@@ -265,7 +265,7 @@ impl Kernels {
         let positions = self.noise_pipeline(
             shader,
             Some(call.storage),
-            &[("WORKGROUP_SIZE", f64::from(size))],
+            &self.sampler_constants(size),
             call.noise_range,
         )?;
         let finish = self.pipeline(Shader::VerifyDraftsFinish, Some(call.storage), &[])?;

@@ -175,7 +175,8 @@ fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
 // compensated, then summed over the workgroup.
 fn row_total(r: Row, s: Settings, row: u32, lid: u32, shift: f32, square: bool) -> f32 {
     var acc = vec2<f32>(0.0);
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+    let own = walk(vec2<u32>(0u, r.blocks), lid);
+    for (var j = own.start; j < own.end; j += own.step) {
         let x = block_x(r, j);
         for (var lane = 0u; lane < 4u; lane++) {
             let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
@@ -346,50 +347,64 @@ fn draw_row(r: Row, row: u32, lid: u32) -> bool {
 fn first_pass(r: Row, s: Settings, row: u32, lid: u32, path: u32, blocks: vec2<u32>,
               first: ptr<function, First>, list: ptr<function, List>,
               candidates: ptr<function, Candidates>) {
+    if s.transformed {
+        first_pass_with(r, s, row, lid, path, blocks, first, list, candidates, true);
+    } else {
+        first_pass_with(r, s, row, lid, path, blocks, first, list, candidates, false);
+    }
+}
+
+// The first pass, its elements' l after `transform` (a constant at each call, so that the
+// loops of rows without a cap, mask, bias or list test for none: each test an element, taken
+// or not, cost llvmpipe's first pass of a plain row about a third of its time).
+fn first_pass_with(r: Row, s: Settings, row: u32, lid: u32, path: u32, blocks: vec2<u32>,
+                   first: ptr<function, First>, list: ptr<function, List>,
+                   candidates: ptr<function, Candidates>, transform: bool) {
+    let own = walk(blocks, lid);
     if path == PATH_ONE_PASS && s.min_p == 0.0 {
         // Without min-p the best score alone is the draw: kept in scalars rather than in the
         // candidates' arrays, whose indexing cost more than the noise on llvmpipe.
         var best = Scored(0.0, 0.0, NONE);
-        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            best_add(first, &best, elem_at(r, s, row, t, x.x), g.x, s);
-            best_add(first, &best, elem_at(r, s, row, t + 1u, x.y), g.y, s);
-            best_add(first, &best, elem_at(r, s, row, t + 2u, x.z), g.z, s);
-            best_add(first, &best, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+            best_add(first, &best, elem_with(r, s, row, t, x.x, transform), g.x, s);
+            best_add(first, &best, elem_with(r, s, row, t + 1u, x.y, transform), g.y, s);
+            best_add(first, &best, elem_with(r, s, row, t + 2u, x.z, transform), g.z, s);
+            best_add(first, &best, elem_with(r, s, row, t + 3u, x.w, transform), g.w, s);
         }
         if best.column != NONE {
             offer(candidates, best.l, best.g, best.column, s.tau);
         }
     } else if path == PATH_ONE_PASS {
-        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             let g = gumbel_block(r.seed, add64_u32(r.block0, j));
             let t = 4u * j;
-            sampled_add(first, candidates, elem_at(r, s, row, t, x.x), g.x, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 1u, x.y), g.y, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 2u, x.z), g.z, s);
-            sampled_add(first, candidates, elem_at(r, s, row, t + 3u, x.w), g.w, s);
+            sampled_add(first, candidates, elem_with(r, s, row, t, x.x, transform), g.x, s);
+            sampled_add(first, candidates, elem_with(r, s, row, t + 1u, x.y, transform), g.y, s);
+            sampled_add(first, candidates, elem_with(r, s, row, t + 2u, x.z, transform), g.z, s);
+            sampled_add(first, candidates, elem_with(r, s, row, t + 3u, x.w, transform), g.w, s);
         }
     } else if path == PATH_LISTS {
         let most = list_depth(s);
-        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             let t = 4u * j;
-            listed_add(first, elem_at(r, s, row, t, x.x), list, most);
-            listed_add(first, elem_at(r, s, row, t + 1u, x.y), list, most);
-            listed_add(first, elem_at(r, s, row, t + 2u, x.z), list, most);
-            listed_add(first, elem_at(r, s, row, t + 3u, x.w), list, most);
+            listed_add(first, elem_with(r, s, row, t, x.x, transform), list, most);
+            listed_add(first, elem_with(r, s, row, t + 1u, x.y, transform), list, most);
+            listed_add(first, elem_with(r, s, row, t + 2u, x.z, transform), list, most);
+            listed_add(first, elem_with(r, s, row, t + 3u, x.w, transform), list, most);
         }
     } else {
-        for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             let t = 4u * j;
-            first_add(first, elem_at(r, s, row, t, x.x));
-            first_add(first, elem_at(r, s, row, t + 1u, x.y));
-            first_add(first, elem_at(r, s, row, t + 2u, x.z));
-            first_add(first, elem_at(r, s, row, t + 3u, x.w));
+            first_add(first, elem_with(r, s, row, t, x.x, transform));
+            first_add(first, elem_with(r, s, row, t + 1u, x.y, transform));
+            first_add(first, elem_with(r, s, row, t + 2u, x.z, transform));
+            first_add(first, elem_with(r, s, row, t + 3u, x.w, transform));
         }
     }
 }
@@ -509,7 +524,8 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
     if !bounded {
         rounds = KEPT_MAX;
         var total = vec2<u32>(0u, 0u);
-        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let own = walk(vec2<u32>(0u, r.blocks), lid);
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             for (var i = 0u; i < 4u; i++) {
                 let e = elem_at(r, s, row, 4u * j + i, x[i]);
@@ -700,16 +716,26 @@ struct Drawn {
 
 fn draw_over(r: Row, s: Settings, row: u32, lid: u32, m: f32, blocks: vec2<u32>,
              cut_k: vec2<u32>, cut_p: vec2<u32>) -> Drawn {
+    if s.transformed {
+        return draw_over_with(r, s, row, lid, m, blocks, cut_k, cut_p, true);
+    }
+    return draw_over_with(r, s, row, lid, m, blocks, cut_k, cut_p, false);
+}
+
+// draw_over, its elements' l after `transform` (as first_pass_with).
+fn draw_over_with(r: Row, s: Settings, row: u32, lid: u32, m: f32, blocks: vec2<u32>,
+                  cut_k: vec2<u32>, cut_p: vec2<u32>, transform: bool) -> Drawn {
     var best_key = 0u;
     var best_col = NONE;
     var z = 0.0;
-    for (var j = blocks.x + lid; j < blocks.y; j += WORKGROUP_SIZE) {
+    let own = walk(blocks, lid);
+    for (var j = own.start; j < own.end; j += own.step) {
         let x = block_x(r, j);
         var keep = vec4<bool>(false);
         var l = vec4<f32>(0.0);
         var any = false;
         for (var i = 0u; i < 4u; i++) {
-            let e = elem_at(r, s, row, 4u * j + i, x[i]);
+            let e = elem_with(r, s, row, 4u * j + i, x[i], transform);
             if e.kind == LANE_VALUE {
                 let key = key_of(e.l);
                 let w = weight(e.l, m, s);

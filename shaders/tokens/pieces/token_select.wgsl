@@ -50,7 +50,8 @@ fn select_cut(r: Row, s: Settings, row: u32, lid: u32, m: f32, weighted: bool,
         let shift = 24u - 8u * (step & 3u);
         let mask = high_mask(shift);
         let threshold = workgroupUniformLoad(&selection_cut).x;
-        for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+        let own = walk(vec2<u32>(0u, r.blocks), lid);
+        for (var j = own.start; j < own.end; j += own.step) {
             let x = block_x(r, j);
             for (var i = 0u; i < 4u; i++) {
                 let e = elem_at(r, s, row, 4u * j + i, x[i]);

@@ -58,6 +58,9 @@ struct Settings {
     list_start: u32,
     list_len: u32,    // 0: no token list
     mask: u32,        // NO_MASK: none (always, in a call without masks)
+    // Whether l may differ from x (a soft cap, a mask, a dense bias or a token list): most rows
+    // have none, and one test an element costs llvmpipe far less than four.
+    transformed: bool,
     greedy: bool,
     valid: bool,
 }
@@ -102,6 +105,8 @@ fn settings_of(row: u32) -> Settings {
     // An invalid row reads neither its list nor its mask.
     s.list_len = select(0u, t.list_len, list_ok);
     s.mask = select(NO_MASK, s.mask, mask_ok);
+    s.transformed = cap_bits != 0u || s.mask != NO_MASK || params.has_bias != 0u
+        || s.list_len != 0u;
     s.valid = tau_ok && k_ok && p_ok && min_p_bits <= 0x3f800000u && cap_bits < 0x7f800000u
         && sigma_bits < 0x7f800000u && penalties_ok && list_ok && mask_ok;
     return s;
@@ -180,8 +185,37 @@ fn soft_capped(x: f32, cap: f32) -> f32 {
     return cap * sign(y) * ((1.0 - e) / (1.0 + e));
 }
 
+// l of column `col` whose finite logit is x, after the soft cap, the mask, the dense bias and
+// the row's token list; `banned` where one of them bans it.
+fn transformed(s: Settings, row: u32, col: u32, x: f32) -> Listed {
+    var l = x;
+    if s.cap > 0.0 {
+        l = soft_capped(x, s.cap);
+    }
+    if s.mask != NO_MASK && !mask_allows(s.mask, col) {
+        return Listed(l, true);
+    }
+    if params.has_bias != 0u {
+        let b = bias[params.bias_base + row * params.bias_pitch + col];
+        if bitcast<u32>(b) == NEG_INF_BITS {
+            return Listed(l, true);
+        }
+        l = l + b;
+    }
+    if s.list_len != 0u {
+        return adjusted_by_list(s, col, l);
+    }
+    return Listed(l, false);
+}
+
 // The element at position t of the row's blocks (t = 4j + lane), whose logit is x.
 fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
+    return elem_with(r, s, row, t, x, s.transformed);
+}
+
+// elem_at where the caller says whether the row's l may differ from x (a constant at the call
+// specialises it).
+fn elem_with(r: Row, s: Settings, row: u32, t: u32, x: f32, transform: bool) -> Elem {
     var e: Elem;
     e.col = t - r.lead;
     e.x = x;
@@ -197,32 +231,41 @@ fn elem_at(r: Row, s: Settings, row: u32, t: u32, x: f32) -> Elem {
     }
     e.raw = true;
     var l = x;
-    if s.cap > 0.0 {
-        l = soft_capped(x, s.cap);
-    }
-    if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {
-        e.kind = LANE_MASKED;
-        return e;
-    }
-    if params.has_bias != 0u {
-        let b = bias[params.bias_base + row * params.bias_pitch + e.col];
-        if bitcast<u32>(b) == NEG_INF_BITS {
+    if transform {
+        let t = transformed(s, row, e.col, x);
+        if t.banned {
             e.kind = LANE_MASKED;
             return e;
         }
-        l = l + b;
-    }
-    if s.list_len != 0u {
-        let listed = adjusted_by_list(s, e.col, l);
-        if listed.banned {
-            e.kind = LANE_MASKED;
-            return e;
-        }
-        l = listed.l;
+        l = t.l;
     }
     e.l = l;
     e.kind = select(LANE_VALUE, LANE_INVALID, (bitcast<u32>(l) & 0x7f800000u) == 0x7f800000u);
     return e;
+}
+
+// How an invocation walks a range of a row's blocks. On GPUs the invocations interleave (lid,
+// lid + WORKGROUP_SIZE, ...), so that neighbours read neighbouring words. CPU drivers
+// (CONTIGUOUS_BLOCKS) run one SIMD group of invocations through its whole loop before the
+// next, so there each invocation takes a run of consecutive blocks, which the CPU's caches
+// prefetch: on llvmpipe the interleaved reads alone cost a plain row more than its noise.
+// Either way an invocation takes at most ceil(blocks / WORKGROUP_SIZE) of them, in increasing
+// order.
+override CONTIGUOUS_BLOCKS: bool = false;
+
+struct Walk {
+    start: u32,
+    end: u32,
+    step: u32,
+}
+
+fn walk(range: vec2<u32>, lid: u32) -> Walk {
+    if CONTIGUOUS_BLOCKS {
+        let run = (range.y - range.x + WORKGROUP_SIZE - 1u) / WORKGROUP_SIZE;
+        let start = min(range.x + lid * run, range.y);
+        return Walk(start, min(start + run, range.y), 1u);
+    }
+    return Walk(range.x + lid, range.y, WORKGROUP_SIZE);
 }
 
 // The logits of block j of the row (lanes outside it are read but not used).

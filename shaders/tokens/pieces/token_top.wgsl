@@ -17,7 +17,8 @@ var<workgroup> top_l_col: array<u32, TOP_MAX>;
 fn top_entries(r: Row, s: Settings, row: u32, lid: u32, n: u32, processed: bool) {
     var by_x = empty_list();
     var by_l = empty_list();
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+    let own = walk(vec2<u32>(0u, r.blocks), lid);
+    for (var j = own.start; j < own.end; j += own.step) {
         let x = block_x(r, j);
         for (var lane = 0u; lane < 4u; lane++) {
             let e = elem_at(r, s, row, 4u * j + lane, x[lane]);

@@ -218,7 +218,8 @@ fn residual_over(r: Row, s: Settings, row: u32, lid: u32, k: KeptSet, draft: u32
                  q_row: u32) -> vec2<u32> {
     var best_key = 0u;
     var best_col = NONE;
-    for (var j = lid; j < r.blocks; j += WORKGROUP_SIZE) {
+    let own = walk(vec2<u32>(0u, r.blocks), lid);
+    for (var j = own.start; j < own.end; j += own.step) {
         let x = block_x(r, j);
         var keep = vec4<bool>(false);
         var l = vec4<f32>(0.0);
