@@ -23,6 +23,12 @@ export function installed() {
   return wanted.filter((name) => fs.existsSync(BROWSERS[name].executablePath));
 }
 
+// While the suite's test that builds every pipeline runs, Firefox on lavapipe leaves a call
+// into the page unanswered for longer than puppeteer's default limit of 180 s, so a call may
+// take as long as a suite (WASM_BINDGEN_TEST_TIMEOUT). BROWSER_LOG=1 passes the browser's
+// own output through.
 export function launch(name) {
-  return puppeteer.launch({ headless: true, ...BROWSERS[name] });
+  const protocolTimeout = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT ?? 1200) * 1000;
+  const dumpio = process.env.BROWSER_LOG === '1';
+  return puppeteer.launch({ headless: true, protocolTimeout, dumpio, ...BROWSERS[name] });
 }
