@@ -174,19 +174,28 @@ fn add_compensated(acc: vec2<f32>, v: f32) -> vec2<f32> {
 // Over the row's valid l, the sum of l - shift, or of its square: each invocation's share
 // compensated, then summed over the workgroup.
 fn row_total(r: Row, s: Settings, row: u32, lid: u32, shift: f32, square: bool) -> f32 {
+    if s.transformed {
+        return workgroup_sum(lid, own_total(r, s, row, lid, shift, square, true));
+    }
+    return workgroup_sum(lid, own_total(r, s, row, lid, shift, square, false));
+}
+
+// row_total over this invocation's entries, their l after `transform` (as first_pass_with).
+fn own_total(r: Row, s: Settings, row: u32, lid: u32, shift: f32, square: bool,
+             transform: bool) -> f32 {
     var acc = vec2<f32>(0.0);
     let own = walk(vec2<u32>(0u, r.blocks), lid);
     for (var j = own.start; j < own.end; j += own.step) {
         let x = block_x(r, j);
         for (var lane = 0u; lane < 4u; lane++) {
-            let e = elem_at(r, s, row, 4u * j + lane, x[lane]);
+            let e = elem_with(r, s, row, 4u * j + lane, x[lane], transform);
             if e.kind == LANE_VALUE {
                 let d = e.l - shift;
                 acc = add_compensated(acc, select(d, d * d, square));
             }
         }
     }
-    return workgroup_sum(lid, acc.x);
+    return acc.x;
 }
 
 // The standard deviation of the row's `count` valid l (divided by count): their mean from the
@@ -513,6 +522,32 @@ fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2
 // A row sampled from the winners of its invocations' lists: the row's first entries in order,
 // filtered as `kept` does along that order, and Gumbel-max over them. False where a list ran
 // out, or top-p's cut lies past KEPT_MAX entries: then the radix selects.
+// The fixed-point weight of this invocation's entries that min-p keeps.
+fn kept_weight(r: Row, s: Settings, row: u32, lid: u32, m: f32) -> vec2<u32> {
+    if s.transformed {
+        return kept_weight_with(r, s, row, lid, m, true);
+    }
+    return kept_weight_with(r, s, row, lid, m, false);
+}
+
+// kept_weight, its elements' l after `transform` (as first_pass_with).
+fn kept_weight_with(r: Row, s: Settings, row: u32, lid: u32, m: f32, transform: bool)
+    -> vec2<u32> {
+    var total = vec2<u32>(0u, 0u);
+    let own = walk(vec2<u32>(0u, r.blocks), lid);
+    for (var j = own.start; j < own.end; j += own.step) {
+        let x = block_x(r, j);
+        for (var i = 0u; i < 4u; i++) {
+            let e = elem_with(r, s, row, 4u * j + i, x[i], transform);
+            let w = weight(e.l, m, s);
+            if e.kind == LANE_VALUE && passes_min_p(w, s) {
+                total = add64(total, fixed(w));
+            }
+        }
+    }
+    return total;
+}
+
 fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
                      list: ptr<function, List>) -> bool {
     // Top-k bounds the kept set by its k entries; otherwise top-p's cut must fall within
@@ -523,18 +558,7 @@ fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<
     var wanted = vec2<u32>(0u, 0u);
     if !bounded {
         rounds = KEPT_MAX;
-        var total = vec2<u32>(0u, 0u);
-        let own = walk(vec2<u32>(0u, r.blocks), lid);
-        for (var j = own.start; j < own.end; j += own.step) {
-            let x = block_x(r, j);
-            for (var i = 0u; i < 4u; i++) {
-                let e = elem_at(r, s, row, 4u * j + i, x[i]);
-                let w = weight(e.l, m, s);
-                if e.kind == LANE_VALUE && passes_min_p(w, s) {
-                    total = add64(total, fixed(w));
-                }
-            }
-        }
+        let total = kept_weight(r, s, row, lid, m);
         // And the weight the lists hold: a cut past all of it is past the rounds too.
         var listed = vec2<u32>(0u, 0u);
         for (var i = 0u; i < (*list).n; i++) {

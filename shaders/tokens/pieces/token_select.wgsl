@@ -27,6 +27,47 @@ fn bin_total(bin: u32) -> vec2<u32> {
     return vec2<u32>(atomicLoad(&hist_lo[bin]), atomicLoad(&hist_hi[bin]));
 }
 
+// One step of a radix select: the bits decided so far of the key (steps 0 to 3) or of the
+// column among the entries of key `threshold` (steps 4 to 7), the next byte's shift.
+struct SelectStep {
+    step: u32,
+    shift: u32,
+    bits: u32,
+    threshold: u32,
+}
+
+// The histogram of a select step over this invocation's entries, their l after `transform`
+// (a constant at each call, as the sampler's first pass).
+fn histogram_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, weighted: bool,
+                  prior: vec2<u32>, at: SelectStep, transform: bool) {
+    let by_column = at.step >= 4u;
+    let mask = high_mask(at.shift);
+    let own = walk(vec2<u32>(0u, r.blocks), lid);
+    for (var j = own.start; j < own.end; j += own.step) {
+        let x = block_x(r, j);
+        for (var i = 0u; i < 4u; i++) {
+            let e = elem_with(r, s, row, 4u * j + i, x[i], transform);
+            if e.kind != LANE_VALUE {
+                continue;
+            }
+            let key = key_of(e.l);
+            let w = weight(e.l, m, s);
+            if weighted && (!within(key, e.col, prior) || !passes_min_p(w, s)) {
+                continue;
+            }
+            if !by_column && (key & mask) == at.bits {
+                let q = select(vec2<u32>(1u, 0u), fixed(w), weighted);
+                add_to_bin((key >> at.shift) & 255u, q);
+                if at.step == 3u {
+                    atomicStore(&bin_weight[key & 255u], q.x);
+                }
+            } else if by_column && key == at.threshold && (e.col & mask) == at.bits {
+                add_to_bin((e.col >> at.shift) & 255u, vec2<u32>(1u, 0u));
+            }
+        }
+    }
+}
+
 // The cut of a radix select: the first entry, in the row's order, at which the entries so far
 // reach `k` (a count, over every valid entry) or `p` times the weight of them all (weighted,
 // over the entries within `prior` and with w >= min_p). Four passes narrow the key a byte at a time from the top;
@@ -48,31 +89,11 @@ fn select_cut(r: Row, s: Settings, row: u32, lid: u32, m: f32, weighted: bool,
         }
         let by_column = step >= 4u;
         let shift = 24u - 8u * (step & 3u);
-        let mask = high_mask(shift);
-        let threshold = workgroupUniformLoad(&selection_cut).x;
-        let own = walk(vec2<u32>(0u, r.blocks), lid);
-        for (var j = own.start; j < own.end; j += own.step) {
-            let x = block_x(r, j);
-            for (var i = 0u; i < 4u; i++) {
-                let e = elem_at(r, s, row, 4u * j + i, x[i]);
-                if e.kind != LANE_VALUE {
-                    continue;
-                }
-                let key = key_of(e.l);
-                let w = weight(e.l, m, s);
-                if weighted && (!within(key, e.col, prior) || !passes_min_p(w, s)) {
-                    continue;
-                }
-                if !by_column && (key & mask) == sel.x {
-                    let q = select(vec2<u32>(1u, 0u), fixed(w), weighted);
-                    add_to_bin((key >> shift) & 255u, q);
-                    if step == 3u {
-                        atomicStore(&bin_weight[key & 255u], q.x);
-                    }
-                } else if by_column && key == threshold && (e.col & mask) == sel.x {
-                    add_to_bin((e.col >> shift) & 255u, vec2<u32>(1u, 0u));
-                }
-            }
+        let at = SelectStep(step, shift, sel.x, workgroupUniformLoad(&selection_cut).x);
+        if s.transformed {
+            histogram_pass(r, s, row, lid, m, weighted, prior, at, true);
+        } else {
+            histogram_pass(r, s, row, lid, m, weighted, prior, at, false);
         }
         workgroupBarrier();
         if lid == 0u {
