@@ -106,7 +106,7 @@ plant "token sampler: fixed-point carry dropped" token_select.wgsl "            
 plant "token sampler: equal keys at a cut all kept" token_select.wgsl "if ge64(times(c, q), bin_total(bin)) {" "if true {" tokens matches_reference_bf16 || status=1
 plant "token sampler: the state index ignored" token_settings.wgsl "s = state_index[params.index_base + row];" "s = row;" tokens batches_are_invariant || status=1
 plant "token sampler: soft cap without its scale" token_settings.wgsl "return cap * sign(y) * ((1.0 - e) / (1.0 + e));" "return sign(y) * ((1.0 - e) / (1.0 + e));" tokens matches_reference_f32 || status=1
-plant "token sampler: per-row bias read from row 0" token_settings.wgsl "bias[params.bias_base + row * params.bias_pitch + e.col]" "bias[params.bias_base + e.col]" tokens matches_reference_f32 || status=1
+plant "token sampler: per-row bias read from row 0" token_settings.wgsl "bias[params.bias_base + row * params.bias_pitch + col]" "bias[params.bias_base + col]" tokens matches_reference_f32 || status=1
 plant "token sampler: raw log-probability without the log-sum" $tokens "(x - raw.x) - ln_accurate(raw.y)" "(x - raw.x)" tokens matches_reference_f32 || status=1
 plant "token sampler, lists: noise of the next column" $tokens "gumbel_of_column(r, col)" "gumbel_of_column(r, col + 1u)" tokens matches_reference_f32 || status=1
 plant "token sampler: a bad top_k taken as no top-k" token_settings.wgsl "let k_ok = k == NO_TOP_K || (k >= 1u && k <= params.header.cols);" "let k_ok = true;" tokens kernel_gives_rows_with_bad_settings || status=1
@@ -145,7 +145,7 @@ plant "token lists: a NaN penalty taken" token_settings.wgsl "&& (t.presence_pen
 plant "token lists: a list past the call's longest taken" token_settings.wgsl "|| (t.list_len <= params.list_longest && " "|| (" token_processing kernel_gives_rows_with_bad_lists || status=1
 plant "masks: a row's mask read at mask 0" $processed "masks[params.masks_base + mask * params.mask_words + col / 32u]" "masks[params.masks_base + col / 32u]" token_processing match_reference_f32 || status=1
 plant "masks: bits read from the high end" $processed "return ((word >> (col % 32u)) & 1u) != 0u;" "return ((word >> (31u - col % 32u)) & 1u) != 0u;" token_processing chi_square || status=1
-plant "masks: not applied" token_settings.wgsl "if s.mask != NO_MASK && !mask_allows(s.mask, e.col) {" "if false {" token_processing chi_square || status=1
+plant "masks: not applied" token_settings.wgsl "if s.mask != NO_MASK && !mask_allows(s.mask, col) {" "if false {" token_processing chi_square || status=1
 plant "token sampler: top-p after a top-k past 256 from the lists" $tokens "if s.k <= KEPT_MAX || (s.p < 1.0 && s.k == call.header.cols) {" "if s.k <= KEPT_MAX || s.p < 1.0 {" tokens top_p_after_a_long_top_k || status=1
 plant "split rows: each slice's blocks one slice late" $split "let start = min(slice * params.slice_blocks, r.blocks);" "let start = min((slice + 1u) * params.slice_blocks, r.blocks);" tokens split_rows_match_reference || status=1
 plant "split rows: the slices' weights not summed" $split "z += bitcast<f32>(split[at + AT_DRAW_Z]);" "z = bitcast<f32>(split[at + AT_DRAW_Z]);" tokens split_rows_match_reference || status=1
@@ -189,6 +189,9 @@ plant "token sampler: an invocation's run of blocks one short (CPU drivers' walk
 plant "token sampler: the interleaved walk from the next block (GPUs' walk)" token_settings.wgsl "return Walk(range.x + lid, range.y, WORKGROUP_SIZE);" "return Walk(range.x + lid + 1u, range.y, WORKGROUP_SIZE);" tokens the_other_block_order || status=1
 plant "token sampler: the first pass of a transformed row without its transform" token_sampler.wgsl "first_pass_with(r, s, row, lid, path, blocks, first, list, candidates, true);" "first_pass_with(r, s, row, lid, path, blocks, first, list, candidates, false);" tokens matches_reference_f32 || status=1
 plant "token sampler: the last pass of a transformed row without its transform" token_sampler.wgsl "return draw_over_with(r, s, row, lid, m, blocks, cut_k, cut_p, true);" "return draw_over_with(r, s, row, lid, m, blocks, cut_k, cut_p, false);" token_processing lists_and_masks_match_reference_f32 || status=1
+plant "token sampler: top-p's kept weight of a transformed row without its transform" token_sampler.wgsl "return kept_weight_with(r, s, row, lid, m, true);" "return kept_weight_with(r, s, row, lid, m, false);" token_processing lists_and_masks_match_reference_f32 || status=1
+plant "token sampler: a radix select's histogram of a transformed row without its transform" token_select.wgsl "histogram_pass(r, s, row, lid, m, weighted, prior, at, true);" "histogram_pass(r, s, row, lid, m, weighted, prior, at, false);" token_processing lists_and_masks_match_reference_f32 || status=1
+plant "token sampler: top-n-sigma's sums of a transformed row without its transform" token_sampler.wgsl "return workgroup_sum(lid, own_total(r, s, row, lid, shift, square, true));" "return workgroup_sum(lid, own_total(r, s, row, lid, shift, square, false));" token_processing lists_and_masks_match_reference_f32 || status=1
 if [ "${PLANTS_IN_BROWSER:-1}" = 1 ]; then
     browser_plant "a const-expression NaN (naga takes it, the WGSL spec does not)" top_k_common.wgsl "value = nan_f32();" "value = bitcast<f32>(NAN_BITS);" every_variant_builds || status=1
     browser_plant "top-k rounds bounded by the private copy of k (not provably uniform)" top_k_merge_lists.wgsl "for (var t = 0u; t < k; t++) {" "for (var t = 0u; t < params.k; t++) {" every_variant_builds || status=1
