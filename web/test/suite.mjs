@@ -42,7 +42,8 @@ async function run_suite(browser) {
     );
     return await page.evaluate(() => document.getElementById('output').textContent);
   } catch (e) {
-    console.error(`the suite in ${name} did not finish: ${e.message}${e.cause ? ` (${e.cause.message ?? e.cause})` : ''}`);
+    const cause = e.cause ? ` (${e.cause.message ?? e.cause})` : '';
+    console.error(`the suite in ${name} did not finish: ${e.message}${cause}`);
     const so_far = await page
       ?.evaluate(() => document.getElementById('output')?.textContent)
       .catch((read) => `(the page could not be read: ${read.message})`);
