@@ -127,6 +127,25 @@ fn split_rows_match_reference() {
     assert!(c.near * 10 <= c.rows);
 }
 
+/// Top-p over rows that a dense bias lifts, with no ban: the nucleus is cut at a share of the
+/// weight of the biased l. (A total over the logits alone would be smaller, and its cut keep too
+/// few tokens; a mask would hide that, its banned tokens adding weight back.)
+#[test]
+fn top_p_weighs_the_biased_logits() {
+    let _turn = one_at_a_time();
+    let (cols, rows) = (32_000, 32);
+    let mut case = TokenCase::<f32>::new(cols, rows, 450, Bias::Shared);
+    case.bias_values = (0..cols)
+        .map(|c| if c % 16 == 0 { 2.5 } else { 0.0 })
+        .collect();
+    for s in &mut case.settings {
+        *s = TokenSettings::new(0.8).with_top_p(0.9);
+    }
+    let got = ctx().sample_tokens(&case.logits, &case.args(None)).unwrap();
+    let c = check(&case, &got);
+    assert!(c.near * 10 <= c.rows, "{} of {} near", c.near, c.rows);
+}
+
 /// The block order that the test device does not take by default (on a CPU driver, GPUs'
 /// interleaved walk) against the reference: rows whole at several widths, and split.
 #[test]
