@@ -519,9 +519,6 @@ fn sample_in_one_pass(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2
     return drawn;
 }
 
-// A row sampled from the winners of its invocations' lists: the row's first entries in order,
-// filtered as `kept` does along that order, and Gumbel-max over them. False where a list ran
-// out, or top-p's cut lies past KEPT_MAX entries: then the radix selects.
 // The fixed-point weight of this invocation's entries that min-p keeps.
 fn kept_weight(r: Row, s: Settings, row: u32, lid: u32, m: f32) -> vec2<u32> {
     if s.transformed {
@@ -548,6 +545,9 @@ fn kept_weight_with(r: Row, s: Settings, row: u32, lid: u32, m: f32, transform: 
     return total;
 }
 
+// A row sampled from the winners of its invocations' lists: the row's first entries in order,
+// filtered as `kept` does along that order, and Gumbel-max over them. False where a list ran
+// out, or top-p's cut lies past KEPT_MAX entries: then the radix selects.
 fn sample_from_lists(r: Row, s: Settings, row: u32, lid: u32, m: f32, raw: vec2<f32>,
                      list: ptr<function, List>) -> bool {
     // Top-k bounds the kept set by its k entries; otherwise top-p's cut must fall within
