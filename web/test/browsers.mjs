@@ -23,12 +23,15 @@ export function installed() {
   return wanted.filter((name) => fs.existsSync(BROWSERS[name].executablePath));
 }
 
+// How long a browser suite may run, in ms (wasm-bindgen-test's variable).
+export const SUITE_TIMEOUT = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT ?? 1200) * 1000;
+
 // While the suite's test that builds every pipeline runs, Firefox on lavapipe leaves a call
 // into the page unanswered for longer than puppeteer's default limit of 180 s, so a call may
-// take as long as a suite (WASM_BINDGEN_TEST_TIMEOUT). BROWSER_LOG=1 passes the browser's
-// own output through.
+// take as long as a suite. BROWSER_LOG=1 passes the browser's own output through.
 export function launch(name) {
-  const protocolTimeout = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT ?? 1200) * 1000;
   const dumpio = process.env.BROWSER_LOG === '1';
-  return puppeteer.launch({ headless: true, protocolTimeout, dumpio, ...BROWSERS[name] });
+  return puppeteer.launch({
+    headless: true, protocolTimeout: SUITE_TIMEOUT, dumpio, ...BROWSERS[name],
+  });
 }

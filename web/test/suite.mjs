@@ -6,11 +6,10 @@
 // for the summary line and exits with the suite's outcome.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { launch } from './browsers.mjs';
+import { SUITE_TIMEOUT, launch } from './browsers.mjs';
 
 const wasm = process.argv[2];
 const name = process.env.BROWSER ?? 'firefox';
-const timeout = Number(process.env.WASM_BINDGEN_TEST_TIMEOUT ?? 1200) * 1000;
 
 const port = await new Promise((resolve) => {
   const probe = net.createServer().listen(0, '127.0.0.1', () => {
@@ -38,7 +37,7 @@ async function run_suite(browser) {
     await page.goto(`http://127.0.0.1:${port}/`);
     await page.waitForFunction(
       () => /test result: /.test(document.getElementById('output')?.textContent ?? ''),
-      { timeout, polling: 1000 },
+      { timeout: SUITE_TIMEOUT, polling: 1000 },
     );
     return await page.evaluate(() => document.getElementById('output').textContent);
   } catch (e) {
