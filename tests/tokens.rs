@@ -634,25 +634,14 @@ fn min_p_in_the_first_pass_matches_reference() {
 
 /// Top-k takes the winners of the invocations' lists (their best few each) unless one of them
 /// runs out while it may hold more: here every large logit lies in blocks that the first
-/// invocation walks, whatever the workgroup width, and the row falls back to the radix select.
+/// invocation walks, whatever the workgroup width (under the interleaved walk blocks 0, W, 2W,
+/// ...; under the contiguous one the row's first blocks), and the row falls back to the radix
+/// select.
 #[test]
 fn lists_that_run_out_fall_back_to_the_radix_select() {
     let _turn = one_at_a_time();
     let cols = 65_536u32;
     let rows = 8usize;
-    let row_logits = |r: usize| -> Vec<f32> {
-        (0..cols as usize)
-            .map(|c| {
-                let spread = ((c * 37 + r * 11) % 101) as f32 * 0.01;
-                if (c / 4).is_multiple_of(1024) {
-                    6.0 + spread
-                } else {
-                    spread
-                }
-            })
-            .collect()
-    };
-    let batch: Vec<f32> = (0..rows).flat_map(row_logits).collect();
     let settings: Vec<TokenSettings> = (0..rows)
         .map(|r| match r % 4 {
             0 => TokenSettings::new(1.0).with_top_k(50),
@@ -667,21 +656,45 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
             offset: r,
         })
         .collect();
-    // The sampled log-probability tells a wrong kept set even where the token happens to be
-    // right: its total weight differs. Spread over slices, the slices' lists run out as the
-    // row's do, and the row is taken whole.
-    for strategy in [
-        Strategy::RowPerWorkgroup { size: 128 },
-        Strategy::SplitRow {
-            size: 128,
-            slices: 4,
-        },
-    ] {
-        lists_run_out(&batch, &settings, &states, strategy, &row_logits);
+    for order in [BlockOrder::Interleaved, BlockOrder::Contiguous] {
+        let large = |c: usize| match order {
+            BlockOrder::Interleaved => (c / 4).is_multiple_of(1024),
+            BlockOrder::Contiguous => c < 64,
+        };
+        let row_logits = |r: usize| -> Vec<f32> {
+            (0..cols as usize)
+                .map(|c| {
+                    let spread = ((c * 37 + r * 11) % 101) as f32 * 0.01;
+                    if large(c) { 6.0 + spread } else { spread }
+                })
+                .collect()
+        };
+        let batch: Vec<f32> = (0..rows).flat_map(row_logits).collect();
+        let order_ctx = GpuContext::new().unwrap().with_block_order(order);
+        // The sampled log-probability tells a wrong kept set even where the token happens to
+        // be right: its total weight differs. Spread over slices, the slices' lists run out as
+        // the row's do, and the row is taken whole.
+        for strategy in [
+            Strategy::RowPerWorkgroup { size: 128 },
+            Strategy::SplitRow {
+                size: 128,
+                slices: 4,
+            },
+        ] {
+            lists_run_out(
+                &order_ctx,
+                &batch,
+                &settings,
+                &states,
+                strategy,
+                &row_logits,
+            );
+        }
     }
 }
 
 fn lists_run_out(
+    on: &GpuContext,
     batch: &[f32],
     settings: &[TokenSettings],
     states: &[RandomState],
@@ -692,7 +705,7 @@ fn lists_run_out(
     let args = TokenArgs::new(cols, settings, states)
         .with_logprobs(true)
         .with_strategy(Some(strategy));
-    let got = ctx().sample_tokens(batch, &args).unwrap();
+    let got = on.sample_tokens(batch, &args).unwrap();
     for r in 0..settings.len() {
         let row = &row_logits(r);
         let range = gumbel_wgpu::NoiseRange::Standard;
@@ -701,7 +714,7 @@ fn lists_run_out(
             let sampled = f64::from(got.logprobs[r][1]);
             assert!(
                 (sampled - want.sampled_logprob).abs() < 1e-3,
-                "row {r}: sampled log-probability {sampled} against {}",
+                "{strategy:?}, row {r}: sampled log-probability {sampled} against {}",
                 want.sampled_logprob
             );
         }

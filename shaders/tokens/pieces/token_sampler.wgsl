@@ -396,6 +396,17 @@ fn first_pass_with(r: Row, s: Settings, row: u32, lid: u32, path: u32, blocks: v
             sampled_add(first, candidates, elem_with(r, s, row, t + 2u, x.z, transform), g.z, s);
             sampled_add(first, candidates, elem_with(r, s, row, t + 3u, x.w, transform), g.w, s);
         }
+    } else if path == PATH_LISTS && list_depth(s) == SHORT_LIST {
+        var short = empty_short_list();
+        for (var j = own.start; j < own.end; j += own.step) {
+            let x = block_x(r, j);
+            let t = 4u * j;
+            short_listed_add(first, elem_with(r, s, row, t, x.x, transform), &short);
+            short_listed_add(first, elem_with(r, s, row, t + 1u, x.y, transform), &short);
+            short_listed_add(first, elem_with(r, s, row, t + 2u, x.z, transform), &short);
+            short_listed_add(first, elem_with(r, s, row, t + 3u, x.w, transform), &short);
+        }
+        *list = list_of_short(short);
     } else if path == PATH_LISTS {
         let most = list_depth(s);
         for (var j = own.start; j < own.end; j += own.step) {
