@@ -681,7 +681,7 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
                 slices: 4,
             },
         ] {
-            lists_run_out(
+            compare_rows(
                 &order_ctx,
                 &batch,
                 &settings,
@@ -693,7 +693,9 @@ fn lists_that_run_out_fall_back_to_the_radix_select() {
     }
 }
 
-fn lists_run_out(
+/// Samples `batch` on `on` and holds each row's token, and where it is the reference's its
+/// sampled log-probability, to the reference.
+fn compare_rows(
     on: &GpuContext,
     batch: &[f32],
     settings: &[TokenSettings],
@@ -718,6 +720,55 @@ fn lists_run_out(
                 want.sampled_logprob
             );
         }
+    }
+}
+
+/// A list that holds a row's whole kept set: nine large logits in the blocks that the first
+/// invocation walks (under either block order), rising with the column so that each enters at
+/// the front and pushes the others down, in equal pairs so that the lower column must stay
+/// ahead: top-k 8 keeps the first eight and drops column 1 (equal to column 0, behind it). A
+/// high temperature makes every kept token about as likely, so over 64 rows a lost or
+/// misordered entry changes some row's token or sampled log-probability.
+#[test]
+fn a_list_that_holds_the_kept_set_keeps_its_order() {
+    let _turn = one_at_a_time();
+    let cols = 32_000u32;
+    let rows = 64usize;
+    let size = 64usize;
+    let settings = vec![TokenSettings::new(50.0).with_top_k(8); rows];
+    let states: Vec<RandomState> = (0..rows as u64)
+        .map(|r| RandomState {
+            seed: 7100 + r,
+            offset: 3 * r,
+        })
+        .collect();
+    for order in [BlockOrder::Interleaved, BlockOrder::Contiguous] {
+        // The i-th large logit's column: in block i * size (interleaved) or among the row's
+        // first (contiguous), both the first invocation's.
+        let column = |i: usize| match order {
+            BlockOrder::Interleaved => 4 * size * i,
+            BlockOrder::Contiguous => i,
+        };
+        let row_logits = |r: usize| -> Vec<f32> {
+            let mut row: Vec<f32> = (0..cols as usize)
+                .map(|c| ((c * 37 + r * 11) % 101) as f32 * 0.01)
+                .collect();
+            for i in 0..9 {
+                row[column(i)] = 6.0 + 0.25 * (i / 2) as f32;
+            }
+            row
+        };
+        let batch: Vec<f32> = (0..rows).flat_map(row_logits).collect();
+        let order_ctx = GpuContext::new().unwrap().with_block_order(order);
+        let strategy = Strategy::RowPerWorkgroup { size: size as u32 };
+        compare_rows(
+            &order_ctx,
+            &batch,
+            &settings,
+            &states,
+            strategy,
+            &row_logits,
+        );
     }
 }
 
