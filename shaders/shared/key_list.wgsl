@@ -49,9 +49,8 @@ fn insert_key(list: ptr<function, List>, key: u32, column: u32, most: u32) {
 
 // The best SHORT_LIST entries in vector registers, in List's order and with its tie rule: an
 // entry goes in by selects on all the slots at once rather than a loop over an indexed array,
-// which llvmpipe runs lane by lane (in the token sampler's first pass of a top-k row, inserting
-// into a List cost about a third of the pass). Empty slots hold key 0, below every finite
-// value's key.
+// which llvmpipe runs lane by lane (inserting into a List cost the token sampler a quarter to a
+// third of a top-k row). Empty slots hold key 0, below every finite value's key.
 const SHORT_LIST: u32 = 8u;
 
 struct ShortList {

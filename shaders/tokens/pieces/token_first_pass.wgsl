@@ -150,7 +150,6 @@ fn listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, List>, most:
     }
 }
 
-
 // listed_add for a list of SHORT_LIST entries.
 fn short_listed_add(f: ptr<function, First>, e: Elem, list: ptr<function, ShortList>) {
     first_add(f, e);
